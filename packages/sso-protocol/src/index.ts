@@ -1,0 +1,6 @@
+export * from './tokens.js'
+export * from './next-url.js'
+export * from './signing.js'
+export * from './schemas.js'
+export * from './session-store.js'
+export type * from './types.js'

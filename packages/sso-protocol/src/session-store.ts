@@ -1,0 +1,142 @@
+import type { Database, Statement } from 'better-sqlite3'
+
+/** What a session is indexed by, so logging a user out never scans. */
+export interface SessionIndex {
+  /** The user the session belongs to, or null for an anonymous session. */
+  user: string | null
+  /** The gateway SSO session the session was born from, if any. */
+  ssoSession: string | null
+  /** When the session ends at the latest, in ms since the epoch. */
+  expiresAt: number
+}
+
+/** What @fastify/session hands to a store: any JSON-serialisable object. */
+export type StoredSession = Record<string, unknown>
+
+export interface SqliteSessionStoreOptions {
+  /** An open better-sqlite3 database. The store creates its table if needed. */
+  db: Database
+  /** Table name. @default 'sessions' */
+  table?: string
+  /** Reads the index columns out of a session being saved. */
+  index: (session: StoredSession) => SessionIndex
+  /** Clock, for tests. @default Date.now */
+  now?: () => number
+}
+
+type Callback = (err?: unknown) => void
+type GetCallback = (err: unknown, session?: StoredSession | null) => void
+
+/**
+ * A persistent @fastify/session store in SQLite with indexes by user and by SSO
+ * session: `destroyByUser` and `destroyBySsoSession` cost one index lookup
+ * whatever the number of sessions stored. Expired sessions are never returned
+ * and are deleted by `prune()`.
+ */
+export class SqliteSessionStore {
+  readonly #db: Database
+  readonly #index: SqliteSessionStoreOptions['index']
+  readonly #now: () => number
+  readonly #get: Statement<[string]>
+  readonly #set: Statement<[string, string, number, string | null, string | null]>
+  readonly #destroy: Statement<[string]>
+  readonly #byUser: Statement<[string]>
+  readonly #bySso: Statement<[string]>
+  readonly #countUser: Statement<[string, number]>
+  readonly #listUser: Statement<[string, number]>
+  readonly #prune: Statement<[number]>
+
+  constructor (options: SqliteSessionStoreOptions) {
+    const table = options.table ?? 'sessions'
+    if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw new TypeError(`invalid session table name: ${JSON.stringify(table)}`)
+    this.#db = options.db
+    this.#index = options.index
+    this.#now = options.now ?? Date.now
+    this.#db.exec(`
+      CREATE TABLE IF NOT EXISTS ${table} (
+        sid TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        user_key TEXT,
+        sso_session TEXT
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS ${table}_user ON ${table} (user_key) WHERE user_key IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS ${table}_sso ON ${table} (sso_session) WHERE sso_session IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS ${table}_expires ON ${table} (expires_at);
+    `)
+    this.#get = this.#db.prepare(`SELECT data, expires_at FROM ${table} WHERE sid = ?`)
+    this.#set = this.#db.prepare(`INSERT INTO ${table} (sid, data, expires_at, user_key, sso_session) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (sid) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at,
+        user_key = excluded.user_key, sso_session = excluded.sso_session`)
+    this.#destroy = this.#db.prepare(`DELETE FROM ${table} WHERE sid = ?`)
+    this.#byUser = this.#db.prepare(`DELETE FROM ${table} WHERE user_key = ?`)
+    this.#bySso = this.#db.prepare(`DELETE FROM ${table} WHERE sso_session = ?`)
+    this.#countUser = this.#db.prepare(`SELECT count(*) AS n FROM ${table} WHERE user_key = ? AND expires_at > ?`)
+    this.#listUser = this.#db.prepare(`SELECT data FROM ${table} WHERE user_key = ? AND expires_at > ?`)
+    this.#prune = this.#db.prepare(`DELETE FROM ${table} WHERE expires_at <= ?`)
+  }
+
+  /** @fastify/session store API: reads a live session, or null. */
+  get (sid: string, callback: GetCallback): void {
+    let session: StoredSession | null = null
+    try {
+      const row = this.#get.get(sid) as { data: string, expires_at: number } | undefined
+      if (row !== undefined) {
+        if (row.expires_at > this.#now()) session = JSON.parse(row.data) as StoredSession
+        else this.#destroy.run(sid)
+      }
+    } catch (err) {
+      callback(err)
+      return
+    }
+    callback(null, session)
+  }
+
+  /** @fastify/session store API: saves a session with its index columns. */
+  set (sid: string, session: StoredSession, callback: Callback): void {
+    try {
+      const index = this.#index(session)
+      this.#set.run(sid, JSON.stringify(session), index.expiresAt, index.user, index.ssoSession)
+    } catch (err) {
+      callback(err)
+      return
+    }
+    callback()
+  }
+
+  /** @fastify/session store API: deletes one session. */
+  destroy (sid: string, callback: Callback): void {
+    try {
+      this.#destroy.run(sid)
+    } catch (err) {
+      callback(err)
+      return
+    }
+    callback()
+  }
+
+  /** Ends every session of a user; returns how many ended. One index lookup. */
+  destroyByUser (user: string): number {
+    return this.#byUser.run(user).changes
+  }
+
+  /** Ends every session born from one SSO session; returns how many ended. */
+  destroyBySsoSession (ssoSession: string): number {
+    return this.#bySso.run(ssoSession).changes
+  }
+
+  /** How many live sessions a user has. */
+  countByUser (user: string): number {
+    return (this.#countUser.get(user, this.#now()) as { n: number }).n
+  }
+
+  /** The live sessions of a user. */
+  listByUser (user: string): StoredSession[] {
+    return (this.#listUser.all(user, this.#now()) as Array<{ data: string }>).map((r) => JSON.parse(r.data) as StoredSession)
+  }
+
+  /** Deletes expired sessions; returns how many. */
+  prune (): number {
+    return this.#prune.run(this.#now()).changes
+  }
+}
