@@ -1,0 +1,55 @@
+import type { SessionIndex } from './session-store.js'
+
+/** Idle and absolute lifetimes of a session, in milliseconds. */
+export interface SessionLifetime {
+  /** A session unused for this long ends. */
+  idleTimeout: number
+  /** A session ends this long after sign-in, however busy. */
+  absoluteTimeout: number
+}
+
+/**
+ * The timing fields both plugins keep in a session. `createdAt` is set at
+ * sign-in, `seenAt` at most once a minute while the session is used, and
+ * `endsAt` (optional) caps the session at an earlier moment, e.g. a service
+ * session never outlives the gateway session it came from.
+ */
+export interface TimedSession {
+  createdAt?: number
+  seenAt?: number
+  endsAt?: number
+}
+
+/** How stale `seenAt` may get before it is written again, in ms. */
+export const SEEN_AT_RESOLUTION = 60_000
+
+/** When a session ends at the latest, in ms since the epoch. */
+export function sessionExpiresAt (session: TimedSession, lifetime: SessionLifetime, now: number): number {
+  const seen = session.seenAt ?? session.createdAt ?? now
+  let end = seen + lifetime.idleTimeout
+  if (session.createdAt !== undefined) end = Math.min(end, session.createdAt + lifetime.absoluteTimeout)
+  if (session.endsAt !== undefined) end = Math.min(end, session.endsAt)
+  return end
+}
+
+/**
+ * Checks a session against its lifetimes: `'expired'` if it must end now,
+ * `'touch'` if `seenAt` should be refreshed (and the session saved), `'fresh'` otherwise.
+ */
+export function checkSessionLifetime (session: TimedSession, lifetime: SessionLifetime, now: number): 'expired' | 'touch' | 'fresh' {
+  if (sessionExpiresAt(session, lifetime, now) <= now) return 'expired'
+  if (session.seenAt === undefined || now - session.seenAt >= SEEN_AT_RESOLUTION) return 'touch'
+  return 'fresh'
+}
+
+/**
+ * The index function for `SqliteSessionStore` both plugins use: sessions keep
+ * the user in `user`, the SSO session in `sso`, and their times as above.
+ */
+export function sessionIndexer (lifetime: SessionLifetime, now: () => number = Date.now) {
+  return (session: Record<string, unknown>): SessionIndex => {
+    const user = typeof session.user === 'string' ? session.user : null
+    const sso = typeof session.sso === 'string' ? session.sso : null
+    return { user, ssoSession: sso, expiresAt: sessionExpiresAt(session as TimedSession, lifetime, now()) }
+  }
+}
