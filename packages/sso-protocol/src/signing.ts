@@ -16,8 +16,8 @@ function secretKey (secret: string): Buffer {
   return Buffer.from(body, 'base64')
 }
 
-function sign (secret: string, id: string, timestamp: number, body: string | Buffer): Buffer {
-  return createHmac('sha256', secretKey(secret))
+function sign (key: Buffer, id: string, timestamp: number, body: string | Buffer): Buffer {
+  return createHmac('sha256', key)
     .update(`${id}.${timestamp}.`)
     .update(body)
     .digest()
@@ -31,7 +31,7 @@ export function signWebhook (secret: string, id: string, timestamp: number, body
   return {
     [WEBHOOK_HEADERS.id]: id,
     [WEBHOOK_HEADERS.timestamp]: String(timestamp),
-    [WEBHOOK_HEADERS.signature]: 'v1,' + sign(secret, id, timestamp, body).toString('base64')
+    [WEBHOOK_HEADERS.signature]: 'v1,' + sign(secretKey(secret), id, timestamp, body).toString('base64')
   }
 }
 
@@ -76,11 +76,16 @@ export function verifyWebhook (options: VerifyWebhookOptions): WebhookVerificati
   const now = options.now ?? Math.floor(Date.now() / 1000)
   const tolerance = options.toleranceSeconds ?? DEFAULT_TIMESTAMP_TOLERANCE
   if (Math.abs(now - timestamp) > tolerance) return { ok: false, reason: 'stale-timestamp' }
+  // Compared as text, like the reference libraries: Node's base64 decoder
+  // ignores junk and accepts base64url, so comparing decoded bytes would accept
+  // many spellings of one signature.
   const offered = signatures.split(' ')
     .filter((s) => s.startsWith('v1,'))
-    .map((s) => Buffer.from(s.slice(3), 'base64'))
+    .map((s) => Buffer.from(s.slice(3), 'utf8'))
   for (const secret of options.secrets) {
-    const expected = sign(secret, id, timestamp, options.body)
+    const key = secretKey(secret)
+    if (key.length === 0) continue // an empty key would let anyone sign
+    const expected = Buffer.from(sign(key, id, timestamp, options.body).toString('base64'), 'utf8')
     for (const candidate of offered) {
       if (candidate.length === expected.length && timingSafeEqual(candidate, expected)) {
         return { ok: true, id, timestamp }
