@@ -1,0 +1,167 @@
+import fastifyCookie from '@fastify/cookie'
+import fastifyCsrf from '@fastify/csrf-protection'
+import fastifyFormbody from '@fastify/formbody'
+import fastifyHelmet from '@fastify/helmet'
+import fastifyRateLimit from '@fastify/rate-limit'
+import fastifySession from '@fastify/session'
+import fastifyView from '@fastify/view'
+import { Eta } from 'eta'
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { sessionIndexer } from 'fastify-sso-protocol'
+import type { RouteContext } from './context.js'
+import { errors } from './errors.js'
+import { Gateway } from './gateway.js'
+import { resolveOptions, type FastifySsoGatewayOptions, type ResolvedGatewayOptions } from './options.js'
+import { OutboxDispatcher } from './outbox/dispatcher.js'
+import { compilePages, sendMessage, type Pages } from './pages.js'
+import { PasswordHasher } from './passwords.js'
+import { loginRoutes } from './routes/login.js'
+import { logoutRoutes } from './routes/logout.js'
+import { protocolRoutes } from './routes/protocol.js'
+import { welcomeRoutes } from './routes/welcome.js'
+import { SqliteGatewayStore } from './store/sqlite.js'
+import type { SsoGatewayApi } from './types.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The gateway's API: services, users, logout, event delivery. */
+    ssoGateway: SsoGatewayApi
+  }
+}
+
+const DB_UNAVAILABLE = new Set(['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED', 'SQLITE_READONLY', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN'])
+const HOUSEKEEPING_MS = 60_000
+
+function isHtmlRoute (request: FastifyRequest): boolean {
+  return !request.url.startsWith('/sso/')
+}
+
+/** One error handler for every gateway route: JSON for the protocol, a page for browsers; never a stack trace. */
+function errorHandler (options: ResolvedGatewayOptions, pages: Pages) {
+  return async function handle (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+    let status = error.statusCode ?? 500
+    let message = error.message
+    let code = error.code
+    const sqlite = typeof code === 'string' && (DB_UNAVAILABLE.has(code) || code.startsWith('SQLITE_IOERR'))
+    if (sqlite) {
+      const unavailable = new errors.UNAVAILABLE()
+      status = 503
+      message = unavailable.message
+      code = unavailable.code
+      request.log.error({ err: error }, 'sso gateway database unavailable')
+      reply.header('retry-after', 5)
+    } else if (status >= 500) {
+      request.log.error({ err: error }, 'sso gateway internal error')
+      message = 'Internal error'
+      code = 'FST_SSO_GATEWAY_INTERNAL'
+    } else if (code === 'FST_ERR_VALIDATION') {
+      message = `Invalid request: ${error.message}`
+    }
+    if (status === 403 && code?.startsWith('FST_CSRF')) {
+      request.log.warn({ audit: 'csrf_refused', url: request.routeOptions.url }, 'sso form refused: bad CSRF token')
+      message = 'This form has expired or did not come from this site. Go back, reload the page and try again.'
+    }
+    if (isHtmlRoute(request)) {
+      return await sendMessage(reply.header('cache-control', 'no-store'), pages, options.title, status, {
+        heading: status === 503 ? 'Temporarily unavailable' : status === 429 ? 'Too many attempts' : 'Something went wrong',
+        message,
+        links: [{ href: '/login/', label: 'Back to sign-in' }]
+      })
+    }
+    return await reply.code(status).header('cache-control', 'no-store').send({ error: message, code })
+  }
+}
+
+const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opts) => {
+  const options = resolveOptions(opts)
+  const store = options.store ?? new SqliteGatewayStore({ filename: options.database, busyTimeout: options.busyTimeout })
+  const sessions = store.createSessionStore(sessionIndexer(options))
+  const outbox = new OutboxDispatcher({
+    store, log: fastify.log, timeout: options.eventTimeout, interval: options.outboxInterval, dispatcher: options.dispatcher
+  })
+  const gateway = new Gateway({ store, sessions, hasher: new PasswordHasher(options.passwordHash), outbox, log: fastify.log })
+  const eta = new Eta({ autoEscape: true, cache: true })
+  const pages = compilePages(eta, options)
+  const ctx: RouteContext = { options, gateway, pages }
+
+  fastify.decorate('ssoGateway', gateway)
+
+  let housekeeping: NodeJS.Timeout | undefined
+  fastify.addHook('onReady', async () => {
+    outbox.start()
+    const sweep = async (): Promise<void> => {
+      try {
+        await store.pruneRequestTokens(Date.now())
+        sessions.prune()
+      } catch (err) {
+        fastify.log.warn({ err }, 'sso gateway housekeeping failed')
+      }
+    }
+    housekeeping = setInterval(() => { void sweep() }, HOUSEKEEPING_MS)
+    housekeeping.unref()
+  })
+  fastify.addHook('onClose', async () => {
+    clearInterval(housekeeping)
+    await outbox.close()
+    await store.close()
+  })
+
+  await fastify.register(async function ssoGatewayRoutes (instance: FastifyInstance) {
+    await instance.register(fastifyCookie)
+    await instance.register(fastifySession, {
+      secret: options.sessionSecret,
+      cookieName: options.cookieName,
+      store: sessions as never,
+      saveUninitialized: false,
+      rolling: false,
+      cookie: { httpOnly: true, sameSite: 'lax', secure: options.cookieSecure, path: '/', maxAge: options.absoluteTimeout }
+    })
+    await instance.register(fastifyCsrf, { sessionPlugin: '@fastify/session' })
+    await instance.register(fastifyFormbody, { bodyLimit: 16 * 1024 })
+    await instance.register(fastifyRateLimit, { global: false })
+    await instance.register(fastifyHelmet, {
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'none'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'"],
+          baseUri: ["'none'"],
+          frameAncestors: ["'none'"]
+        }
+      },
+      referrerPolicy: { policy: 'no-referrer' },
+      crossOriginEmbedderPolicy: false
+    })
+    await instance.register(fastifyView, { engine: { eta }, production: true })
+    instance.setErrorHandler(errorHandler(options, pages))
+    instance.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'Not found' }))
+
+    await protocolRoutes(instance, ctx)
+    await loginRoutes(instance, ctx)
+    await logoutRoutes(instance, ctx)
+    await welcomeRoutes(instance, ctx)
+  })
+}
+
+/**
+ * The fastify-sso gateway: turns a Fastify app into the central login server of an SSO
+ * fleet. Register once; see the README for options.
+ */
+export const fastifySsoGateway = fp(plugin, {
+  fastify: '5.x',
+  name: 'fastify-sso-gateway'
+})
+
+export default fastifySsoGateway
+export { errors } from './errors.js'
+export type { GatewayErrorCode } from './errors.js'
+export type { FastifySsoGatewayOptions, GatewayStoreWithSessions, RateLimit } from './options.js'
+export type { HashParameters } from './passwords.js'
+export { OWASP_MINIMUM } from './passwords.js'
+export { canonicalUsername } from './usernames.js'
+export { SqliteGatewayStore, type SqliteGatewayStoreOptions } from './store/sqlite.js'
+export type * from './store/store.js'
+export type * from './types.js'
+export { RETRY_SCHEDULE } from './outbox/dispatcher.js'

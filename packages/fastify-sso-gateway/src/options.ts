@@ -1,0 +1,201 @@
+import { existsSync } from 'node:fs'
+import type { Dispatcher } from 'undici'
+import { errors } from './errors.js'
+import { OWASP_MINIMUM, type HashParameters } from './passwords.js'
+import type { GatewayStore } from './store/store.js'
+import type { SqliteSessionStore, SessionIndex, StoredSession } from 'fastify-sso-protocol'
+
+/** A gateway store that can also hold the gateway's browser sessions. */
+export interface GatewayStoreWithSessions extends GatewayStore {
+  createSessionStore: (index: (session: StoredSession) => SessionIndex) => SqliteSessionStore
+}
+
+/** A request budget: at most `max` requests per `timeWindow` milliseconds. */
+export interface RateLimit {
+  max: number
+  timeWindow: number
+}
+
+/** Options of `fastify.register(fastifySsoGateway, options)`. */
+export interface FastifySsoGatewayOptions {
+  /** Secret(s) signing the session cookie, each at least 32 characters; the first signs, all verify (rotation). Required. */
+  sessionSecret: string | string[]
+  /** SQLite file holding users, services, tokens, sessions and the outbox; `':memory:'` for tests. @default 'sso-gateway.sqlite' */
+  database?: string
+  /** A store to use instead of the SQLite file (e.g. PostgreSQL). */
+  store?: GatewayStoreWithSessions
+  /** How long a write waits for another writer before answering 503, in ms. @default 5000 */
+  busyTimeout?: number
+  /** Name of the gateway session cookie. @default 'sso_gateway_session' */
+  cookieName?: string
+  /** Send the session cookie only over HTTPS. @default process.env.NODE_ENV !== 'development' */
+  cookieSecure?: boolean
+  /** A gateway session unused this long ends, in ms. @default 1_800_000 (30 min) */
+  idleTimeout?: number
+  /** A gateway session ends this long after sign-in, in ms. @default 43_200_000 (12 h) */
+  absoluteTimeout?: number
+  /** Life of an authentication request before the user signs in, in ms. @default 600_000 (10 min) */
+  pendingTokenTtl?: number
+  /** Life of an authenticated request before the service redeems it, in ms. @default 120_000 (2 min) */
+  authenticatedTokenTtl?: number
+  /** argon2id parameters; below OWASP's minimum (m=19456 KiB, t=2, p=1) is refused. @default OWASP minimum */
+  passwordHash?: Partial<HashParameters>
+  /** Total time allowed for one event delivery attempt, in ms. @default 10_000 */
+  eventTimeout?: number
+  /** How long a sign-in waits for the service to take its `update_account` event, in ms. @default 3000 */
+  inlineEventTimeout?: number
+  /** How often the outbox looks for due events, in ms. @default 1000 */
+  outboxInterval?: number
+  /** undici dispatcher for event deliveries (tests pass a MockAgent). @default a per-origin pooled Agent */
+  dispatcher?: Dispatcher
+  /** Heading of the gateway's pages. @default 'Single sign-on' */
+  title?: string
+  /** Your own eta templates (file paths) replacing the built-in pages. */
+  templates?: {
+    /** The sign-in form. Receives `title`, `csrfToken`, `sso`, `serviceName`, `error`, `username`. */
+    login?: string
+    /** Any message page. Receives `title`, `heading`, `message`, `links`. */
+    message?: string
+    /** Who is signed in. Receives `title`, `user`, `csrfToken`. */
+    welcome?: string
+  }
+  /** `/sso/obtain/` budget per service. @default { max: 600, timeWindow: 60_000 } */
+  obtainRateLimit?: RateLimit
+  /** Password POST budget per client IP. @default { max: 30, timeWindow: 60_000 } */
+  loginRateLimit?: RateLimit
+}
+
+/** The options after checking, with every default filled in. */
+export interface ResolvedGatewayOptions {
+  readonly sessionSecret: string | string[]
+  readonly database: string
+  readonly store: GatewayStoreWithSessions | undefined
+  readonly busyTimeout: number
+  readonly cookieName: string
+  readonly cookieSecure: boolean
+  readonly idleTimeout: number
+  readonly absoluteTimeout: number
+  readonly pendingTokenTtl: number
+  readonly authenticatedTokenTtl: number
+  readonly passwordHash: Readonly<HashParameters>
+  readonly eventTimeout: number
+  readonly inlineEventTimeout: number
+  readonly outboxInterval: number
+  readonly dispatcher: Dispatcher | undefined
+  readonly title: string
+  readonly templates: Readonly<{ login?: string, message?: string, welcome?: string }>
+  readonly obtainRateLimit: Readonly<RateLimit>
+  readonly loginRateLimit: Readonly<RateLimit>
+}
+
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/
+
+function fail (name: string, detail: string, value: unknown): never {
+  let shown: string
+  try {
+    shown = typeof value === 'string' && /secret/i.test(name) ? '<redacted>' : (JSON.stringify(value) ?? String(value))
+  } catch {
+    shown = String(value)
+  }
+  throw new errors.INVALID_OPTION(name, `${detail} (got ${shown})`)
+}
+
+function duration (options: Record<string, unknown>, name: string, def: number, min = 1000): number {
+  const v = options[name]
+  if (v === undefined) return def
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 366 * 86_400_000) {
+    fail(name, `must be a whole number of milliseconds from ${min} up to a year`, v)
+  }
+  return v
+}
+
+function rateLimit (options: Record<string, unknown>, name: string, def: RateLimit): RateLimit {
+  const v = options[name]
+  if (v === undefined) return def
+  if (typeof v !== 'object' || v === null) fail(name, 'must be { max, timeWindow }', v)
+  const { max, timeWindow } = v as Record<string, unknown>
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) fail(`${name}.max`, 'must be a positive whole number', max)
+  if (typeof timeWindow !== 'number' || !Number.isInteger(timeWindow) || timeWindow < 1) fail(`${name}.timeWindow`, 'must be a positive number of milliseconds', timeWindow)
+  return Object.freeze({ max, timeWindow })
+}
+
+/** Checks every option once, at register, and returns them frozen with defaults filled in. */
+export function resolveOptions (input: unknown): ResolvedGatewayOptions {
+  if (typeof input !== 'object' || input === null) fail('options', 'must be an object', input)
+  const o = input as Record<string, unknown>
+
+  const secret = o.sessionSecret
+  const secrets = Array.isArray(secret) ? secret : [secret]
+  if (secrets.length === 0 || !secrets.every((s) => typeof s === 'string' && s.length >= 32)) {
+    fail('sessionSecret', 'is required: a string of at least 32 characters, or a non-empty array of them', secret)
+  }
+
+  const database = o.database ?? 'sso-gateway.sqlite'
+  if (typeof database !== 'string' || database.length === 0) fail('database', 'must be a file path or ":memory:"', database)
+
+  const store = o.store
+  if (store !== undefined && (typeof store !== 'object' || store === null ||
+    typeof (store as GatewayStoreWithSessions).createSessionStore !== 'function' ||
+    typeof (store as GatewayStoreWithSessions).consumeRequestToken !== 'function')) {
+    fail('store', 'must implement the GatewayStore interface with createSessionStore', typeof store)
+  }
+
+  const cookieName = o.cookieName ?? 'sso_gateway_session'
+  if (typeof cookieName !== 'string' || !COOKIE_NAME.test(cookieName)) fail('cookieName', 'must be a cookie name token of 1 to 64 characters', cookieName)
+
+  const cookieSecure = o.cookieSecure ?? process.env.NODE_ENV !== 'development'
+  if (typeof cookieSecure !== 'boolean') fail('cookieSecure', 'must be a boolean', cookieSecure)
+
+  const idleTimeout = duration(o, 'idleTimeout', 30 * 60_000)
+  const absoluteTimeout = duration(o, 'absoluteTimeout', 12 * 3_600_000)
+  if (absoluteTimeout < idleTimeout) fail('absoluteTimeout', `must not be shorter than idleTimeout (${idleTimeout})`, absoluteTimeout)
+
+  const hashIn = o.passwordHash ?? {}
+  if (typeof hashIn !== 'object' || hashIn === null) fail('passwordHash', 'must be { memoryCost, timeCost, parallelism }', hashIn)
+  const passwordHash = { ...OWASP_MINIMUM, ...(hashIn as Partial<HashParameters>) }
+  for (const key of ['memoryCost', 'timeCost', 'parallelism'] as const) {
+    const v = passwordHash[key]
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < OWASP_MINIMUM[key]) {
+      fail(`passwordHash.${key}`, `must be a whole number of at least ${OWASP_MINIMUM[key]} (OWASP minimum for argon2id)`, v)
+    }
+  }
+
+  const dispatcher = o.dispatcher
+  if (dispatcher !== undefined && (typeof dispatcher !== 'object' || dispatcher === null || typeof (dispatcher as Dispatcher).dispatch !== 'function')) {
+    fail('dispatcher', 'must be an undici Dispatcher', typeof dispatcher)
+  }
+
+  const title = o.title ?? 'Single sign-on'
+  if (typeof title !== 'string' || title.length === 0 || title.length > 100) fail('title', 'must be a string of 1 to 100 characters', title)
+
+  const templatesIn = o.templates ?? {}
+  if (typeof templatesIn !== 'object' || templatesIn === null) fail('templates', 'must be an object of file paths', templatesIn)
+  const templates: Record<string, string> = {}
+  for (const [key, file] of Object.entries(templatesIn)) {
+    if (!['login', 'message', 'welcome'].includes(key)) fail(`templates.${key}`, 'is not a page; use login, message or welcome', file)
+    if (typeof file !== 'string' || !existsSync(file)) fail(`templates.${key}`, 'must be the path of an existing eta file', file)
+    templates[key] = file
+  }
+
+  return Object.freeze({
+    sessionSecret: secret as string | string[],
+    database,
+    store: store as GatewayStoreWithSessions | undefined,
+    busyTimeout: duration(o, 'busyTimeout', 5000, 0),
+    cookieName,
+    cookieSecure,
+    idleTimeout,
+    absoluteTimeout,
+    pendingTokenTtl: duration(o, 'pendingTokenTtl', 10 * 60_000),
+    authenticatedTokenTtl: duration(o, 'authenticatedTokenTtl', 2 * 60_000),
+    passwordHash: Object.freeze(passwordHash),
+    eventTimeout: duration(o, 'eventTimeout', 10_000, 100),
+    inlineEventTimeout: duration(o, 'inlineEventTimeout', 3000, 0),
+    outboxInterval: duration(o, 'outboxInterval', 1000, 10),
+    dispatcher: dispatcher as Dispatcher | undefined,
+    title,
+    templates: Object.freeze(templates),
+    obtainRateLimit: rateLimit(o, 'obtainRateLimit', { max: 600, timeWindow: 60_000 }),
+    loginRateLimit: rateLimit(o, 'loginRateLimit', { max: 30, timeWindow: 60_000 })
+  })
+}

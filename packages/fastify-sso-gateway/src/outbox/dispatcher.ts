@@ -1,0 +1,201 @@
+import { Agent, request, type Dispatcher } from 'undici'
+import type { FastifyBaseLogger } from 'fastify'
+import { signWebhook } from 'fastify-sso-protocol'
+import type { GatewayStore, OutboxEvent, ServiceRecord } from '../store/store.js'
+
+/**
+ * Delay before retry number n (index = attempts made so far), in ms: immediately,
+ * 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h — about three days in all.
+ * After the last one an event is dead-lettered.
+ */
+export const RETRY_SCHEDULE: readonly number[] = [
+  5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 50_400_000, 72_000_000, 86_400_000
+]
+
+const LEASE_MS = 60_000
+const BATCH = 64
+
+export interface OutboxDispatcherOptions {
+  store: GatewayStore
+  log: FastifyBaseLogger
+  /** Total time for one delivery attempt, in ms. */
+  timeout: number
+  /** Poll interval, in ms. */
+  interval: number
+  dispatcher?: Dispatcher | undefined
+  now?: () => number
+}
+
+/** What one delivery attempt came to. */
+type Outcome = { ok: true } | { ok: false, final: boolean, error: string, retryAfter?: number }
+
+function retryAfterMs (value: string | string[] | undefined, now: number): number | undefined {
+  if (typeof value !== 'string') return undefined
+  if (/^\d+$/.test(value)) return Number(value) * 1000
+  const at = Date.parse(value)
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now)
+}
+
+/**
+ * Delivers outbox events to services' `/sso/event/`: claimed under a lease, in order per
+ * (service, user), signed the Standard Webhooks way, with timeouts, no redirects followed,
+ * retried with backoff and jitter, dead-lettered after about three days.
+ */
+export class OutboxDispatcher {
+  readonly #o: OutboxDispatcherOptions
+  readonly #agent: Dispatcher
+  readonly #ownAgent: boolean
+  readonly #now: () => number
+  #timer: NodeJS.Timeout | undefined
+  #running: Promise<void> | undefined
+  #again = false
+  #closed = false
+  readonly #inflight = new Set<Promise<unknown>>()
+
+  constructor (options: OutboxDispatcherOptions) {
+    this.#o = options
+    this.#now = options.now ?? Date.now
+    this.#ownAgent = options.dispatcher === undefined
+    this.#agent = options.dispatcher ?? new Agent({ connections: 8, connect: { timeout: Math.min(options.timeout, 5000) } })
+  }
+
+  /** Starts polling for due events. */
+  start (): void {
+    this.#timer = setInterval(() => this.kick(), this.#o.interval)
+    this.#timer.unref()
+    this.kick()
+  }
+
+  /** Looks for due events now (coalesced with a run already going). */
+  kick (): void {
+    if (this.#closed) return
+    if (this.#running !== undefined) {
+      this.#again = true
+      return
+    }
+    this.#running = this.#drain().finally(() => {
+      this.#running = undefined
+      if (this.#again) {
+        this.#again = false
+        this.kick()
+      }
+    })
+  }
+
+  /** Resolves when no run is going (for tests and benchmarks). */
+  async idle (): Promise<void> {
+    while (this.#running !== undefined) await this.#running
+  }
+
+  async #drain (): Promise<void> {
+    try {
+      for (;;) {
+        const events = await this.#o.store.claimEvents(this.#now(), LEASE_MS, BATCH)
+        if (events.length === 0) return
+        await Promise.all(events.map((e) => this.#track(this.#deliver(e))))
+        if (this.#closed) return
+      }
+    } catch (err) {
+      this.#o.log.error({ err }, 'sso outbox: claiming events failed')
+    }
+  }
+
+  #track<T> (p: Promise<T>): Promise<T> {
+    this.#inflight.add(p)
+    return p.finally(() => this.#inflight.delete(p))
+  }
+
+  /**
+   * Tries to deliver these events right away and waits at most `timeout` ms.
+   * True when all were delivered in time; otherwise they stay queued.
+   */
+  async deliverNow (ids: string[], timeout: number): Promise<boolean> {
+    if (this.#closed || ids.length === 0) return ids.length === 0
+    let timer: NodeJS.Timeout | undefined
+    const attempt = (async () => {
+      const events = await this.#o.store.claimEvents(this.#now(), LEASE_MS, ids.length, ids)
+      if (events.length < ids.length) {
+        await Promise.all(events.map(async (e) => await this.#o.store.releaseEvent(e.id)))
+        return false
+      }
+      const results = await Promise.all(events.map((e) => this.#track(this.#deliver(e))))
+      return results.every(Boolean)
+    })()
+    const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), timeout) })
+    try {
+      return await Promise.race([attempt, timedOut])
+    } catch (err) {
+      this.#o.log.error({ err }, 'sso outbox: immediate delivery failed')
+      return false
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async #deliver (event: OutboxEvent): Promise<boolean> {
+    const { store, log } = this.#o
+    const service = await store.getServiceById(event.serviceId)
+    if (service === null || !service.enabled) {
+      await store.failEvent(event.id, 'service removed or disabled', null)
+      log.warn({ audit: 'event_dead', event: event.id, service: event.serviceId }, 'sso event dropped: service removed or disabled')
+      return false
+    }
+    const outcome = await this.#send(service, event)
+    if (outcome.ok) {
+      await store.completeEvent(event.id)
+      log.info({ audit: 'event_delivered', event: event.id, service: service.name, attempts: event.attempts + 1 }, 'sso event delivered')
+      return true
+    }
+    const delay = RETRY_SCHEDULE[event.attempts]
+    if (outcome.final || delay === undefined) {
+      await store.failEvent(event.id, outcome.error, null)
+      log.error({ audit: 'event_dead', event: event.id, service: service.name, attempts: event.attempts + 1, error: outcome.error },
+        'sso event dead-lettered')
+      return false
+    }
+    const jittered = Math.round(delay * (0.8 + Math.random() * 0.4))
+    const next = this.#now() + Math.max(jittered, outcome.retryAfter ?? 0)
+    await store.failEvent(event.id, outcome.error, next)
+    log.warn({ audit: 'event_failed', event: event.id, service: service.name, attempts: event.attempts + 1, error: outcome.error, retryAt: next },
+      'sso event delivery failed, will retry')
+    return false
+  }
+
+  async #send (service: ServiceRecord, event: OutboxEvent): Promise<Outcome> {
+    const timestamp = Math.floor(this.#now() / 1000)
+    const timeout = this.#o.timeout
+    try {
+      const res = await request(service.eventUrl, {
+        method: 'POST',
+        dispatcher: this.#agent,
+        headers: { 'content-type': 'application/json', ...signWebhook(service.signingSecret, event.id, timestamp, event.payload) },
+        body: event.payload,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+        signal: AbortSignal.timeout(timeout)
+      })
+      await res.body.dump()
+      const status = res.statusCode
+      if (status >= 200 && status < 300) return { ok: true }
+      const error = `HTTP ${status}`
+      const retryAfter = retryAfterMs(res.headers['retry-after'], this.#now())
+      if (status >= 400 && status < 500 && status !== 408 && status !== 429) return { ok: false, final: true, error }
+      return retryAfter === undefined ? { ok: false, final: false, error } : { ok: false, final: false, error, retryAfter }
+    } catch (err) {
+      return { ok: false, final: false, error: (err as Error).message }
+    }
+  }
+
+  /** Stops claiming, waits for in-flight deliveries up to `deadline` ms, then closes the pool. */
+  async close (deadline = 5000): Promise<void> {
+    this.#closed = true
+    clearInterval(this.#timer)
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.allSettled([...this.#inflight, this.#running]),
+      new Promise((resolve) => { timer = setTimeout(resolve, deadline) })
+    ])
+    clearTimeout(timer)
+    if (this.#ownAgent) await this.#agent.destroy()
+  }
+}

@@ -1,0 +1,55 @@
+import argon2 from 'argon2'
+
+/** argon2id cost parameters. */
+export interface HashParameters {
+  /** Memory in KiB. @default 19456 (19 MiB, OWASP's minimum) */
+  memoryCost: number
+  /** Iterations. @default 2 */
+  timeCost: number
+  /** Lanes. @default 1 */
+  parallelism: number
+}
+
+/** OWASP Password Storage Cheat Sheet minimum for argon2id. */
+export const OWASP_MINIMUM: Readonly<HashParameters> = Object.freeze({ memoryCost: 19456, timeCost: 2, parallelism: 1 })
+
+/** Longest password accepted, in characters; longer ones are refused without hashing. */
+export const MAX_PASSWORD_LENGTH = 1024
+
+/**
+ * Password hashing with argon2id. Hashing runs on libuv's thread pool, so it does
+ * not block the event loop. Unknown users are verified against a dummy hash with
+ * the same parameters, so they take as long as a wrong password.
+ */
+export class PasswordHasher {
+  readonly params: Readonly<HashParameters>
+  #dummy: Promise<string> | undefined
+
+  constructor (params: HashParameters) {
+    this.params = Object.freeze({ ...params })
+  }
+
+  async hash (password: string): Promise<string> {
+    return await argon2.hash(password, { type: argon2.argon2id, ...this.params })
+  }
+
+  /**
+   * Verifies `password` against `hash` (or against a dummy when `hash` is null, always
+   * false). `rehash` says the stored hash uses other parameters and should be replaced.
+   */
+  async verify (hash: string | null, password: string): Promise<{ ok: boolean, rehash: boolean }> {
+    if (password.length > MAX_PASSWORD_LENGTH) return { ok: false, rehash: false }
+    if (hash === null) {
+      this.#dummy ??= this.hash('dummy password for unknown users')
+      await argon2.verify(await this.#dummy, password)
+      return { ok: false, rehash: false }
+    }
+    let ok: boolean
+    try {
+      ok = await argon2.verify(hash, password)
+    } catch {
+      return { ok: false, rehash: false }
+    }
+    return { ok, rehash: ok && argon2.needsRehash(hash, { ...this.params }) }
+  }
+}

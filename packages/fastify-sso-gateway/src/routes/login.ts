@@ -1,0 +1,151 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { hashToken, MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
+import { currentUser, redirect, startSession, type RouteContext } from '../context.js'
+import { sendMessage } from '../pages.js'
+import { MAX_PASSWORD_LENGTH } from '../passwords.js'
+import type { RequestTokenRecord, ServiceRecord, UserRecord } from '../store/store.js'
+
+const querySchema = {
+  type: 'object',
+  properties: { sso: { type: 'string', minLength: 1, maxLength: MAX_TOKEN_LENGTH } }
+} as const
+
+const loginBodySchema = {
+  type: 'object',
+  required: ['username', 'password'],
+  properties: {
+    username: { type: 'string', maxLength: 600 },
+    password: { type: 'string', maxLength: MAX_PASSWORD_LENGTH },
+    _csrf: { type: 'string', maxLength: 512 }
+  }
+} as const
+
+const GENERIC_FAILURE = 'Wrong username or password.'
+
+/** Per-username failure counter: slows down guessing one account from many addresses. */
+class FailureCounter {
+  readonly #failures = new Map<string, { first: number, count: number }>()
+  constructor (readonly max: number, readonly window: number) {}
+  blockedFor (key: string, now: number): number {
+    const f = this.#failures.get(key)
+    if (f === undefined || now - f.first >= this.window) return 0
+    return f.count >= this.max ? f.first + this.window - now : 0
+  }
+
+  fail (key: string, now: number): void {
+    const f = this.#failures.get(key)
+    if (f === undefined || now - f.first >= this.window) {
+      if (this.#failures.size > 100_000) this.#failures.clear()
+      this.#failures.set(key, { first: now, count: 1 })
+    } else f.count++
+  }
+
+  clear (key: string): void {
+    this.#failures.delete(key)
+  }
+}
+
+/** The sign-in form (GET and POST `/login/`), and silent SSO for signed-in browsers. */
+export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext): Promise<void> {
+  const { gateway, options, pages } = ctx
+  const store = gateway.store
+  const accountFailures = new FailureCounter(10, 15 * 60_000)
+
+  interface Pending { token: RequestTokenRecord, service: ServiceRecord, raw: string }
+
+  /** The live pending request `?sso=` names, or null (after sending an explanation). */
+  async function pendingRequest (request: FastifyRequest, reply: FastifyReply): Promise<Pending | null | undefined> {
+    const raw = (request.query as { sso?: string }).sso
+    if (raw === undefined) return undefined
+    const token = await store.getRequestToken(hashToken(raw), Date.now())
+    const service = token === null ? null : await store.getServiceById(token.serviceId)
+    if (token === null || token.status !== 'pending' || service === null || !service.enabled) {
+      await sendMessage(reply, pages, options.title, 400, {
+        heading: 'This sign-in link is no longer valid',
+        message: 'It has expired or was already used. Go back to the application you came from and sign in again.',
+        links: service !== null && service.enabled ? [{ href: `${service.baseUrl}/login/`, label: `Sign in to ${service.name} again` }] : []
+      })
+      return null
+    }
+    return { token, service, raw }
+  }
+
+  /** Authenticates the pending request for `user` and sends the browser back to the service. */
+  async function complete (request: FastifyRequest, reply: FastifyReply, pending: Pending, user: UserRecord, status: 302 | 303): Promise<FastifyReply> {
+    const now = Date.now()
+    const sso = request.session.get('sso') as string
+    const ok = await store.authenticateRequestToken(pending.token.hash, user.id, sso, now + options.authenticatedTokenTtl, now)
+    if (!ok) {
+      return await sendMessage(reply, pages, options.title, 400, {
+        heading: 'This sign-in link is no longer valid',
+        message: 'It was used in the meantime. Go back to the application and sign in again.',
+        links: [{ href: `${pending.service.baseUrl}/login/`, label: `Sign in to ${pending.service.name} again` }]
+      })
+    }
+    request.log.info({ audit: 'token_authenticated', service: pending.service.name, user: user.username }, 'sso authentication request authenticated')
+    const delivered = await gateway.pushAccountTo(pending.service, user, options.inlineEventTimeout)
+    if (!delivered) {
+      request.log.warn({ audit: 'event_inline_failed', service: pending.service.name, user: user.username },
+        'sso update_account not delivered at sign-in; it stays queued')
+    }
+    // Only the registered base URL decides where the browser goes: never Host or forwarding headers.
+    return redirect(reply, `${pending.service.baseUrl}/sso/accept/`, status)
+  }
+
+  async function showForm (request: FastifyRequest, reply: FastifyReply, pending: Pending | undefined, status: number, error: string | null, username: string): Promise<FastifyReply> {
+    const action = pending === undefined ? '/login/' : `/login/?sso=${encodeURIComponent(pending.raw)}`
+    return await reply.code(status).header('cache-control', 'no-store').view(pages.login as never, {
+      title: options.title,
+      action,
+      csrfToken: await reply.generateCsrf(),
+      serviceName: pending?.service.name ?? null,
+      error,
+      username
+    })
+  }
+
+  for (const url of [PATHS.login, `${PATHS.login}/`]) {
+    fastify.get(url, { schema: { querystring: querySchema } }, async (request, reply) => {
+      const pending = await pendingRequest(request, reply)
+      if (pending === null) return reply
+      const user = await currentUser(request, ctx)
+      if (user !== null) {
+        if (pending === undefined) return redirect(reply, '/welcome/')
+        return await complete(request, reply, pending, user, 302)
+      }
+      return await showForm(request, reply, pending, 200, null, '')
+    })
+
+    fastify.post(url, {
+      schema: { querystring: querySchema, body: loginBodySchema },
+      bodyLimit: 16 * 1024,
+      preHandler: fastify.csrfProtection,
+      config: { rateLimit: { max: options.loginRateLimit.max, timeWindow: options.loginRateLimit.timeWindow } }
+    }, async (request, reply) => {
+      const pending = await pendingRequest(request, reply)
+      if (pending === null) return reply
+      const { username, password } = request.body as { username: string, password: string }
+      const name = username.normalize('NFKC').toLowerCase()
+      const now = Date.now()
+      const blocked = accountFailures.blockedFor(name, now)
+      if (blocked > 0) {
+        request.log.warn({ audit: 'login_throttled', user: name.slice(0, 150) }, 'sso sign-in throttled for this account')
+        reply.header('retry-after', Math.ceil(blocked / 1000))
+        return await showForm(request, reply, pending, 429, 'Too many failed attempts. Wait a few minutes and try again.', username)
+      }
+      const user = await gateway.userByName(username)
+      const { ok, rehash } = await ctx.gateway.verifyPassword(user, password)
+      if (!ok || user === null || !user.isActive) {
+        accountFailures.fail(name, now)
+        request.log.warn({ audit: 'login_failed', user: name.slice(0, 150) }, 'sso sign-in failed')
+        return await showForm(request, reply, pending, 401, GENERIC_FAILURE, username)
+      }
+      accountFailures.clear(name)
+      if (rehash) await ctx.gateway.rehashPassword(user, password)
+      await startSession(request, user)
+      request.log.info({ audit: 'login', user: user.username, service: pending?.service.name ?? null }, 'sso sign-in')
+      if (pending === undefined) return redirect(reply, '/welcome/', 303)
+      return await complete(request, reply, pending, user, 303)
+    })
+  }
+}

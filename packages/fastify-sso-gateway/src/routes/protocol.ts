@@ -1,0 +1,120 @@
+import type { FastifyInstance } from 'fastify'
+import {
+  authenticationTokenBodySchema, checkNextUrl, deauthenticateBodySchema, errorResponseSchema, generateToken, hashToken,
+  obtainBodySchema, PATHS
+} from 'fastify-sso-protocol'
+import type { RouteContext } from '../context.js'
+import { errors } from '../errors.js'
+import { accountOf } from '../outbox/events.js'
+import { authenticateService } from '../service-auth.js'
+
+const BODY_LIMIT = 8 * 1024
+const errorResponses = { '4xx': errorResponseSchema, '5xx': errorResponseSchema }
+
+/** Counts `/sso/obtain/` calls per service in fixed windows. Per process: see README. */
+class WindowCounter {
+  readonly #hits = new Map<string, { start: number, count: number }>()
+  constructor (readonly max: number, readonly window: number) {}
+  /** Ms to wait before the next allowed call, or 0 when this one is allowed. */
+  take (key: string, now: number): number {
+    let slot = this.#hits.get(key)
+    if (slot === undefined || now - slot.start >= this.window) {
+      if (this.#hits.size > 10_000) this.#hits.clear()
+      slot = { start: now, count: 0 }
+      this.#hits.set(key, slot)
+    }
+    slot.count++
+    return slot.count > this.max ? slot.start + this.window - now : 0
+  }
+}
+
+/** The server-to-server endpoints: obtain, get, make_used, deauthenticate. */
+export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContext): Promise<void> {
+  const { gateway, options } = ctx
+  const store = gateway.store
+  const obtainBudget = new WindowCounter(options.obtainRateLimit.max, options.obtainRateLimit.timeWindow)
+
+  for (const url of [PATHS.obtain, `${PATHS.obtain}/`]) fastify.post(url, {
+    bodyLimit: BODY_LIMIT,
+    schema: { body: obtainBodySchema, response: { 200: { type: 'object', properties: { token: { type: 'string' } } }, ...errorResponses } }
+  }, async (request, reply) => {
+    const service = await authenticateService(request, gateway)
+    const now = Date.now()
+    const wait = obtainBudget.take(service.id, now)
+    if (wait > 0) {
+      request.log.warn({ audit: 'obtain_throttled', service: service.name }, 'sso obtain rate limit reached')
+      return await reply.code(429).header('retry-after', Math.ceil(wait / 1000))
+        .send({ error: 'Too many authentication requests from this service, retry later', code: 'FST_SSO_GATEWAY_RATE_LIMITED' })
+    }
+    const { next_url: nextUrl } = request.body as { next_url: string }
+    if (checkNextUrl(nextUrl) === null) throw new errors.INVALID_NEXT_URL()
+    const token = generateToken()
+    await store.createRequestToken({ hash: hashToken(token), serviceId: service.id, nextUrl, expiresAt: now + options.pendingTokenTtl, createdAt: now })
+    request.log.info({ audit: 'token_issued', service: service.name }, 'sso authentication request issued')
+    return { token }
+  })
+
+  for (const url of [PATHS.get, `${PATHS.get}/`]) fastify.post(url, {
+    bodyLimit: BODY_LIMIT,
+    schema: { body: authenticationTokenBodySchema, response: { ...errorResponses } }
+  }, async (request) => {
+    const service = await authenticateService(request, gateway)
+    const hash = hashToken((request.body as { authentication_token: string }).authentication_token)
+    const token = await store.getRequestToken(hash, Date.now())
+    if (token === null || token.status === 'used') throw new errors.INVALID_REQUEST_TOKEN()
+    if (token.serviceId !== service.id) {
+      await store.burnRequestToken(hash)
+      request.log.warn({ audit: 'token_wrong_service', service: service.name }, 'sso token presented by another service: burnt')
+      throw new errors.INVALID_REQUEST_TOKEN()
+    }
+    if (token.status === 'pending') throw new errors.PENDING()
+    const user = token.userId === null ? null : await store.getUserById(token.userId)
+    if (user === null || !user.isActive) throw new errors.INVALID_REQUEST_TOKEN()
+    return {
+      authenticated: true,
+      user_identy: user.username,
+      next_url: token.nextUrl,
+      user: accountOf(user),
+      sso_session: token.ssoSession
+    }
+  })
+
+  for (const url of [PATHS.makeUsed, `${PATHS.makeUsed}/`]) fastify.post(url, {
+    bodyLimit: BODY_LIMIT,
+    schema: { body: authenticationTokenBodySchema, response: { ...errorResponses } }
+  }, async (request) => {
+    const service = await authenticateService(request, gateway)
+    const hash = hashToken((request.body as { authentication_token: string }).authentication_token)
+    const now = Date.now()
+    const used = await store.consumeRequestToken(hash, service.id, now)
+    if (used === null) {
+      const token = await store.getRequestToken(hash, now)
+      if (token !== null && token.serviceId !== service.id) {
+        await store.burnRequestToken(hash)
+        request.log.warn({ audit: 'token_wrong_service', service: service.name }, 'sso token presented by another service: burnt')
+      } else if (token !== null && token.status === 'pending') {
+        throw new errors.PENDING()
+      } else {
+        request.log.warn({ audit: 'token_replayed', service: service.name }, 'sso token replay refused')
+      }
+      throw new errors.INVALID_REQUEST_TOKEN()
+    }
+    request.log.info({ audit: 'token_redeemed', service: service.name }, 'sso authentication request redeemed')
+    return { ok: true }
+  })
+
+  for (const url of [PATHS.deauthenticate, `${PATHS.deauthenticate}/`]) fastify.post(url, {
+    bodyLimit: BODY_LIMIT,
+    schema: { body: deauthenticateBodySchema, response: { ...errorResponses } }
+  }, async (request) => {
+    const service = await authenticateService(request, gateway)
+    const user = await gateway.userByName((request.body as { user_identy: string }).user_identy)
+    if (user === null || !(await store.hasSignedIn(service.id, user.id))) {
+      request.log.warn({ audit: 'deauthenticate_refused', service: service.name }, 'sso deauthenticate for a user unknown to the service')
+      throw new errors.UNKNOWN_USER()
+    }
+    await gateway.logoutUser(user.username)
+    request.log.info({ audit: 'logout', service: service.name, user: user.username }, 'sso logout requested by a service')
+    return { ok: true }
+  })
+}

@@ -1,0 +1,156 @@
+/** A gateway user. `id` never changes; `username` is canonical (see `canonicalUsername`). */
+export interface UserRecord {
+  id: string
+  username: string
+  /** argon2id PHC string, or null for an account that cannot sign in with a password. */
+  passwordHash: string | null
+  isActive: boolean
+  isStaff: boolean
+  isSuperuser: boolean
+  email: string | null
+  displayName: string | null
+  /** Free-form extra attributes, sent to services in `update_account`. */
+  attributes: Record<string, unknown>
+  createdAt: number
+  updatedAt: number
+}
+
+/** Fields a caller may change on a user. */
+export type UserPatch = Partial<Pick<UserRecord, 'passwordHash' | 'isActive' | 'isStaff' | 'isSuperuser' | 'email' | 'displayName' | 'attributes'>>
+
+/** Which protocol dialect a registered service speaks. */
+export type ServiceProtocol = 'fastify-sso' | 'django-sso'
+
+/** A registered service. */
+export interface ServiceRecord {
+  id: string
+  /** Unique human name, shown on pages. */
+  name: string
+  /** Public base URL the browser is sent back to (`<baseUrl>/sso/accept/`). */
+  baseUrl: string
+  /** Where events are delivered (server to server). */
+  eventUrl: string
+  /** SHA-256 of the service secret (the secret itself is never stored). */
+  tokenHash: string
+  /** Standard Webhooks secret events are signed with. */
+  signingSecret: string
+  /**
+   * The secret itself, kept only for django-sso services, whose events carry it in the
+   * body. Null for fastify-sso services.
+   */
+  djangoToken: string | null
+  protocol: ServiceProtocol
+  enabled: boolean
+  createdAt: number
+}
+
+/** State of an authentication request token. */
+export type RequestTokenStatus = 'pending' | 'authenticated' | 'used'
+
+/** An authentication request (django-sso's AuthenticationRequest), keyed by the token's hash. */
+export interface RequestTokenRecord {
+  hash: string
+  serviceId: string
+  nextUrl: string
+  status: RequestTokenStatus
+  userId: string | null
+  ssoSession: string | null
+  expiresAt: number
+  createdAt: number
+}
+
+/** An event waiting in (or gone through) the outbox. */
+export interface OutboxEvent {
+  /** The `webhook-id`: the same on every attempt. */
+  id: string
+  /** Insertion order, used to keep events in order per (service, user). */
+  seq: number
+  serviceId: string
+  /** The user the event is about, for ordering. */
+  userKey: string
+  /** The exact JSON body to send. */
+  payload: string
+  status: 'pending' | 'delivered' | 'dead'
+  attempts: number
+  nextAttemptAt: number
+  lastError: string | null
+  createdAt: number
+}
+
+/** An event to put in the outbox. */
+export interface NewOutboxEvent {
+  id: string
+  serviceId: string
+  userKey: string
+  payload: string
+}
+
+/** How delivery stands for one service. */
+export interface DeliveryStatus {
+  serviceId: string
+  pending: number
+  dead: number
+  /** When the oldest still-failing pending event first failed, or null. */
+  failingSince: number | null
+}
+
+/** The async store contract both SQLite (default) and later PostgreSQL implement. */
+export interface GatewayStore {
+  /** Creates a user; throws `USER_EXISTS` if the canonical username is taken. */
+  createUser: (user: Omit<UserRecord, 'createdAt' | 'updatedAt'>) => Promise<UserRecord>
+  getUserById: (id: string) => Promise<UserRecord | null>
+  getUserByUsername: (username: string) => Promise<UserRecord | null>
+  /**
+   * Changes a user and, in the same transaction, queues the events `events(user)` returns.
+   * Returns null if there is no such user.
+   */
+  updateUser: (id: string, patch: UserPatch, events?: (user: UserRecord) => NewOutboxEvent[]) => Promise<UserRecord | null>
+
+  createService: (service: Omit<ServiceRecord, 'createdAt'>) => Promise<ServiceRecord>
+  getServiceById: (id: string) => Promise<ServiceRecord | null>
+  getServiceByName: (name: string) => Promise<ServiceRecord | null>
+  getServiceByTokenHash: (tokenHash: string) => Promise<ServiceRecord | null>
+  listServices: () => Promise<ServiceRecord[]>
+  updateService: (id: string, patch: Partial<Pick<ServiceRecord, 'baseUrl' | 'eventUrl' | 'tokenHash' | 'signingSecret' | 'djangoToken' | 'enabled'>>) => Promise<ServiceRecord | null>
+
+  createRequestToken: (token: Omit<RequestTokenRecord, 'status' | 'userId' | 'ssoSession'>) => Promise<void>
+  getRequestToken: (hash: string, now: number) => Promise<RequestTokenRecord | null>
+  /**
+   * Atomically moves a live pending token to authenticated for `userId`, with a new expiry,
+   * and records that the user signed in to the token's service. False if it was not pending.
+   */
+  authenticateRequestToken: (hash: string, userId: string, ssoSession: string, expiresAt: number, now: number) => Promise<boolean>
+  /**
+   * Atomic check-and-set: an authenticated, unexpired token of `serviceId` becomes used and is
+   * returned; anything else returns null. Exactly one of many concurrent calls wins.
+   */
+  consumeRequestToken: (hash: string, serviceId: string, now: number) => Promise<RequestTokenRecord | null>
+  /** Makes a token unusable (e.g. another service tried it). */
+  burnRequestToken: (hash: string) => Promise<void>
+  /** Deletes tokens that expired before `now`; returns how many. */
+  pruneRequestTokens: (now: number) => Promise<number>
+  /** Whether `userId` ever signed in to `serviceId`. */
+  hasSignedIn: (serviceId: string, userId: string) => Promise<boolean>
+
+  /** Queues events outside any other change. */
+  enqueueEvents: (events: NewOutboxEvent[]) => Promise<void>
+  /**
+   * Claims up to `limit` due events under a lease, never one that has an earlier pending
+   * event for the same (service, user). `onlyIds` restricts the claim to those events.
+   */
+  claimEvents: (now: number, leaseMs: number, limit: number, onlyIds?: string[]) => Promise<OutboxEvent[]>
+  /** Marks a claimed event delivered. */
+  completeEvent: (id: string) => Promise<void>
+  /** Records a failed attempt: retried at `nextAttemptAt`, or dead-lettered when null. */
+  failEvent: (id: string, error: string, nextAttemptAt: number | null) => Promise<void>
+  /** Gives a claimed event back without counting an attempt (shutdown). */
+  releaseEvent: (id: string) => Promise<void>
+  /** Events in a state, oldest first. */
+  listEvents: (status: OutboxEvent['status'], limit: number) => Promise<OutboxEvent[]>
+  /** Puts a dead event back in the queue; false if it was not dead. */
+  replayEvent: (id: string, now: number) => Promise<boolean>
+  deliveryStatus: () => Promise<DeliveryStatus[]>
+
+  /** Releases the database. */
+  close: () => Promise<void>
+}
