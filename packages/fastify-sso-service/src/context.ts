@@ -1,0 +1,15 @@
+import type { GatewayClient } from './gateway-client.js'
+import type { ServiceDatabase } from './session.js'
+import type { ResolvedOptions } from './types.js'
+
+/** What the route plugins receive as their options. */
+export interface RouteContext {
+  options: ResolvedOptions
+  db: ServiceDatabase
+  client: GatewayClient
+}
+
+/** A path and its trailing-slash form: the protocol serves both. */
+export function bothForms (path: string): [string, string] {
+  return [path, `${path}/`]
+}

@@ -1,0 +1,55 @@
+import createError from '@fastify/error'
+
+/** Every error code this plugin produces. */
+export type SsoServiceErrorCode =
+  | 'FST_SSO_SERVICE_INVALID_OPTION'
+  | 'FST_SSO_SERVICE_SESSION_CONFLICT'
+  | 'FST_SSO_SERVICE_GATEWAY_UNAVAILABLE'
+  | 'FST_SSO_SERVICE_GATEWAY_REFUSED'
+  | 'FST_SSO_SERVICE_NO_LOGIN_IN_PROGRESS'
+  | 'FST_SSO_SERVICE_ACCOUNT_DISABLED'
+  | 'FST_SSO_SERVICE_ACCOUNT_HOOK_FAILED'
+  | 'FST_SSO_SERVICE_UNAUTHENTICATED'
+  | 'FST_SSO_SERVICE_BAD_SIGNATURE'
+  | 'FST_SSO_SERVICE_EVENT_IN_PROGRESS'
+
+/** An option is missing or has a value the plugin cannot use. Makes `ready()` reject. */
+export const InvalidOptionError = createError<'FST_SSO_SERVICE_INVALID_OPTION', 500, [string, string]>(
+  'FST_SSO_SERVICE_INVALID_OPTION', 'fastify-sso-service: invalid option "%s": %s', 500)
+
+/** The app registered @fastify/session or @fastify/csrf-protection itself. */
+export const SessionConflictError = createError<'FST_SSO_SERVICE_SESSION_CONFLICT', 500, [string]>(
+  'FST_SSO_SERVICE_SESSION_CONFLICT',
+  'fastify-sso-service: %s is already registered; fastify-sso-service registers it itself (its session store must index sessions by user) - remove your own registration', 500)
+
+/** The gateway could not be reached, timed out or answered a server error. */
+export const GatewayUnavailableError = createError<'FST_SSO_SERVICE_GATEWAY_UNAVAILABLE', 503, [string]>(
+  'FST_SSO_SERVICE_GATEWAY_UNAVAILABLE', 'The sign-in service is unavailable: %s', 503)
+
+/** The gateway refused a request (token expired, used, not authenticated, ...). */
+export const GatewayRefusedError = createError<'FST_SSO_SERVICE_GATEWAY_REFUSED', 400, [string]>(
+  'FST_SSO_SERVICE_GATEWAY_REFUSED', 'The sign-in service refused the request: %s', 400)
+
+/** `/sso/accept/` was reached by a browser session that started no sign-in. */
+export const NoLoginInProgressError = createError<'FST_SSO_SERVICE_NO_LOGIN_IN_PROGRESS', 400, []>(
+  'FST_SSO_SERVICE_NO_LOGIN_IN_PROGRESS', 'No sign-in is in progress in this browser session', 400)
+
+/** The gateway vouched for an account that is disabled. */
+export const AccountDisabledError = createError<'FST_SSO_SERVICE_ACCOUNT_DISABLED', 403, []>(
+  'FST_SSO_SERVICE_ACCOUNT_DISABLED', 'This account is disabled', 403)
+
+/** The application's `onAccount` hook threw. */
+export const AccountHookFailedError = createError<'FST_SSO_SERVICE_ACCOUNT_HOOK_FAILED', 500, []>(
+  'FST_SSO_SERVICE_ACCOUNT_HOOK_FAILED', 'The application could not set up the account', 500)
+
+/** `requireLogin` refused an anonymous non-browser client. */
+export const UnauthenticatedError = createError<'FST_SSO_SERVICE_UNAUTHENTICATED', 401, []>(
+  'FST_SSO_SERVICE_UNAUTHENTICATED', 'Authentication required', 401)
+
+/** An event with a missing, wrong or stale signature (or a wrong token in the unsigned form). */
+export const BadSignatureError = createError<'FST_SSO_SERVICE_BAD_SIGNATURE', 401, [string]>(
+  'FST_SSO_SERVICE_BAD_SIGNATURE', 'Event refused: %s', 401)
+
+/** The same event id is being applied by a concurrent delivery; retry later. */
+export const EventInProgressError = createError<'FST_SSO_SERVICE_EVENT_IN_PROGRESS', 409, []>(
+  'FST_SSO_SERVICE_EVENT_IN_PROGRESS', 'This event is already being processed', 409)

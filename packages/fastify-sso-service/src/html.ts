@@ -1,0 +1,63 @@
+import { PATHS } from 'fastify-sso-protocol'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+
+/** Headers of every HTML page this plugin sends. */
+export const HTML_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'content-security-policy': "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff'
+} as const
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
+
+/** Escapes text for HTML element content and quoted attribute values. */
+export function escapeHtml (value: string): string {
+  return value.replace(/[&<>"']/g, (c) => ESCAPES[c] as string)
+}
+
+/** Sends a small HTML page; `bodyHtml` must already be escaped. */
+export function sendPage (reply: FastifyReply, status: number, title: string, bodyHtml: string): FastifyReply {
+  return reply.code(status).headers(HTML_HEADERS).send(`<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title></head>
+<body>
+<h1>${escapeHtml(title)}</h1>
+${bodyHtml}
+</body>
+</html>
+`)
+}
+
+/** `/login/?next=...` for a (checked) next path. */
+export function loginHref (next: string): string {
+  return next === '/' ? `${PATHS.login}/` : `${PATHS.login}/?next=${encodeURIComponent(next)}`
+}
+
+function statusOf (err: FastifyError): number {
+  const status = err.statusCode
+  return typeof status === 'number' && status >= 400 && status <= 599 ? status : 500
+}
+
+/** What an error page says: the error's own message for 4xx and our 503, a generic one otherwise. */
+export function publicMessage (err: FastifyError, status: number): string {
+  if (status < 500 || err.code === 'FST_SSO_SERVICE_GATEWAY_UNAVAILABLE' || err.code === 'FST_SSO_SERVICE_ACCOUNT_HOOK_FAILED') return err.message
+  return 'Something went wrong on our side.'
+}
+
+/** Sends an error page with a link to try again. */
+export function sendErrorPage (reply: FastifyReply, err: FastifyError, retryHref: string, retryLabel = 'Try again'): FastifyReply {
+  const status = statusOf(err)
+  return sendPage(reply, status, status === 503 ? 'Sign-in unavailable' : 'Sign-in failed',
+    `<p>${escapeHtml(publicMessage(err, status))}</p>\n<p><a href="${escapeHtml(retryHref)}">${escapeHtml(retryLabel)}</a></p>`)
+}
+
+/** Error handler of the browser routes: a page, never a stack trace. */
+export function htmlErrorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const status = statusOf(err)
+  if (status >= 500) request.log.error({ err }, 'fastify-sso-service: request failed')
+  else if (err.code?.startsWith('FST_CSRF_') === true) request.log.warn({ audit: 'csrf_rejected', url: request.routeOptions.url }, 'CSRF check failed')
+  return sendPage(reply, status, status >= 500 ? 'Error' : 'Request refused',
+    `<p>${escapeHtml(publicMessage(err, status))}</p>\n<p><a href="/">Home</a></p>`)
+}

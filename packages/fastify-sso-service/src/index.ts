@@ -1,0 +1,102 @@
+import fastifyCookie from '@fastify/cookie'
+import fastifyCsrfProtection from '@fastify/csrf-protection'
+import fastifyFormbody from '@fastify/formbody'
+import fastifySession from '@fastify/session'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import { InvalidOptionError, SessionConflictError } from './errors.js'
+import { GatewayClient } from './gateway-client.js'
+import { htmlErrorHandler } from './html.js'
+import { resolveOptions } from './options.js'
+import { requireLogin } from './require-login.js'
+import { acceptRoutes } from './routes/accept.js'
+import { eventRoutes } from './routes/event.js'
+import { loginRoutes } from './routes/login.js'
+import { logoutRoutes } from './routes/logout.js'
+import { testPageRoutes } from './routes/test-page.js'
+import { ServiceDatabase, sessionLifetimeHook } from './session.js'
+import type { RouteContext } from './context.js'
+import type { FastifySsoServiceOptions, SsoServiceApi } from './types.js'
+
+/** How often expired sessions and old event ids are deleted, in ms. */
+const PRUNE_INTERVAL = 10 * 60_000
+
+async function browserRoutes (fastify: FastifyInstance, context: RouteContext): Promise<void> {
+  fastify.setErrorHandler(htmlErrorHandler)
+  fastify.addHook('onSend', async (_request, reply) => {
+    reply.header('cache-control', 'no-store')
+  })
+  await fastify.register(loginRoutes, context)
+  await fastify.register(acceptRoutes, context)
+  await fastify.register(logoutRoutes, context)
+  await fastify.register(testPageRoutes, context)
+}
+
+const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opts) => {
+  const options = resolveOptions(opts)
+  if (fastify.hasPlugin('@fastify/session') || fastify.hasRequestDecorator('session')) throw new SessionConflictError('@fastify/session')
+  if (fastify.hasDecorator('csrfProtection')) throw new SessionConflictError('@fastify/csrf-protection')
+
+  const lifetime = { idleTimeout: options.idleTimeout, absoluteTimeout: options.absoluteTimeout }
+  let db: ServiceDatabase
+  try {
+    db = new ServiceDatabase(options.database, lifetime)
+  } catch (err) {
+    throw new InvalidOptionError('database', `cannot open ${JSON.stringify(options.database)}: ${(err as Error).message}`)
+  }
+  const pruner = setInterval(() => {
+    try {
+      db.prune()
+    } catch (err) /* c8 ignore next 2: only a broken database file fails here */ {
+      fastify.log.error({ err }, 'fastify-sso-service: pruning failed')
+    }
+  }, PRUNE_INTERVAL)
+  pruner.unref()
+  fastify.addHook('onClose', async () => {
+    clearInterval(pruner)
+    db.close()
+  })
+
+  if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie)
+  if (!fastify.hasContentTypeParser('application/x-www-form-urlencoded')) await fastify.register(fastifyFormbody)
+  await fastify.register(fastifySession, {
+    secret: options.sessionSecret,
+    cookieName: options.cookieName,
+    store: db.store as unknown as fastifySession.SessionStore,
+    saveUninitialized: false,
+    rolling: false,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: options.cookieSecure, path: '/' }
+  })
+  await fastify.register(fastifyCsrfProtection, { sessionPlugin: '@fastify/session' })
+
+  const api: SsoServiceApi = {
+    logoutUser (username: string): number {
+      const ended = db.store.destroyByUser(username)
+      fastify.log.info({ audit: 'logout_user', user: username, sessionsEnded: ended }, 'sessions ended by the application')
+      return ended
+    }
+  }
+  fastify.decorateRequest('ssoUser', null)
+  fastify.decorate('requireLogin', requireLogin)
+  fastify.decorate('ssoService', api)
+  fastify.addHook('onRequest', sessionLifetimeHook(lifetime))
+
+  const context: RouteContext = { options, db, client: new GatewayClient(options) }
+  await fastify.register(browserRoutes, context)
+  await fastify.register(eventRoutes, context)
+}
+
+/** The service plugin: sign this app's users in through a fastify-sso (or django-sso) gateway. */
+export const fastifySsoService = fp(plugin, { fastify: '5.x', name: 'fastify-sso-service' })
+export default fastifySsoService
+
+export * from './errors.js'
+export type {
+  AccountHookContext,
+  DeauthenticateHookContext,
+  FastifySsoServiceOptions,
+  RequireLoginHook,
+  SsoServiceApi,
+  SsoUser
+} from './types.js'
+export type { SsoAccount } from 'fastify-sso-protocol'

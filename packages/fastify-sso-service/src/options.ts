@@ -1,0 +1,123 @@
+import { checkNextUrl, isSigningSecret, MAX_TOKEN_LENGTH } from 'fastify-sso-protocol'
+import { InvalidOptionError } from './errors.js'
+import type { FastifySsoServiceOptions, ResolvedOptions } from './types.js'
+
+/** @default values of the options. */
+export const DEFAULTS = {
+  cookieName: 'sso_service_session',
+  database: 'sso-service.sqlite',
+  idleTimeout: 30 * 60_000,
+  absoluteTimeout: 12 * 60 * 60_000,
+  requestTimeout: 5000,
+  afterLogoutUrl: '/'
+} as const
+
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/
+
+function describe (value: unknown): string {
+  if (typeof value === 'function') return 'a function'
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? value.slice(0, 80) + '...' : value)
+  if (value === null || typeof value !== 'object') return String(value)
+  return Array.isArray(value) ? 'an array' : 'an object'
+}
+
+function invalid (name: string, expected: string, value: unknown, secret = false): never {
+  throw new InvalidOptionError(name, `expected ${expected}, got ${secret && typeof value === 'string' ? 'a string that is not one' : describe(value)}`)
+}
+
+function url (name: string, value: unknown): string {
+  let parsed: URL
+  try {
+    parsed = new URL(String(value))
+  } catch {
+    invalid(name, 'an http(s) URL', value)
+  }
+  if (typeof value !== 'string' || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') ||
+    parsed.username !== '' || parsed.password !== '' || parsed.search !== '' || parsed.hash !== '') {
+    invalid(name, 'an http(s) URL without credentials, query or fragment', value)
+  }
+  return parsed.origin + parsed.pathname.replace(/\/+$/, '')
+}
+
+function duration (name: string, value: unknown, def: number): number {
+  if (value === undefined) return def
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) invalid(name, 'a positive integer (milliseconds)', value)
+  return value
+}
+
+function optionalFunction<T> (name: string, value: T): T {
+  if (value !== undefined && typeof value !== 'function') invalid(name, 'a function', value)
+  return value
+}
+
+/** Checks the options given to `register` and returns them with defaults, frozen. */
+export function resolveOptions (options: FastifySsoServiceOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') invalid('options', 'an object', options)
+  const o = options as unknown as Record<string, unknown>
+
+  const gatewayUrl = url('gatewayUrl', o.gatewayUrl)
+  const gatewayInternalUrl = o.gatewayInternalUrl === undefined ? gatewayUrl : url('gatewayInternalUrl', o.gatewayInternalUrl)
+
+  if (typeof o.token !== 'string' || o.token.length === 0 || o.token.length > MAX_TOKEN_LENGTH) {
+    invalid('token', `a non-empty string of at most ${MAX_TOKEN_LENGTH} characters`, o.token, true)
+  }
+
+  if (o.acceptUnsignedEvents !== undefined && typeof o.acceptUnsignedEvents !== 'boolean') invalid('acceptUnsignedEvents', 'a boolean', o.acceptUnsignedEvents)
+  const acceptUnsignedEvents = o.acceptUnsignedEvents === true
+
+  let signingSecrets: string[] = []
+  if (o.signingSecret !== undefined) {
+    signingSecrets = Array.isArray(o.signingSecret) ? [...o.signingSecret as unknown[]] as string[] : [o.signingSecret as string]
+    if (signingSecrets.length === 0 || !signingSecrets.every(isSigningSecret)) {
+      invalid('signingSecret', 'a Standard Webhooks secret "whsec_<base64 of 24+ bytes>" or a non-empty array of them', o.signingSecret, true)
+    }
+  } else if (!acceptUnsignedEvents) {
+    invalid('signingSecret', 'a Standard Webhooks secret "whsec_..." (or acceptUnsignedEvents: true for a django-sso gateway)', o.signingSecret)
+  }
+
+  const sessionSecret = o.sessionSecret
+  const secretOk = (s: unknown): boolean => typeof s === 'string' && s.length >= 32
+  if (Array.isArray(sessionSecret) ? sessionSecret.length === 0 || !sessionSecret.every(secretOk) : !secretOk(sessionSecret)) {
+    invalid('sessionSecret', 'a string of at least 32 characters or a non-empty array of them', sessionSecret, true)
+  }
+
+  const cookieName = o.cookieName ?? DEFAULTS.cookieName
+  if (typeof cookieName !== 'string' || !COOKIE_NAME.test(cookieName)) invalid('cookieName', 'a cookie name (1-64 token characters)', cookieName)
+
+  const cookieSecure = o.cookieSecure ?? process.env.NODE_ENV !== 'development'
+  if (typeof cookieSecure !== 'boolean') invalid('cookieSecure', 'a boolean', cookieSecure)
+
+  const database = o.database ?? DEFAULTS.database
+  if (typeof database !== 'string' || database.length === 0) invalid('database', 'a file path or ":memory:"', database)
+
+  const idleTimeout = duration('idleTimeout', o.idleTimeout, DEFAULTS.idleTimeout)
+  const absoluteTimeout = duration('absoluteTimeout', o.absoluteTimeout, DEFAULTS.absoluteTimeout)
+  const requestTimeout = duration('requestTimeout', o.requestTimeout, DEFAULTS.requestTimeout)
+
+  const dispatcher = o.dispatcher
+  if (dispatcher !== undefined && (dispatcher === null || typeof (dispatcher as { dispatch?: unknown }).dispatch !== 'function')) {
+    invalid('dispatcher', 'an undici Dispatcher', dispatcher)
+  }
+
+  const afterLogoutUrl = o.afterLogoutUrl ?? DEFAULTS.afterLogoutUrl
+  if (checkNextUrl(afterLogoutUrl) === null) invalid('afterLogoutUrl', 'a relative path such as "/"', afterLogoutUrl)
+
+  return Object.freeze({
+    gatewayUrl,
+    gatewayInternalUrl,
+    token: o.token,
+    signingSecrets: Object.freeze(signingSecrets),
+    acceptUnsignedEvents,
+    sessionSecret: Array.isArray(sessionSecret) ? [...sessionSecret as string[]] : sessionSecret as string,
+    cookieName,
+    cookieSecure,
+    database,
+    idleTimeout,
+    absoluteTimeout,
+    requestTimeout,
+    dispatcher: dispatcher as ResolvedOptions['dispatcher'],
+    afterLogoutUrl: afterLogoutUrl as string,
+    onAccount: optionalFunction('onAccount', options.onAccount),
+    onDeauthenticate: optionalFunction('onDeauthenticate', options.onDeauthenticate)
+  })
+}

@@ -1,0 +1,129 @@
+import Database from 'better-sqlite3'
+import type { Database as SqliteDatabase, Statement } from 'better-sqlite3'
+import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import { checkSessionLifetime, sessionIndexer, SqliteSessionStore } from 'fastify-sso-protocol'
+import type { SessionLifetime, SsoAccount } from 'fastify-sso-protocol'
+import type { SsoUser } from './types.js'
+
+/** How long a processed event id is remembered, in ms. Gateways retry for less. */
+export const EVENT_ID_RETENTION = 7 * 24 * 60 * 60_000
+
+/** The fields this plugin keeps in a session. */
+export interface ServiceSessionFields {
+  /** Username, set at sign-in. Indexed by the store. */
+  user?: string
+  /** The gateway SSO session the sign-in came from. Indexed by the store. */
+  sso?: string
+  /** The account as the gateway described it at sign-in. */
+  account?: SsoAccount
+  createdAt?: number
+  seenAt?: number
+  endsAt?: number
+  /** A sign-in in progress, bound to this browser session. */
+  ssoRequest?: { token: string, next: string }
+}
+
+/** The request's session, with this plugin's fields typed. */
+export function sessionOf (request: FastifyRequest): ServiceSessionFields {
+  return request.session as unknown as ServiceSessionFields
+}
+
+/** The SQLite database: sessions (indexed by user and SSO session) and event bookkeeping. */
+export class ServiceDatabase {
+  readonly db: SqliteDatabase
+  readonly store: SqliteSessionStore
+  readonly #isProcessed: Statement<[string]>
+  readonly #lastTimestamp: Statement<[string]>
+  readonly #recordId: Statement<[string, number]>
+  readonly #recordTimestamp: Statement<[string, number]>
+  readonly #pruneIds: Statement<[number]>
+
+  constructor (file: string, lifetime: SessionLifetime) {
+    this.db = new Database(file)
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma('busy_timeout = 5000')
+    this.store = new SqliteSessionStore({ db: this.db, index: sessionIndexer(lifetime) })
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS sso_processed_events (
+        id TEXT PRIMARY KEY,
+        processed_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS sso_processed_events_at ON sso_processed_events (processed_at);
+      CREATE TABLE IF NOT EXISTS sso_account_versions (
+        username TEXT PRIMARY KEY,
+        event_timestamp INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `)
+    this.#isProcessed = this.db.prepare('SELECT 1 FROM sso_processed_events WHERE id = ?')
+    this.#lastTimestamp = this.db.prepare('SELECT event_timestamp AS ts FROM sso_account_versions WHERE username = ?')
+    this.#recordId = this.db.prepare('INSERT OR IGNORE INTO sso_processed_events (id, processed_at) VALUES (?, ?)')
+    this.#recordTimestamp = this.db.prepare(`INSERT INTO sso_account_versions (username, event_timestamp) VALUES (?, ?)
+      ON CONFLICT (username) DO UPDATE SET event_timestamp = max(event_timestamp, excluded.event_timestamp)`)
+    this.#pruneIds = this.db.prepare('DELETE FROM sso_processed_events WHERE processed_at < ?')
+  }
+
+  /** Whether an event with this webhook id was applied already. */
+  isProcessed (id: string): boolean {
+    return this.#isProcessed.get(id) !== undefined
+  }
+
+  /** The webhook timestamp (s) of the last `update_account` applied for a user, or -1. */
+  lastAccountTimestamp (username: string): number {
+    const row = this.#lastTimestamp.get(username) as { ts: number } | undefined
+    return row?.ts ?? -1
+  }
+
+  /** Records an applied event in one transaction: its id, and for `update_account` its timestamp. */
+  recordEvent (id: string | null, accountUpdate: { username: string, timestamp: number } | null, now: number = Date.now()): void {
+    this.db.transaction(() => {
+      if (id !== null) this.#recordId.run(id, now)
+      if (accountUpdate !== null) this.#recordTimestamp.run(accountUpdate.username, accountUpdate.timestamp)
+    })()
+  }
+
+  /** Deletes expired sessions and old event ids. */
+  prune (now: number = Date.now()): void {
+    this.store.prune()
+    this.#pruneIds.run(now - EVENT_ID_RETENTION)
+  }
+
+  close (): void {
+    this.db.close()
+  }
+}
+
+/** The `request.ssoUser` of a signed-in session. */
+export function userFromSession (session: ServiceSessionFields & { user: string }): SsoUser {
+  const account: SsoAccount = session.account ?? { username: session.user, is_active: true, is_staff: false, is_superuser: false }
+  const { username: _u, is_active: isActive, is_staff: isStaff, is_superuser: isSuperuser, email, display_name: displayName, ...attributes } = account
+  return {
+    username: session.user,
+    isActive,
+    isStaff,
+    isSuperuser,
+    email: typeof email === 'string' ? email : null,
+    displayName: typeof displayName === 'string' ? displayName : null,
+    attributes,
+    ssoSession: session.sso ?? null
+  }
+}
+
+/**
+ * onRequest hook: enforces the idle and absolute lifetimes server-side and sets
+ * `request.ssoUser`. An expired session is destroyed and the request is anonymous.
+ */
+export function sessionLifetimeHook (lifetime: SessionLifetime, now: () => number = Date.now): onRequestAsyncHookHandler {
+  return async function ssoSessionLifetime (request) {
+    const session = sessionOf(request)
+    if (typeof session.user !== 'string' && session.ssoRequest === undefined) return
+    const t = now()
+    const state = checkSessionLifetime(session, lifetime, t)
+    if (state === 'expired') {
+      if (typeof session.user === 'string') request.log.info({ audit: 'session_expired', user: session.user }, 'session expired')
+      await request.session.regenerate()
+      return
+    }
+    if (state === 'touch') session.seenAt = t
+    if (typeof session.user === 'string') request.ssoUser = userFromSession(session as ServiceSessionFields & { user: string })
+  }
+}
