@@ -1,0 +1,82 @@
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import { MockAgent } from 'undici'
+import fastifySsoGateway, { type FastifySsoGatewayOptions } from '../src/index.js'
+
+export const SESSION_SECRET = 'a-test-session-secret-of-at-least-32-characters'
+export const PASSWORD = 'correct horse battery staple'
+
+/** Cheapest argon2id settings the gateway accepts (OWASP minimum), to keep tests quick. */
+export async function buildApp (options: Partial<FastifySsoGatewayOptions> = {}): Promise<{ app: FastifyInstance, agent: MockAgent }> {
+  const agent = new MockAgent()
+  agent.disableNetConnect()
+  const app = Fastify({ logger: false })
+  await app.register(fastifySsoGateway, {
+    sessionSecret: SESSION_SECRET,
+    database: ':memory:',
+    cookieSecure: false,
+    dispatcher: agent,
+    inlineEventTimeout: 200,
+    ...options
+  })
+  await app.ready()
+  return { app, agent }
+}
+
+/** Registers service "alpha" at http://alpha.test and user alice; answers alpha's events with 200. */
+export async function seed (app: FastifyInstance, agent: MockAgent): Promise<{ secret: string, signingSecret: string }> {
+  const { secret, signingSecret } = await app.ssoGateway.registerService({ name: 'alpha', baseUrl: 'http://alpha.test' })
+  await app.ssoGateway.createUser({ username: 'alice', password: PASSWORD, email: 'alice@example.test' })
+  agent.get('http://alpha.test').intercept({ path: '/sso/event/', method: 'POST' }).reply(200, { ok: true }).persist()
+  return { secret, signingSecret }
+}
+
+/** A browser-like client over `inject` that keeps cookies between requests. */
+export class Browser {
+  readonly cookies = new Map<string, string>()
+  constructor (readonly app: FastifyInstance) {}
+
+  async request (method: 'GET' | 'POST', url: string, form?: Record<string, string>): Promise<LightMyRequestResponse> {
+    const res = await this.app.inject({
+      method,
+      url,
+      headers: {
+        cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+        accept: 'text/html',
+        ...(form === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' })
+      },
+      ...(form === undefined ? {} : { payload: new URLSearchParams(form).toString() })
+    })
+    for (const c of res.cookies) {
+      if (c.expires !== undefined && c.expires.getTime() < Date.now()) this.cookies.delete(c.name)
+      else this.cookies.set(c.name, c.value)
+    }
+    return res
+  }
+
+  /** The CSRF token of the form on a page. */
+  static csrf (html: string): string {
+    const m = /name="_csrf" value="([^"]+)"/.exec(html)
+    if (m === null) throw new Error('no CSRF field on the page')
+    return m[1] as string
+  }
+}
+
+/** Calls a protocol endpoint the way a service does (form-encoded, token field). */
+export async function call (app: FastifyInstance, path: string, fields: Record<string, string>): Promise<LightMyRequestResponse> {
+  return await app.inject({
+    method: 'POST',
+    url: path,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams(fields).toString()
+  })
+}
+
+/** Obtains a request token, signs alice in through the form, and returns the token. */
+export async function signIn (app: FastifyInstance, browser: Browser, secret: string, nextUrl = '/next'): Promise<string> {
+  const obtained = await call(app, '/sso/obtain/', { token: secret, next_url: nextUrl })
+  const token = (obtained.json() as { token: string }).token
+  const form = await browser.request('GET', `/login/?sso=${token}`)
+  const res = await browser.request('POST', `/login/?sso=${token}`, { username: 'alice', password: PASSWORD, _csrf: Browser.csrf(form.body) })
+  if (res.statusCode !== 303) throw new Error(`sign-in failed: ${res.statusCode} ${res.body}`)
+  return token
+}
