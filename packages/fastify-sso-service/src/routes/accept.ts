@@ -22,7 +22,7 @@ export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { 
         return sendErrorPage(reply, new NoLoginInProgressError(), loginHref('/'), 'Sign in')
       }
       delete session.ssoRequest
-      const retry = loginHref(checkNextUrl(pending.next) ?? '/')
+      const retry = loginHref(pending.next)
       let username: string | undefined
       try {
         const got = await client.get(pending.token)

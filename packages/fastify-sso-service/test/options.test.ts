@@ -1,0 +1,160 @@
+import t from 'tap'
+import Fastify from 'fastify'
+import fastifySession from '@fastify/session'
+import fastifyCookie from '@fastify/cookie'
+import fastifyCsrfProtection from '@fastify/csrf-protection'
+import fastifyFormbody from '@fastify/formbody'
+import { MockAgent } from 'undici'
+import { fastifySsoService, InvalidOptionError, SessionConflictError } from '../src/index.js'
+import defaultExport from '../src/index.js'
+import type { FastifySsoServiceOptions } from '../src/index.js'
+import { resolveOptions } from '../src/options.js'
+import { buildApp, SESSION_SECRET, SERVICE_TOKEN, SIGNING_SECRET } from './helpers.js'
+
+const valid: FastifySsoServiceOptions = {
+  gatewayUrl: 'https://sso.example.com',
+  token: SERVICE_TOKEN,
+  signingSecret: SIGNING_SECRET,
+  sessionSecret: SESSION_SECRET,
+  database: ':memory:'
+}
+
+async function registerError (options: unknown): Promise<Error & { code?: string }> {
+  const app = Fastify()
+  app.register(fastifySsoService, options as FastifySsoServiceOptions)
+  try {
+    await app.ready()
+  } catch (err) {
+    await app.close()
+    return err as Error
+  }
+  await app.close()
+  throw new Error('ready() did not reject')
+}
+
+t.test('default and named exports are the same plugin', async (t) => {
+  t.equal(defaultExport, fastifySsoService)
+})
+
+t.test('defaults are filled in and the result is frozen', async (t) => {
+  const saved = process.env.NODE_ENV
+  t.teardown(() => { process.env.NODE_ENV = saved })
+  delete process.env.NODE_ENV
+  const o = resolveOptions({ ...valid, database: undefined, signingSecret: [SIGNING_SECRET, SIGNING_SECRET], sessionSecret: [SESSION_SECRET] })
+  t.ok(Object.isFrozen(o))
+  t.equal(o.gatewayUrl, 'https://sso.example.com')
+  t.equal(o.gatewayInternalUrl, 'https://sso.example.com')
+  t.equal(o.cookieName, 'sso_service_session')
+  t.equal(o.cookieSecure, true, 'Secure outside development')
+  t.equal(o.database, 'sso-service.sqlite')
+  t.equal(o.idleTimeout, 30 * 60_000)
+  t.equal(o.absoluteTimeout, 12 * 60 * 60_000)
+  t.equal(o.requestTimeout, 5000)
+  t.equal(o.afterLogoutUrl, '/')
+  t.equal(o.acceptUnsignedEvents, false)
+  t.equal(o.signingSecrets.length, 2)
+  t.same(o.sessionSecret, [SESSION_SECRET])
+  process.env.NODE_ENV = 'development'
+  t.equal(resolveOptions(valid).cookieSecure, false, 'not Secure in development')
+})
+
+t.test('URLs keep a path prefix and lose the trailing slash', async (t) => {
+  const o = resolveOptions({ ...valid, gatewayUrl: 'https://example.com/sso/', gatewayInternalUrl: 'http://10.0.0.5:3000' })
+  t.equal(o.gatewayUrl, 'https://example.com/sso')
+  t.equal(o.gatewayInternalUrl, 'http://10.0.0.5:3000')
+})
+
+t.test('django-sso mode needs no signing secret', async (t) => {
+  const o = resolveOptions({ ...valid, signingSecret: undefined, acceptUnsignedEvents: true })
+  t.equal(o.signingSecrets.length, 0)
+  t.equal(o.acceptUnsignedEvents, true)
+})
+
+const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+  ['gatewayUrl missing', { gatewayUrl: undefined }, /"gatewayUrl".*undefined/],
+  ['gatewayUrl garbage', { gatewayUrl: 'not a url' }, /"gatewayUrl".*"not a url"/],
+  ['gatewayUrl ftp', { gatewayUrl: 'ftp://x.example' }, /"gatewayUrl".*ftp:/],
+  ['gatewayUrl credentials', { gatewayUrl: 'https://u:p@x.example' }, /"gatewayUrl"/],
+  ['gatewayUrl number', { gatewayUrl: 42 }, /"gatewayUrl".*42/],
+  ['gatewayInternalUrl', { gatewayInternalUrl: 'https://x.example/?q=1' }, /"gatewayInternalUrl"/],
+  ['token missing', { token: undefined }, /"token"/],
+  ['token empty', { token: '' }, /"token"/],
+  ['signingSecret missing', { signingSecret: undefined }, /"signingSecret".*acceptUnsignedEvents/],
+  ['signingSecret malformed', { signingSecret: 'secret' }, /"signingSecret"/],
+  ['signingSecret empty array', { signingSecret: [] }, /"signingSecret"/],
+  ['acceptUnsignedEvents', { acceptUnsignedEvents: 'yes' }, /"acceptUnsignedEvents"/],
+  ['sessionSecret short', { sessionSecret: 'short' }, /"sessionSecret"/],
+  ['sessionSecret empty array', { sessionSecret: [] }, /"sessionSecret".*an array/],
+  ['sessionSecret object', { sessionSecret: {} }, /"sessionSecret".*an object/],
+  ['cookieName', { cookieName: 'bad name;' }, /"cookieName"/],
+  ['cookieSecure', { cookieSecure: 'true' }, /"cookieSecure"/],
+  ['database', { database: '' }, /"database"/],
+  ['idleTimeout', { idleTimeout: -1 }, /"idleTimeout".*-1/],
+  ['absoluteTimeout', { absoluteTimeout: 1.5 }, /"absoluteTimeout"/],
+  ['requestTimeout', { requestTimeout: '5000' }, /"requestTimeout"/],
+  ['dispatcher', { dispatcher: {} }, /"dispatcher"/],
+  ['dispatcher null', { dispatcher: null }, /"dispatcher".*null/],
+  ['afterLogoutUrl', { afterLogoutUrl: 'https://evil.example/' }, /"afterLogoutUrl"/],
+  ['onAccount', { onAccount: 'x' }, /"onAccount"/],
+  ['onDeauthenticate', { onDeauthenticate: true }, /"onDeauthenticate"/],
+  ['token function', { token: () => 'x' }, /"token".*a function/],
+  ['a long value is shortened', { gatewayUrl: 'x'.repeat(200) }, /x{80}\.\.\."/]
+]
+
+for (const [name, patch, message] of cases) {
+  t.test(`invalid option: ${name}`, async (t) => {
+    const err = await registerError({ ...valid, ...patch })
+    t.type(err, InvalidOptionError)
+    t.equal(err.code, 'FST_SSO_SERVICE_INVALID_OPTION')
+    t.match(err.message, message)
+  })
+}
+
+t.test('options that are not an object are refused', async (t) => {
+  t.throws(() => resolveOptions(null as unknown as FastifySsoServiceOptions), { code: 'FST_SSO_SERVICE_INVALID_OPTION', message: /"options".*null/ })
+})
+
+t.test('secrets are never echoed in option errors', async (t) => {
+  const err = await registerError({ ...valid, sessionSecret: 'hunter2-short' })
+  t.notMatch(err.message, /hunter2/)
+  const err2 = await registerError({ ...valid, signingSecret: 'whsec_hunter2' })
+  t.notMatch(err2.message, /hunter2/)
+})
+
+t.test('a database that cannot be opened fails at register', async (t) => {
+  const err = await registerError({ ...valid, database: t.testdirName + '/no/such/dir/db.sqlite' })
+  t.equal(err.code, 'FST_SSO_SERVICE_INVALID_OPTION')
+  t.match(err.message, /"database".*cannot open/)
+})
+
+t.test('an app that registered @fastify/session itself gets a clear error', async (t) => {
+  const app = Fastify()
+  await app.register(fastifyCookie)
+  await app.register(fastifySession, { secret: SESSION_SECRET })
+  app.register(fastifySsoService, valid)
+  await t.rejects(app.ready(), SessionConflictError)
+  await app.close()
+  const app2 = Fastify()
+  await app2.register(fastifyCookie)
+  await app2.register(fastifyCsrfProtection)
+  app2.register(fastifySsoService, valid)
+  await t.rejects(app2.ready(), { code: 'FST_SSO_SERVICE_SESSION_CONFLICT', message: /csrf-protection/ })
+  await app2.close()
+})
+
+t.test('cookie and formbody already registered by the app are reused', async (t) => {
+  const { app } = await buildApp(t, {}, async (app) => {
+    await app.register(fastifyCookie)
+    await app.register(fastifyFormbody)
+  })
+  t.ok(app.hasPlugin('fastify-sso-service'))
+})
+
+t.test('works with the global dispatcher when none is given', async (t) => {
+  const app = Fastify()
+  await app.register(fastifySsoService, { ...valid, gatewayUrl: 'http://127.0.0.1:9', requestTimeout: 2000 })
+  t.teardown(() => app.close())
+  const res = await app.inject('/login/')
+  t.equal(res.statusCode, 503, 'the closed port is reported, not thrown')
+  void MockAgent
+})
