@@ -1,0 +1,60 @@
+/**
+ * Example service A: server-rendered pages, `requireLogin` on one route, local accounts
+ * kept by the `onAccount` hook.
+ *
+ * Environment: PORT (3001), HOST (127.0.0.1), GATEWAY_URL (browser URL of the gateway),
+ * GATEWAY_INTERNAL_URL (server-to-server, defaults to GATEWAY_URL), SSO_TOKEN,
+ * SSO_SIGNING_SECRET, SESSION_SECRET, DATABASE (service-a.sqlite), NODE_ENV.
+ */
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import fastifySsoService from 'fastify-sso-service'
+
+const env = process.env
+const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+
+/** The app's own account table: what `onAccount` creates and updates. */
+const accounts = new Map<string, { email: string | null, updates: number }>()
+
+const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'info' } })
+
+await app.register(fastifySsoService, {
+  gatewayUrl: env.GATEWAY_URL ?? 'http://127.0.0.1:3000',
+  gatewayInternalUrl: env.GATEWAY_INTERNAL_URL ?? env.GATEWAY_URL ?? 'http://127.0.0.1:3000',
+  token: env.SSO_TOKEN ?? '',
+  signingSecret: env.SSO_SIGNING_SECRET ?? '',
+  sessionSecret: env.SESSION_SECRET ?? '',
+  database: env.DATABASE ?? 'service-a.sqlite',
+  cookieName: 'demo_service_a_session',
+  cookieSecure: env.NODE_ENV !== 'development',
+  onAccount: async (account) => {
+    const known = accounts.get(account.username)
+    accounts.set(account.username, { email: account.email ?? null, updates: (known?.updates ?? 0) + 1 })
+  }
+})
+
+async function page (request: FastifyRequest, reply: FastifyReply, body: string): Promise<FastifyReply> {
+  const user = request.ssoUser
+  const who = user === null
+    ? '<p id="who">Not signed in.</p><p><a id="login" href="/login/?next=/private">Sign in</a></p>'
+    : `<p id="who">Signed in as <strong>${esc(user.username)}</strong></p>
+       <form method="post" action="/logout/"><input type="hidden" name="_csrf" value="${esc(await reply.generateCsrf())}">
+       <button id="logout" type="submit">Log out</button></form>`
+  return await reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Service A</title></head>
+<body><h1>Service A</h1>${who}${body}<p><a href="/">Home</a> · <a href="/private">Private page</a></p></body></html>`)
+}
+
+app.get('/', async (request, reply) => await page(request, reply, '<p>A public page of service A.</p>'))
+
+app.get('/private', { preHandler: app.requireLogin }, async (request, reply) => {
+  const account = accounts.get(request.ssoUser?.username ?? '')
+  return await page(request, reply, `<p id="private">Private page of service A. Local account: ${esc(account?.email ?? 'none')}.</p>`)
+})
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    app.close().then(() => process.exit(0), () => process.exit(1))
+  })
+}
+
+await app.listen({ port: Number(env.PORT ?? 3001), host: env.HOST ?? '127.0.0.1' })

@@ -1,0 +1,57 @@
+/**
+ * Example service B: a small JSON API whose whole context requires a login (one
+ * `requireLogin` hook for an encapsulated plugin), and a page showing who is signed in.
+ *
+ * Environment: as service A (PORT defaults to 3002, DATABASE to service-b.sqlite).
+ */
+import Fastify from 'fastify'
+import fastifySsoService from 'fastify-sso-service'
+
+const env = process.env
+const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+const signOuts: string[] = []
+
+const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'info' } })
+
+await app.register(fastifySsoService, {
+  gatewayUrl: env.GATEWAY_URL ?? 'http://127.0.0.1:3000',
+  gatewayInternalUrl: env.GATEWAY_INTERNAL_URL ?? env.GATEWAY_URL ?? 'http://127.0.0.1:3000',
+  token: env.SSO_TOKEN ?? '',
+  signingSecret: env.SSO_SIGNING_SECRET ?? '',
+  sessionSecret: env.SESSION_SECRET ?? '',
+  database: env.DATABASE ?? 'service-b.sqlite',
+  cookieName: 'demo_service_b_session',
+  cookieSecure: env.NODE_ENV !== 'development',
+  onDeauthenticate: async (username) => { signOuts.push(username) }
+})
+
+// Everything in this context needs a signed-in user: browsers are sent to sign in, API clients get 401.
+await app.register(async (api) => {
+  api.addHook('preHandler', api.requireLogin)
+  api.get('/api/me', async (request) => ({ user: request.ssoUser }))
+  api.get('/account', async (request, reply) => {
+    const user = request.ssoUser!
+    return await reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Service B</title></head>
+<body><h1>Service B</h1><p id="who">Signed in as <strong>${esc(user.username)}</strong></p>
+<form method="post" action="/logout/"><input type="hidden" name="_csrf" value="${esc(await reply.generateCsrf())}">
+<button id="logout" type="submit">Log out</button></form>
+<p><a href="/">Home</a></p></body></html>`)
+  })
+})
+
+app.get('/', async (request, reply) => {
+  const who = request.ssoUser === null ? 'Not signed in.' : `Signed in as <strong>${esc(request.ssoUser.username)}</strong>`
+  return await reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Service B</title></head>
+<body><h1>Service B</h1><p id="who">${who}</p><p><a id="account" href="/account">My account</a></p>
+<p>Sign-outs heard from the gateway: ${signOuts.length}</p></body></html>`)
+})
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    app.close().then(() => process.exit(0), () => process.exit(1))
+  })
+}
+
+await app.listen({ port: Number(env.PORT ?? 3002), host: env.HOST ?? '127.0.0.1' })

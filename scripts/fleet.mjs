@@ -1,0 +1,149 @@
+// Starts the example gateway and services as real processes. Used by `pnpm demo` and by
+// the integration and browser tests (each with its own data folder and ports).
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const APPS = ['gateway', 'service-a', 'service-b']
+
+/** A free loopback TCP port. */
+export async function freePort () {
+  return await new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+const secret = () => randomBytes(32).toString('base64url')
+
+/** Secrets of the fleet, made on first start and kept in the data folder so restarts keep working. */
+function loadSecrets (dataDir) {
+  const file = join(dataDir, 'secrets.json')
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'))
+  const s = {
+    sessions: Object.fromEntries(APPS.map((a) => [a, secret()])),
+    services: Object.fromEntries(['service-a', 'service-b'].map((a) => [a, {
+      secret: secret(),
+      signingSecret: 'whsec_' + randomBytes(32).toString('base64')
+    }]))
+  }
+  writeFileSync(file, JSON.stringify(s, null, 2), { mode: 0o600 })
+  return s
+}
+
+async function waitUntilUp (url, child, deadline) {
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${url}: process exited with code ${child.exitCode}`)
+    try {
+      const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(1000) })
+      await res.arrayBuffer()
+      return
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+  throw new Error(`${url} did not come up in time`)
+}
+
+/**
+ * Starts the three example apps.
+ * @param {object} o
+ * @param {string} o.dataDir folder for SQLite files and secrets (created)
+ * @param {{gateway?: number, a?: number, b?: number}} [o.ports] fixed ports; free ones otherwise
+ * @param {{gateway?: string, a?: string, b?: string}} [o.hosts] host names browsers use (default 127.0.0.1)
+ * @param {string} [o.password] the demo user's password
+ * @param {'inherit'|'pipe'|'ignore'} [o.output] what to do with the apps' logs
+ * @param {Record<string, string>} [o.env] extra environment for every app
+ */
+export async function startFleet (o) {
+  mkdirSync(o.dataDir, { recursive: true })
+  const secrets = loadSecrets(o.dataDir)
+  const ports = {
+    gateway: o.ports?.gateway ?? await freePort(),
+    a: o.ports?.a ?? await freePort(),
+    b: o.ports?.b ?? await freePort()
+  }
+  const host = { gateway: '127.0.0.1', a: '127.0.0.1', b: '127.0.0.1', ...o.hosts }
+  const urls = {
+    gateway: `http://${host.gateway}:${ports.gateway}`,
+    a: `http://${host.a}:${ports.a}`,
+    b: `http://${host.b}:${ports.b}`
+  }
+  const internal = {
+    gateway: `http://127.0.0.1:${ports.gateway}`,
+    a: `http://127.0.0.1:${ports.a}`,
+    b: `http://127.0.0.1:${ports.b}`
+  }
+  const common = { NODE_ENV: 'development', LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...o.env }
+  const serviceSeeds = [['service-a', 'a'], ['service-b', 'b']].map(([name, key]) => ({
+    name,
+    baseUrl: urls[key],
+    eventUrl: `${internal[key]}/sso/event/`,
+    secret: secrets.services[name].secret,
+    signingSecret: secrets.services[name].signingSecret
+  }))
+  const envs = {
+    gateway: {
+      PORT: String(ports.gateway),
+      DATABASE: join(o.dataDir, 'gateway.sqlite'),
+      SESSION_SECRET: secrets.sessions.gateway,
+      SSO_SERVICES: JSON.stringify(serviceSeeds),
+      DEMO_USER: 'alice',
+      DEMO_PASSWORD: o.password ?? 'alice-demo-password'
+    },
+    'service-a': serviceEnv('service-a', ports.a),
+    'service-b': serviceEnv('service-b', ports.b)
+  }
+  function serviceEnv (name, port) {
+    return {
+      PORT: String(port),
+      DATABASE: join(o.dataDir, `${name}.sqlite`),
+      SESSION_SECRET: secrets.sessions[name],
+      GATEWAY_URL: urls.gateway,
+      GATEWAY_INTERNAL_URL: internal.gateway,
+      SSO_TOKEN: secrets.services[name].secret,
+      SSO_SIGNING_SECRET: secrets.services[name].signingSecret
+    }
+  }
+
+  const procs = {}
+  const stop = async () => {
+    await Promise.all(Object.values(procs).map((child) => new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve()
+      child.once('exit', resolve)
+      child.kill('SIGTERM')
+      setTimeout(() => child.kill('SIGKILL'), 5000).unref()
+    })))
+  }
+  try {
+    // The gateway first: it registers the services the others present secrets for.
+    for (const app of APPS) {
+      const child = spawn(process.execPath, [join(ROOT, 'examples', app, 'dist', 'server.js')], {
+        env: { ...process.env, ...common, ...envs[app] },
+        stdio: ['ignore', o.output ?? 'pipe', o.output ?? 'pipe']
+      })
+      procs[app] = child
+      if ((o.output ?? 'pipe') === 'pipe') {
+        child.output = ''
+        const keep = (d) => { child.output = (child.output + d).slice(-20000) }
+        child.stdout.on('data', keep)
+        child.stderr.on('data', keep)
+      }
+      const key = app === 'gateway' ? 'gateway' : app === 'service-a' ? 'a' : 'b'
+      await waitUntilUp(`${internal[key]}/`, child, Date.now() + 20000)
+    }
+  } catch (err) {
+    await stop()
+    const logs = Object.entries(procs).map(([k, p]) => `--- ${k}\n${p.output ?? ''}`).join('\n')
+    throw new Error(`${err.message}\n${logs}`)
+  }
+  return { urls, internal, ports, procs, secrets, stop, password: envs.gateway.DEMO_PASSWORD }
+}
