@@ -44,13 +44,15 @@ const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opt
   } catch (err) {
     throw new InvalidOptionError('database', `cannot open ${JSON.stringify(options.database)}: ${(err as Error).message}`)
   }
-  const pruner = setInterval(() => {
+  const prune = (): void => {
     try {
       db.prune()
     } catch (err) /* c8 ignore next 2: only a broken database file fails here */ {
       fastify.log.error({ err }, 'fastify-sso-service: pruning failed')
     }
-  }, PRUNE_INTERVAL)
+  }
+  prune()
+  const pruner = setInterval(prune, PRUNE_INTERVAL)
   pruner.unref()
   fastify.addHook('onClose', async () => {
     clearInterval(pruner)
