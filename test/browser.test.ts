@@ -1,0 +1,62 @@
+import { existsSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { chromium } from 'playwright-core'
+import { startFleet } from '../scripts/fleet.mjs'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const PASSWORD = 'browser-test-password'
+
+t.test('a real Chromium signs in at A, silently at B, logs out at B and is logged out of A', async (t) => {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: run \`bash .ci/run\` or \`apt-get install chromium\` (or set CHROMIUM_PATH)`)
+  // Separate host names, as in production: Chromium resolves *.localhost to loopback.
+  const fleet = await startFleet({
+    dataDir: mkdtempSync(join(tmpdir(), 'sso-browser-')),
+    hosts: { gateway: 'gateway.localhost', a: 'a.localhost', b: 'b.localhost' },
+    password: PASSWORD
+  })
+  t.teardown(fleet.stop)
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync']
+  })
+  t.teardown(() => browser.close())
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  page.setDefaultTimeout(15_000)
+  const { urls } = fleet
+
+  await page.goto(`${urls.a}/private`)
+  t.ok(page.url().startsWith(`${urls.gateway}/login/?sso=`), 'sent to the gateway form')
+  await page.fill('#username', 'alice')
+  await page.fill('#password', 'wrong password')
+  await page.click('button[type=submit]')
+  t.match(await page.textContent('.error'), /Wrong username or password/)
+  await page.fill('#password', PASSWORD)
+  await page.click('button[type=submit]')
+  await page.waitForURL(`${urls.a}/private`)
+  t.match(await page.textContent('#who'), /Signed in as alice/)
+
+  await page.goto(`${urls.b}/account`)
+  await page.waitForURL(`${urls.b}/account`)
+  t.match(await page.textContent('#who'), /Signed in as alice/, 'B signed in without a password')
+
+  await page.click('#logout')
+  await page.waitForURL(`${urls.b}/`)
+  t.match(await page.textContent('#who'), /Not signed in/)
+
+  const deadline = Date.now() + 10_000
+  let aText = ''
+  while (Date.now() < deadline) {
+    await page.goto(`${urls.a}/`)
+    aText = await page.textContent('#who') ?? ''
+    if (/Not signed in/.test(aText)) break
+    await page.waitForTimeout(200)
+  }
+  t.match(aText, /Not signed in/, 'A is logged out too')
+  await page.goto(`${urls.gateway}/welcome/`)
+  t.match(await page.textContent('#who'), /Nobody is signed in/)
+})
