@@ -47,9 +47,11 @@ const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opt
   const prune = (): void => {
     try {
       db.prune()
-    } catch (err) /* c8 ignore next 2: only a broken database file fails here */ {
+    /* c8 ignore start: only a broken database file fails here */
+    } catch (err) {
       fastify.log.error({ err }, 'fastify-sso-service: pruning failed')
     }
+    /* c8 ignore stop */
   }
   prune()
   const pruner = setInterval(prune, PRUNE_INTERVAL)
