@@ -118,6 +118,8 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
       cookie: { httpOnly: true, sameSite: 'lax', secure: options.cookieSecure, path: '/', maxAge: options.absoluteTimeout }
     })
     await instance.register(fastifyCsrf, { sessionPlugin: '@fastify/session' })
+    // Only form and JSON bodies: anything else (text/plain included) is a 415.
+    instance.removeContentTypeParser('text/plain')
     await instance.register(fastifyFormbody, { bodyLimit: 16 * 1024 })
     await instance.register(fastifyRateLimit, { global: false })
     await instance.register(fastifyHelmet, {

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify'
 import {
   authenticationTokenBodySchema, checkNextUrl, deauthenticateBodySchema, errorResponseSchema, generateToken, hashToken,
   obtainBodySchema, PATHS
@@ -10,6 +10,23 @@ import { authenticateService } from '../service-auth.js'
 
 const BODY_LIMIT = 8 * 1024
 const errorResponses = { '4xx': errorResponseSchema, '5xx': errorResponseSchema }
+
+/**
+ * Fastify's default Ajv strips unknown properties (`removeAdditional`) and coerces types,
+ * so `additionalProperties: false` alone would let extra or non-string fields through.
+ * Every protocol field is a string: anything else is refused with a 400 before validation.
+ */
+function strictBody (schema: { properties: object }) {
+  const allowed = new Set(Object.keys(schema.properties))
+  return async function refuseExtraFields (request: FastifyRequest): Promise<void> {
+    const body = request.body
+    if (typeof body !== 'object' || body === null) return
+    for (const [key, value] of Object.entries(body)) {
+      if (!allowed.has(key)) throw new errorCodes.FST_ERR_VALIDATION('body must NOT have additional properties')
+      if (typeof value !== 'string') throw new errorCodes.FST_ERR_VALIDATION(`body/${key} must be string`)
+    }
+  }
+}
 
 /** Counts `/sso/obtain/` calls per service in fixed windows. Per process: see README. */
 class WindowCounter {
@@ -36,6 +53,7 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
 
   for (const url of [PATHS.obtain, `${PATHS.obtain}/`]) fastify.post(url, {
     bodyLimit: BODY_LIMIT,
+    preValidation: strictBody(obtainBodySchema),
     schema: { body: obtainBodySchema, response: { 200: { type: 'object', properties: { token: { type: 'string' } } }, ...errorResponses } }
   }, async (request, reply) => {
     const service = await authenticateService(request, gateway)
@@ -56,6 +74,7 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
 
   for (const url of [PATHS.get, `${PATHS.get}/`]) fastify.post(url, {
     bodyLimit: BODY_LIMIT,
+    preValidation: strictBody(authenticationTokenBodySchema),
     schema: { body: authenticationTokenBodySchema, response: { ...errorResponses } }
   }, async (request) => {
     const service = await authenticateService(request, gateway)
@@ -81,6 +100,7 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
 
   for (const url of [PATHS.makeUsed, `${PATHS.makeUsed}/`]) fastify.post(url, {
     bodyLimit: BODY_LIMIT,
+    preValidation: strictBody(authenticationTokenBodySchema),
     schema: { body: authenticationTokenBodySchema, response: { ...errorResponses } }
   }, async (request) => {
     const service = await authenticateService(request, gateway)
@@ -105,6 +125,7 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
 
   for (const url of [PATHS.deauthenticate, `${PATHS.deauthenticate}/`]) fastify.post(url, {
     bodyLimit: BODY_LIMIT,
+    preValidation: strictBody(deauthenticateBodySchema),
     schema: { body: deauthenticateBodySchema, response: { ...errorResponses } }
   }, async (request) => {
     const service = await authenticateService(request, gateway)
