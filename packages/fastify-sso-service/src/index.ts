@@ -1,3 +1,5 @@
+/// <reference types="@fastify/csrf-protection" preserve="true" />
+/// <reference types="@fastify/session" preserve="true" />
 import fastifyCookie from '@fastify/cookie'
 import fastifyCsrfProtection from '@fastify/csrf-protection'
 import fastifyFormbody from '@fastify/formbody'

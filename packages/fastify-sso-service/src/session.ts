@@ -92,10 +92,12 @@ export class ServiceDatabase {
   }
 }
 
+/** A session after sign-in. */
+export type SignedInSession = ServiceSessionFields & { user: string, account: SsoAccount }
+
 /** The `request.ssoUser` of a signed-in session. */
-export function userFromSession (session: ServiceSessionFields & { user: string }): SsoUser {
-  const account: SsoAccount = session.account ?? { username: session.user, is_active: true, is_staff: false, is_superuser: false }
-  const { username: _u, is_active: isActive, is_staff: isStaff, is_superuser: isSuperuser, email, display_name: displayName, ...attributes } = account
+export function userFromSession (session: SignedInSession): SsoUser {
+  const { username: _u, is_active: isActive, is_staff: isStaff, is_superuser: isSuperuser, email, display_name: displayName, ...attributes } = session.account
   return {
     username: session.user,
     isActive,
@@ -124,6 +126,6 @@ export function sessionLifetimeHook (lifetime: SessionLifetime, now: () => numbe
       return
     }
     if (state === 'touch') session.seenAt = t
-    if (typeof session.user === 'string') request.ssoUser = userFromSession(session as ServiceSessionFields & { user: string })
+    if (typeof session.user === 'string' && session.account !== undefined) request.ssoUser = userFromSession(session as SignedInSession)
   }
 }

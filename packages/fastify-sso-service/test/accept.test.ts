@@ -68,6 +68,19 @@ t.test('a django-sso gateway (no user, no sso_session) still signs in', async (t
   t.same(me.json().user, { username: 'alice', isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: {}, ssoSession: null })
 })
 
+t.test('missing fields in the get answer get safe defaults', async (t) => {
+  const { app, gateway } = await buildApp(t)
+  const browser = new Browser(app)
+  gateway.intercept({ path: '/sso/obtain/', method: 'POST' }).reply(200, { token: 'tok' })
+  gateway.intercept({ path: '/sso/get/', method: 'POST' }).reply(200, { authenticated: true, user_identy: 'alice', user: { username: 'mallory', email: 'a@example.com', is_staff: 'yes' } })
+  gateway.intercept({ path: '/sso/make_used/', method: 'POST' }).reply(200, { ok: true })
+  await browser.request('/login/?next=/x')
+  const res = await browser.request('/sso/accept/')
+  t.equal(res.headers.location, '/', 'no next_url: /')
+  const me = (await browser.request('/sso/test/')).json()
+  t.match(me.user, { username: 'alice', isActive: true, isStaff: false, email: 'a@example.com' }, 'user_identy wins; flags must be real booleans')
+})
+
 t.test('accept in another browser session does nothing', async (t) => {
   const { app, gateway, logs } = await buildApp(t)
   mockSignIn(gateway)

@@ -91,6 +91,13 @@ t.test('gateway answers 500 or refuses: 503 / 400 page', async (t) => {
   t.match(r4.body, 'not JSON')
 })
 
+t.test('an oversized gateway answer is not read to the end', async (t) => {
+  const { app, gateway } = await buildApp(t)
+  gateway.intercept({ path: '/sso/obtain/', method: 'POST' }).reply(200, JSON.stringify({ token: 'x', pad: 'y'.repeat(100 * 1024) }))
+  const res = await app.inject('/login/')
+  t.equal(res.statusCode, 503)
+})
+
 t.test('a slow gateway is cut off by requestTimeout', async (t) => {
   const { app, gateway } = await buildApp(t, { requestTimeout: 50 })
   gateway.intercept({ path: '/sso/obtain/', method: 'POST' }).reply(200, { token: 'late' }).delay(500)

@@ -6,6 +6,7 @@ import type { RouteContext } from '../context.js'
 import { AccountDisabledError, AccountHookFailedError, NoLoginInProgressError } from '../errors.js'
 import { loginHref, sendErrorPage } from '../html.js'
 import { sessionOf, userFromSession } from '../session.js'
+import type { SignedInSession } from '../session.js'
 
 /**
  * `GET /sso/accept/`: the gateway sends the browser here after sign-in. Reads
@@ -46,7 +47,7 @@ export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { 
         fresh.account = account
         fresh.createdAt = now
         fresh.seenAt = now
-        request.ssoUser = userFromSession(fresh as typeof fresh & { user: string })
+        request.ssoUser = userFromSession(fresh as SignedInSession)
         request.log.info({ audit: 'login', user: got.username }, 'signed in through the gateway')
         return reply.redirect(checkNextUrl(got.nextUrl) ?? '/')
       } catch (err) {
