@@ -11,7 +11,6 @@ export type SsoServiceErrorCode =
   | 'FST_SSO_SERVICE_ACCOUNT_HOOK_FAILED'
   | 'FST_SSO_SERVICE_UNAUTHENTICATED'
   | 'FST_SSO_SERVICE_BAD_SIGNATURE'
-  | 'FST_SSO_SERVICE_EVENT_IN_PROGRESS'
 
 /** An option is missing or has a value the plugin cannot use. Makes `ready()` reject. */
 export const InvalidOptionError = createError<'FST_SSO_SERVICE_INVALID_OPTION', 500, [string, string]>(
@@ -49,7 +48,3 @@ export const UnauthenticatedError = createError<'FST_SSO_SERVICE_UNAUTHENTICATED
 /** An event with a missing, wrong or stale signature (or a wrong token in the unsigned form). */
 export const BadSignatureError = createError<'FST_SSO_SERVICE_BAD_SIGNATURE', 401, [string]>(
   'FST_SSO_SERVICE_BAD_SIGNATURE', 'Event refused: %s', 401)
-
-/** The same event id is being applied by a concurrent delivery; retry later. */
-export const EventInProgressError = createError<'FST_SSO_SERVICE_EVENT_IN_PROGRESS', 409, []>(
-  'FST_SSO_SERVICE_EVENT_IN_PROGRESS', 'This event is already being processed', 409)
