@@ -26,7 +26,7 @@ function checkUrl (name: string, field: string, value: unknown): string {
     url.search !== '' || url.hash !== '') {
     throw new errors.INVALID_SERVICE(name, `${field} must be an http(s) URL without credentials, query or fragment`)
   }
-  return url.href.replace(/\/+$/, '')
+  return url.href
 }
 
 function checkPassword (password: unknown): string {
@@ -58,7 +58,9 @@ export class Gateway implements SsoGatewayApi {
   async registerService (input: RegisterServiceInput): Promise<RegisteredService> {
     const name = typeof input?.name === 'string' ? input.name.trim() : ''
     if (name.length === 0 || name.length > 100) throw new errors.INVALID_SERVICE(JSON.stringify(input?.name), 'name must be 1 to 100 characters')
-    const baseUrl = checkUrl(name, 'baseUrl', input.baseUrl)
+    // Only the base URL loses its trailing slash (paths are appended to it); an event URL
+    // is kept as given: a Django service answers a POST to `/sso/event` (no slash) with an error.
+    const baseUrl = checkUrl(name, 'baseUrl', input.baseUrl).replace(/\/+$/, '')
     const eventUrl = input.eventUrl === undefined ? `${baseUrl}/sso/event/` : checkUrl(name, 'eventUrl', input.eventUrl)
     const protocol = input.protocol ?? 'fastify-sso'
     if (protocol !== 'fastify-sso' && protocol !== 'django-sso') throw new errors.INVALID_SERVICE(name, 'protocol must be fastify-sso or django-sso')
