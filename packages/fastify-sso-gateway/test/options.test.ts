@@ -1,0 +1,171 @@
+import Fastify from 'fastify'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import fastifySsoGateway, { errors, OWASP_MINIMUM, SqliteGatewayStore } from '../src/index.js'
+import { Browser, buildApp, SESSION_SECRET } from './helpers.js'
+
+async function register (options: unknown): Promise<void> {
+  const app = Fastify()
+  try {
+    await app.register(fastifySsoGateway, options as never)
+    await app.ready()
+  } finally {
+    await app.close()
+  }
+}
+
+const base = { sessionSecret: SESSION_SECRET, database: ':memory:' }
+
+t.test('every bad option makes ready() reject, naming the option and the value', async (t) => {
+  const cases: Array<[string, unknown, RegExp]> = [
+    ['sessionSecret', { database: ':memory:' }, /Invalid option sessionSecret: is required.*\(got undefined\)/],
+    ['sessionSecret', { ...base, sessionSecret: 'too short' }, /sessionSecret.*\(got <redacted>\)/],
+    ['sessionSecret', { ...base, sessionSecret: [] }, /sessionSecret.*\(got \[\]\)/],
+    ['sessionSecret', { ...base, sessionSecret: [SESSION_SECRET, 'short'] }, /sessionSecret/],
+    ['database', { ...base, database: '' }, /Invalid option database: must be a file path or ":memory:" \(got ""\)/],
+    ['database', { ...base, database: 42 }, /database.*\(got 42\)/],
+    ['store', { ...base, store: 'sqlite' }, /Invalid option store: must implement the GatewayStore interface.*\(got "string"\)/],
+    ['store', { ...base, store: null }, /store.*\(got "object"\)/],
+    ['store', { ...base, store: { createSessionStore () {} } }, /store/],
+    ['store', { ...base, store: { consumeRequestToken () {} } }, /store/],
+    ['busyTimeout', { ...base, busyTimeout: -1 }, /Invalid option busyTimeout: must be a whole number of milliseconds from 0 up to a year \(got -1\)/],
+    ['cookieName', { ...base, cookieName: 'bad name;' }, /Invalid option cookieName: must be a cookie name token.*\(got "bad name;"\)/],
+    ['cookieName', { ...base, cookieName: 7 }, /cookieName.*\(got 7\)/],
+    ['cookieSecure', { ...base, cookieSecure: 'yes' }, /Invalid option cookieSecure: must be a boolean \(got "yes"\)/],
+    ['idleTimeout', { ...base, idleTimeout: 999 }, /Invalid option idleTimeout: must be a whole number of milliseconds from 1000 up to a year \(got 999\)/],
+    ['idleTimeout', { ...base, idleTimeout: 1500.5 }, /idleTimeout.*\(got 1500.5\)/],
+    ['idleTimeout', { ...base, idleTimeout: '30m' }, /idleTimeout.*\(got "30m"\)/],
+    ['idleTimeout', { ...base, idleTimeout: 10n }, /idleTimeout.*\(got 10\)/],
+    ['absoluteTimeout', { ...base, absoluteTimeout: 367 * 86_400_000 }, /absoluteTimeout.*up to a year/],
+    ['absoluteTimeout', { ...base, idleTimeout: 60_000, absoluteTimeout: 30_000 }, /Invalid option absoluteTimeout: must not be shorter than idleTimeout \(60000\) \(got 30000\)/],
+    ['pendingTokenTtl', { ...base, pendingTokenTtl: 0 }, /pendingTokenTtl.*\(got 0\)/],
+    ['authenticatedTokenTtl', { ...base, authenticatedTokenTtl: null }, /authenticatedTokenTtl.*\(got null\)/],
+    ['passwordHash', { ...base, passwordHash: 'fast' }, /Invalid option passwordHash: must be \{ memoryCost, timeCost, parallelism \} \(got "fast"\)/],
+    ['passwordHash.memoryCost', { ...base, passwordHash: { memoryCost: 4096 } }, /Invalid option passwordHash.memoryCost: must be a whole number of at least 19456 \(OWASP minimum for argon2id\) \(got 4096\)/],
+    ['passwordHash.timeCost', { ...base, passwordHash: { timeCost: 1 } }, /passwordHash.timeCost.*at least 2.*\(got 1\)/],
+    ['passwordHash.parallelism', { ...base, passwordHash: { parallelism: '1' } }, /passwordHash.parallelism.*\(got "1"\)/],
+    ['eventTimeout', { ...base, eventTimeout: 50 }, /eventTimeout: must be a whole number of milliseconds from 100/],
+    ['inlineEventTimeout', { ...base, inlineEventTimeout: -5 }, /inlineEventTimeout.*from 0/],
+    ['outboxInterval', { ...base, outboxInterval: 5 }, /outboxInterval.*from 10/],
+    ['dispatcher', { ...base, dispatcher: 'agent' }, /Invalid option dispatcher: must be an undici Dispatcher \(got "string"\)/],
+    ['dispatcher', { ...base, dispatcher: null }, /dispatcher/],
+    ['dispatcher', { ...base, dispatcher: {} }, /dispatcher/],
+    ['title', { ...base, title: '' }, /Invalid option title: must be a string of 1 to 100 characters \(got ""\)/],
+    ['title', { ...base, title: 'x'.repeat(101) }, /title/],
+    ['templates', { ...base, templates: 'login.eta' }, /Invalid option templates: must be an object of file paths/],
+    ['templates.signup', { ...base, templates: { signup: '/x.eta' } }, /Invalid option templates.signup: is not a page; use login, message or welcome/],
+    ['templates.login', { ...base, templates: { login: '/does/not/exist.eta' } }, /Invalid option templates.login: must be the path of an existing eta file \(got "\/does\/not\/exist.eta"\)/],
+    ['templates.login', { ...base, templates: { login: 42 } }, /templates.login/],
+    ['obtainRateLimit', { ...base, obtainRateLimit: 100 }, /Invalid option obtainRateLimit: must be \{ max, timeWindow \} \(got 100\)/],
+    ['obtainRateLimit', { ...base, obtainRateLimit: null }, /obtainRateLimit/],
+    ['obtainRateLimit.max', { ...base, obtainRateLimit: { max: 0, timeWindow: 1000 } }, /Invalid option obtainRateLimit.max: must be a positive whole number \(got 0\)/],
+    ['loginRateLimit.max', { ...base, loginRateLimit: { max: '5', timeWindow: 1000 } }, /loginRateLimit.max/],
+    ['loginRateLimit.timeWindow', { ...base, loginRateLimit: { max: 5, timeWindow: 0.5 } }, /Invalid option loginRateLimit.timeWindow: must be a positive number of milliseconds \(got 0.5\)/],
+    ['loginRateLimit.timeWindow', { ...base, loginRateLimit: { max: 5 } }, /loginRateLimit.timeWindow.*\(got undefined\)/]
+  ]
+  for (const [name, options, message] of cases) {
+    await t.rejects(register(options), { code: 'FST_SSO_GATEWAY_INVALID_OPTION', message }, name)
+  }
+  t.ok(new errors.INVALID_OPTION('x', 'y') instanceof TypeError)
+  const { resolveOptions } = await import('../src/options.js')
+  t.throws(() => resolveOptions(null), { code: 'FST_SSO_GATEWAY_INVALID_OPTION', message: /Invalid option options: must be an object \(got null\)/ })
+  t.throws(() => resolveOptions('x'), { message: /options: must be an object \(got "x"\)/ })
+})
+
+t.test('a secret is never shown in the error', async (t) => {
+  const secret = 'hunter2-but-only-this-long'
+  const err = await register({ ...base, sessionSecret: secret }).catch((e: Error) => e)
+  t.notMatch((err as Error).message, secret)
+})
+
+t.test('defaults: cookie name, Secure cookie behind a trusted HTTPS proxy, an array of secrets', async (t) => {
+  const app = Fastify({ trustProxy: true })
+  await app.register(fastifySsoGateway, { sessionSecret: [SESSION_SECRET, 'an-older-secret-still-verifying-cookies!'], database: ':memory:' })
+  await app.ready()
+  t.equal((await app.inject('/login/')).cookies.length, 0, 'a Secure cookie is never sent over plain HTTP')
+  const page = await app.inject({ url: '/login/', headers: { 'x-forwarded-proto': 'https' } })
+  const cookie = page.cookies.find((c) => c.name === 'sso_gateway_session')
+  t.ok(cookie, 'default cookie name')
+  t.equal(cookie?.secure, true, 'Secure by default outside development')
+  t.equal(cookie?.httpOnly, true)
+  t.equal(cookie?.sameSite, 'Lax')
+  t.ok((cookie?.maxAge ?? 0) <= 43_200, 'the cookie lasts no longer than the absolute timeout')
+  t.match(page.body, /<title>Sign in · Single sign-on<\/title>/)
+  await app.close()
+})
+
+t.test('NODE_ENV=development drops Secure by default', async (t) => {
+  const saved = process.env.NODE_ENV
+  process.env.NODE_ENV = 'development'
+  t.teardown(() => { process.env.NODE_ENV = saved })
+  const app = Fastify()
+  await app.register(fastifySsoGateway, { sessionSecret: SESSION_SECRET, database: ':memory:' })
+  await app.ready()
+  const page = await app.inject('/login/')
+  t.notOk(page.cookies[0]?.secure)
+  await app.close()
+})
+
+t.test('cookieName, title and custom templates are used', async (t) => {
+  const dir = t.testdir({
+    'login.eta': '<p>custom login for <%= it.title %> <%= it.serviceName %></p><input name="_csrf" value="<%= it.csrfToken %>">',
+    'message.eta': '<p>custom message: <%= it.heading %></p>',
+    'welcome.eta': '<p>custom welcome: <%= it.user ? it.user.username : "nobody" %></p>'
+  })
+  const { app } = await buildApp({
+    cookieName: 'my_sso',
+    title: 'ACME <SSO>',
+    templates: { login: join(dir, 'login.eta'), message: join(dir, 'message.eta'), welcome: join(dir, 'welcome.eta') }
+  })
+  t.teardown(() => app.close())
+  const browser = new Browser(app)
+  const login = await browser.request('GET', '/login/')
+  t.match(login.body, /custom login for ACME &lt;SSO&gt;/)
+  t.ok(browser.cookies.has('my_sso'))
+  t.match((await browser.request('GET', '/welcome/')).body, /custom welcome: nobody/)
+  t.match((await browser.request('GET', '/login/?sso=nope')).body, /custom message: This sign-in link is no longer valid/)
+})
+
+t.test('a store passed as an option is used and closed', async (t) => {
+  const store = new SqliteGatewayStore({ filename: ':memory:' })
+  const { app } = await buildApp({ store })
+  await app.ssoGateway.createUser({ username: 'alice' })
+  t.ok(await store.getUserByUsername('alice'), 'the user is in the given store')
+  await app.close()
+  t.notOk(store.db.open, 'closed with the app')
+})
+
+t.test('options are frozen with defaults filled in', async (t) => {
+  const { resolveOptions } = await import('../src/options.js')
+  const o = resolveOptions({ sessionSecret: SESSION_SECRET })
+  t.ok(Object.isFrozen(o))
+  t.match(o, {
+    database: 'sso-gateway.sqlite',
+    busyTimeout: 5000,
+    cookieName: 'sso_gateway_session',
+    idleTimeout: 1_800_000,
+    absoluteTimeout: 43_200_000,
+    pendingTokenTtl: 600_000,
+    authenticatedTokenTtl: 120_000,
+    passwordHash: OWASP_MINIMUM,
+    eventTimeout: 10_000,
+    inlineEventTimeout: 3000,
+    outboxInterval: 1000,
+    title: 'Single sign-on',
+    templates: {},
+    obtainRateLimit: { max: 600, timeWindow: 60_000 },
+    loginRateLimit: { max: 30, timeWindow: 60_000 }
+  })
+  t.same(resolveOptions({ sessionSecret: SESSION_SECRET, passwordHash: { timeCost: 3 } }).passwordHash, { ...OWASP_MINIMUM, timeCost: 3 })
+})
+
+t.test('a template file is read at register', async (t) => {
+  const dir = t.testdir({})
+  const file = join(dir, 'login.eta')
+  writeFileSync(file, '<p>v1 <input name="_csrf" value="<%= it.csrfToken %>"></p>')
+  const { app } = await buildApp({ templates: { login: file } })
+  t.teardown(() => app.close())
+  writeFileSync(file, '<p>v2</p>')
+  t.match((await app.inject('/login/')).body, /v1/, 'compiled once: a later edit needs a restart')
+})
