@@ -1,0 +1,245 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { generateSigningSecret, verifyWebhook } from 'fastify-sso-protocol'
+import t from 'tap'
+import { MockAgent } from 'undici'
+import { OutboxDispatcher, RETRY_SCHEDULE } from '../src/outbox/dispatcher.js'
+import { deauthenticateEvent, updateAccountEvent } from '../src/outbox/events.js'
+import { SqliteGatewayStore } from '../src/store/sqlite.js'
+import type { NewOutboxEvent, ServiceRecord, UserRecord } from '../src/store/store.js'
+
+const ORIGIN = 'http://svc.test'
+
+function logger (): FastifyBaseLogger & { lines: Array<[string, unknown, string]> } {
+  const lines: Array<[string, unknown, string]> = []
+  const at = (level: string) => (obj: unknown, msg: string) => { lines.push([level, obj, msg]) }
+  const log = { lines, info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug'), trace: at('trace'), fatal: at('fatal'), level: 'info', silent: () => {} }
+  return Object.assign(log, { child: () => log }) as never
+}
+
+async function setup (t: Tap.Test, store = new SqliteGatewayStore({ filename: ':memory:' })) {
+  const agent = new MockAgent()
+  agent.disableNetConnect()
+  const clock = { offset: 0, get now () { return Date.now() + this.offset } }
+  const log = logger()
+  const dispatcher = new OutboxDispatcher({ store, log, timeout: 1000, interval: 60_000, dispatcher: agent, now: () => clock.now })
+  const service = await store.createService({
+    id: 'svc_1', name: 'svc', baseUrl: ORIGIN, eventUrl: `${ORIGIN}/sso/event/`, tokenHash: 'h1',
+    signingSecret: generateSigningSecret(), djangoToken: null, protocol: 'fastify-sso', enabled: true
+  })
+  t.teardown(async () => { await dispatcher.close(100); await store.close() })
+  const user = (id: string): UserRecord => ({
+    id, username: id, passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: {}, createdAt: 0, updatedAt: 0
+  })
+  const run = async () => { dispatcher.kick(); await dispatcher.idle() }
+  const pool = agent.get(ORIGIN)
+  const event = async (e: NewOutboxEvent) => { await store.enqueueEvents([e]); return e }
+  return { store, agent, pool, clock, log, dispatcher, service, user, run, event }
+}
+
+type Tap = typeof t
+declare namespace Tap { type Test = typeof t }
+
+const get = async (store: SqliteGatewayStore, id: string) =>
+  [...await store.listEvents('pending', 100), ...await store.listEvents('dead', 100), ...await store.listEvents('delivered', 100)].find((e) => e.id === id)!
+
+t.test('a 500 is retried later with backoff; a later attempt delivers', async (t) => {
+  const { store, pool, clock, run, event, service, user } = await setup(t)
+  const e = await event(updateAccountEvent(service, user('u1')))
+  const bodies: Array<{ headers: Record<string, string>, body: string }> = []
+  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(500, 'oops')
+  await run()
+  let row = await get(store, e.id)
+  t.match(row, { status: 'pending', attempts: 1, lastError: 'HTTP 500' })
+  const delay = row.nextAttemptAt - clock.now
+  t.ok(delay >= RETRY_SCHEDULE[0]! * 0.8 && delay <= RETRY_SCHEDULE[0]! * 1.2, `first retry after about 5 s (${delay})`)
+  t.match(await store.deliveryStatus(), [{ serviceId: service.id, pending: 1, dead: 0, failingSince: Number }])
+
+  await run()
+  t.equal((await get(store, e.id)).attempts, 1, 'not retried before it is due')
+
+  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, (opts) => {
+    bodies.push({ headers: opts.headers as Record<string, string>, body: String(opts.body) }); return 'ok'
+  })
+  clock.offset += 7000
+  await run()
+  row = await get(store, e.id)
+  t.match(row, { status: 'delivered', attempts: 2, lastError: null })
+  t.same(await store.deliveryStatus(), [], 'nothing pending or dead')
+  t.equal(bodies[0]!.headers['webhook-id'], e.id, 'the same webhook-id on every attempt')
+  t.ok(Math.abs(Number(bodies[0]!.headers['webhook-timestamp']) - Math.floor(clock.now / 1000)) <= 1, 'timestamped by the dispatcher clock')
+  t.match(verifyWebhook({ secrets: [service.signingSecret], headers: bodies[0]!.headers, body: bodies[0]!.body, now: Math.floor(clock.now / 1000) }), { ok: true })
+})
+
+t.test('a final 4xx dead-letters at once; 408, 429 and network errors are retried', async (t) => {
+  const { store, pool, run, event, service, user, log } = await setup(t)
+  const cases: Array<[number, string]> = [[410, 'dead'], [404, 'dead'], [400, 'dead'], [408, 'pending'], [429, 'pending'], [503, 'pending'], [302, 'pending']]
+  for (const [status, expected] of cases) {
+    const e = await event(updateAccountEvent(service, user(`u${status}`)))
+    pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(status, '')
+    await run()
+    t.match(await get(store, e.id), { status: expected, attempts: 1, lastError: `HTTP ${status}` }, `HTTP ${status} → ${expected}`)
+  }
+  t.ok(log.lines.some(([level, obj]) => level === 'error' && (obj as { audit?: string }).audit === 'event_dead'))
+  t.equal((await store.listEvents('dead', 100)).length, 3)
+
+  const n = await event(updateAccountEvent(service, user('net')))
+  await run() // no interceptor left: the MockAgent refuses to connect
+  t.match(await get(store, n.id), { status: 'pending', attempts: 1, lastError: /./ }, 'a network error is retried')
+})
+
+t.test('Retry-After is honoured (seconds or a date); a bad one is ignored', async (t) => {
+  const { store, pool, clock, run, event, service, user } = await setup(t)
+  const cases: Array<[string, number, number]> = [
+    ['120', 119_900, 120_000],
+    [new Date(Date.now() + 3_600_000).toUTCString(), 3_590_000, 3_601_000],
+    ['soon', 4000, 6000],
+    ['1', 4000, 6000]
+  ]
+  for (const [value, min, max] of cases) {
+    const e = await event(updateAccountEvent(service, user(`u-${value}`)))
+    pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(503, '', { headers: { 'retry-after': value } })
+    clock.offset = 0
+    await run()
+    const wait = (await get(store, e.id)).nextAttemptAt - clock.now
+    t.ok(wait >= min && wait <= max, `Retry-After ${value}: next attempt in ${wait} ms`)
+  }
+})
+
+t.test('after the last retry an event is dead; a dead event can be replayed', async (t) => {
+  const { store, pool, clock, run, event, service, user } = await setup(t)
+  const e = await event(deauthenticateEvent(service, user('u1')))
+  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(500, '').times(RETRY_SCHEDULE.length + 1)
+  for (let i = 0; i <= RETRY_SCHEDULE.length; i++) {
+    await run()
+    clock.offset += 25 * 3_600_000
+  }
+  t.match(await get(store, e.id), { status: 'dead', attempts: RETRY_SCHEDULE.length + 1 })
+  t.match(await store.deliveryStatus(), [{ pending: 0, dead: 1 }])
+
+  t.equal(await store.replayEvent('evt_unknown', clock.now), false)
+  t.equal(await store.replayEvent(e.id, clock.now), true)
+  t.equal(await store.replayEvent(e.id, clock.now), false, 'only a dead event can be replayed')
+  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, '')
+  await run()
+  t.match(await get(store, e.id), { status: 'delivered' })
+})
+
+t.test('events go out in order per (service, user); other users are not held up', async (t) => {
+  const { store, pool, clock, run, event, service, user } = await setup(t)
+  const first = await event(updateAccountEvent(service, user('alice')))
+  const second = await event(deauthenticateEvent(service, user('alice')))
+  const bob = await event(updateAccountEvent(service, user('bob')))
+  const order: string[] = []
+  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply((opts) => {
+    const id = (opts.headers as Record<string, string>)['webhook-id']!
+    order.push(id)
+    return { statusCode: id === first.id ? 500 : 200, data: '' }
+  }).persist()
+  await run()
+  t.same(order, [first.id, bob.id], 'alice\'s second event waits for her first')
+  t.match(await get(store, second.id), { status: 'pending', attempts: 0 })
+  clock.offset += 10_000
+  await run()
+  t.same(order.slice(2), [first.id], 'the first is retried…')
+  t.match(await get(store, second.id), { status: 'pending', attempts: 0 })
+  t.match(await get(store, first.id), { status: 'pending', attempts: 2 })
+})
+
+t.test('events for a disabled or removed service are dropped', async (t) => {
+  const { store, run, event, service, user, log } = await setup(t)
+  const e = await event(updateAccountEvent(service, user('u1')))
+  await store.updateService(service.id, { enabled: false })
+  await run()
+  t.match(await get(store, e.id), { status: 'dead', lastError: 'service removed or disabled' })
+  t.equal(await store.updateService('svc_none', { enabled: true }), null)
+  const orphan = await event({ id: 'evt_orphan', serviceId: 'svc_gone', userKey: 'u', payload: '{}' })
+  await run()
+  t.match(await get(store, orphan.id), { status: 'dead' })
+  t.ok(log.lines.some(([, obj]) => (obj as { service?: string }).service === 'svc_gone'))
+})
+
+t.test('deliverNow: waits at most its timeout, never jumps the queue', async (t) => {
+  const { store, pool, dispatcher, event, service, user } = await setup(t)
+  t.equal(await dispatcher.deliverNow([], 100), true, 'nothing to deliver')
+
+  const slow = await event(updateAccountEvent(service, user('slow')))
+  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, '').delay(300)
+  const started = Date.now()
+  t.equal(await dispatcher.deliverNow([slow.id], 50), false, 'gave up waiting')
+  t.ok(Date.now() - started < 250)
+  await dispatcher.idle()
+  await new Promise((resolve) => setTimeout(resolve, 350))
+  t.match(await get(store, slow.id), { status: 'delivered' }, 'the attempt still completed in the background')
+
+  // An earlier event for the same user is pending and not due: the new one must wait.
+  const blocker = await event(updateAccountEvent(service, user('held')))
+  await store.failEvent(blocker.id, 'HTTP 500', Date.now() + 60_000)
+  const held = await event(updateAccountEvent(service, user('held')))
+  t.equal(await dispatcher.deliverNow([held.id], 500), false)
+  t.match(await get(store, held.id), { status: 'pending', attempts: 0 }, 'released untouched')
+  t.equal((await store.claimEvents(Date.now() + 120_000, 1000, 10, [held.id])).length, 0, 'still behind the blocker')
+})
+
+t.test('a store failure while delivering is logged, never thrown', async (t) => {
+  const store = new SqliteGatewayStore({ filename: ':memory:' })
+  const { dispatcher, event, service, user, log } = await setup(t, store)
+  const e = await event(updateAccountEvent(service, user('u1')))
+  const real = store.claimEvents.bind(store)
+  store.claimEvents = async () => { throw new Error('disk on fire') }
+  t.equal(await dispatcher.deliverNow([e.id], 500), false)
+  dispatcher.kick()
+  await dispatcher.idle()
+  t.ok(log.lines.some(([level, , msg]) => level === 'error' && msg === 'sso outbox: immediate delivery failed'))
+  t.ok(log.lines.some(([level, , msg]) => level === 'error' && msg === 'sso outbox: claiming events failed'))
+  store.claimEvents = real
+})
+
+t.test('kicks during a run are coalesced into one more run', async (t) => {
+  const { store, pool, run, dispatcher, event, service, user } = await setup(t)
+  const a = await event(updateAccountEvent(service, user('a')))
+  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, '').delay(50).times(2)
+  dispatcher.kick()
+  const b = await event(updateAccountEvent(service, user('b')))
+  dispatcher.kick()
+  dispatcher.kick()
+  await dispatcher.idle()
+  await run()
+  t.match(await get(store, a.id), { status: 'delivered' })
+  t.match(await get(store, b.id), { status: 'delivered' })
+})
+
+t.test('close() waits for a delivery in flight, then stops', async (t) => {
+  const { store, pool, dispatcher, event, service, user } = await setup(t)
+  const e = await event(updateAccountEvent(service, user('u1')))
+  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, '').delay(200)
+  dispatcher.start()
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  await dispatcher.close(5000)
+  t.match(await get(store, e.id), { status: 'delivered' }, 'the in-flight delivery finished')
+
+  const later = await event(updateAccountEvent(service, user('u2')))
+  dispatcher.kick()
+  await dispatcher.idle()
+  t.equal(await dispatcher.deliverNow([later.id], 100), false, 'closed: nothing goes out')
+  t.match(await get(store, later.id), { status: 'pending', attempts: 0 })
+})
+
+t.test('close() gives up on a hung delivery after its deadline', async (t) => {
+  const { pool, dispatcher, event, service, user } = await setup(t)
+  await event(updateAccountEvent(service, user('u1')))
+  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, '').delay(800)
+  dispatcher.kick()
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  const started = Date.now()
+  await dispatcher.close(100)
+  t.ok(Date.now() - started < 500)
+})
+
+t.test('event bodies', async (t) => {
+  const service = { id: 's', protocol: 'django-sso', djangoToken: 'tok' } as ServiceRecord
+  const u = { id: 'u', username: 'alice', isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: 'A', attributes: { username: 'forged', team: 'x' } } as unknown as UserRecord
+  const upd = JSON.parse(updateAccountEvent(service, u).payload)
+  t.same(upd, { username: 'alice', team: 'x', is_active: true, is_staff: false, is_superuser: false, email: null, display_name: 'A', type: 'update_account', token: 'tok' }, 'attributes never override the core fields')
+  t.same(JSON.parse(deauthenticateEvent(service, u, 'sso_1').payload), { type: 'deauthenticate', username: 'alice', sso_session: 'sso_1', token: 'tok' })
+  t.same(JSON.parse(deauthenticateEvent({ ...service, protocol: 'fastify-sso', djangoToken: null }, u).payload), { type: 'deauthenticate', username: 'alice' })
+})
