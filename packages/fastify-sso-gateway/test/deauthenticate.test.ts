@@ -44,7 +44,7 @@ t.test('a bad secret is a 401 JSON error, not a crash', async (t) => {
   const { app, agent } = await buildApp()
   t.teardown(() => app.close())
   await seed(app, agent)
-  for (const fields of [{ token: 'wrong', user_identy: 'alice' }, { user_identy: 'alice' }]) {
+  for (const fields of [{ token: 'wrong', user_identy: 'alice' }, { user_identy: 'alice' }] as Array<Record<string, string>>) {
     const res = await call(app, '/sso/deauthenticate/', fields)
     t.equal(res.statusCode, 401)
     t.match(res.headers['content-type'], /application\/json/)

@@ -16,7 +16,7 @@ function logger (): FastifyBaseLogger & { lines: Array<[string, unknown, string]
   return Object.assign(log, { child: () => log }) as never
 }
 
-async function setup (t: Tap.Test, store = new SqliteGatewayStore({ filename: ':memory:' })) {
+async function setup (t: { teardown: (fn: () => Promise<void>) => void }, store = new SqliteGatewayStore({ filename: ':memory:' })) {
   const agent = new MockAgent()
   agent.disableNetConnect()
   const clock = { offset: 0, get now () { return Date.now() + this.offset } }
@@ -35,9 +35,6 @@ async function setup (t: Tap.Test, store = new SqliteGatewayStore({ filename: ':
   const event = async (e: NewOutboxEvent) => { await store.enqueueEvents([e]); return e }
   return { store, agent, pool, clock, log, dispatcher, service, user, run, event }
 }
-
-type Tap = typeof t
-declare namespace Tap { type Test = typeof t }
 
 const get = async (store: SqliteGatewayStore, id: string) =>
   [...await store.listEvents('pending', 100), ...await store.listEvents('dead', 100), ...await store.listEvents('delivered', 100)].find((e) => e.id === id)!
@@ -111,7 +108,7 @@ t.test('after the last retry an event is dead; a dead event can be replayed', as
   pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(500, '').times(RETRY_SCHEDULE.length + 1)
   for (let i = 0; i <= RETRY_SCHEDULE.length; i++) {
     await run()
-    clock.offset += 25 * 3_600_000
+    clock.offset += 30 * 3_600_000 // past the longest delay with jitter (24 h × 1.2)
   }
   t.match(await get(store, e.id), { status: 'dead', attempts: RETRY_SCHEDULE.length + 1 })
   t.match(await store.deliveryStatus(), [{ pending: 0, dead: 1 }])
@@ -178,6 +175,12 @@ t.test('deliverNow: waits at most its timeout, never jumps the queue', async (t)
   t.equal(await dispatcher.deliverNow([held.id], 500), false)
   t.match(await get(store, held.id), { status: 'pending', attempts: 0 }, 'released untouched')
   t.equal((await store.claimEvents(Date.now() + 120_000, 1000, 10, [held.id])).length, 0, 'still behind the blocker')
+
+  // All or nothing: when one of the events cannot go now, the others are given back untouched.
+  const free = await event(updateAccountEvent(service, user('free')))
+  t.equal(await dispatcher.deliverNow([free.id, held.id], 500), false)
+  t.match(await get(store, free.id), { status: 'pending', attempts: 0 })
+  t.same((await store.claimEvents(Date.now(), 1000, 10, [free.id])).map((e) => e.id), [free.id], 'its lease was released at once')
 })
 
 t.test('a store failure while delivering is logged, never thrown', async (t) => {

@@ -45,6 +45,44 @@ t.test('use keeps a session alive past a short idleTimeout', { todo: 'seenAt is 
   }
 })
 
+/** Moves a stored gateway session back in time by rewriting its timestamps (no clock option exists). */
+function age (app: Parameters<typeof seed>[0], change: (data: Record<string, number>) => void): void {
+  const db = (app.ssoGateway as unknown as { store: { db: import('better-sqlite3').Database } }).store.db
+  const rows = db.prepare('SELECT sid, data FROM gateway_sessions WHERE user_key IS NOT NULL').all() as Array<{ sid: string, data: string }>
+  for (const row of rows) {
+    const data = JSON.parse(row.data)
+    change(data)
+    db.prepare('UPDATE gateway_sessions SET data = ? WHERE sid = ?').run(JSON.stringify(data), row.sid)
+  }
+}
+
+const stored = (app: Parameters<typeof seed>[0]) => {
+  const db = (app.ssoGateway as unknown as { store: { db: import('better-sqlite3').Database } }).store.db
+  return JSON.parse((db.prepare('SELECT data FROM gateway_sessions WHERE user_key IS NOT NULL').get() as { data: string }).data)
+}
+
+t.test('default lifetimes, enforced by the gateway even if the session store still returns the session', async (t) => {
+  const { app, agent } = await buildApp()
+  t.teardown(() => app.close())
+  const { secret } = await seed(app, agent)
+  const browser = new Browser(app)
+  await signIn(app, browser, secret)
+  const minute = 60_000
+
+  age(app, (d) => { d.seenAt! -= 29 * minute; d.createdAt! -= 29 * minute })
+  t.match((await browser.request('GET', '/welcome/')).body, /id="who">alice/, 'used 29 minutes ago: still signed in')
+  t.ok(Date.now() - stored(app).seenAt < 5000, 'and the use is recorded (the idle clock restarts)')
+
+  age(app, (d) => { d.createdAt! -= 11 * 60 * minute })
+  t.match((await browser.request('GET', '/welcome/')).body, /id="who">alice/, 'busy, 11 h 29 min after sign-in')
+  age(app, (d) => { d.createdAt! -= 31 * minute })
+  t.match((await browser.request('GET', '/welcome/')).body, /Nobody is signed in/, 'over 12 h after sign-in: ended however busy')
+
+  await signIn(app, browser, secret)
+  age(app, (d) => { d.seenAt! -= 31 * minute; d.createdAt! -= 31 * minute })
+  t.match((await browser.request('GET', '/welcome/')).body, /Nobody is signed in/, 'unused 31 minutes: ended')
+})
+
 t.test('a disabled user\'s open session ends at the next request', async (t) => {
   const { app, agent } = await buildApp()
   t.teardown(() => app.close())

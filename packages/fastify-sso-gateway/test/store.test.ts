@@ -86,3 +86,13 @@ t.test('the plugin opens and closes its own file', async (t) => {
   t.teardown(() => db.close())
   t.ok(db.prepare("SELECT name FROM sqlite_master WHERE name = 'gateway_sessions'").get(), 'the session table lives in the same file')
 })
+
+t.test('without options the store opens sso-gateway.sqlite in the working directory', async (t) => {
+  const dir = t.testdir({})
+  const cwd = process.cwd()
+  process.chdir(dir)
+  t.teardown(() => process.chdir(cwd))
+  const store = new SqliteGatewayStore()
+  t.equal(store.db.name, 'sso-gateway.sqlite')
+  await store.close()
+})

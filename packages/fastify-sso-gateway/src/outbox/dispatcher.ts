@@ -122,14 +122,12 @@ export class OutboxDispatcher {
       return results.every(Boolean)
     })()
     const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), timeout) })
-    try {
-      return await Promise.race([attempt, timedOut])
-    } catch (err) {
+    const delivered = await Promise.race([attempt, timedOut]).catch((err: unknown) => {
       this.#o.log.error({ err }, 'sso outbox: immediate delivery failed')
       return false
-    } finally {
-      clearTimeout(timer)
-    }
+    })
+    clearTimeout(timer)
+    return delivered
   }
 
   async #deliver (event: OutboxEvent): Promise<boolean> {

@@ -23,7 +23,7 @@ const loginBodySchema = {
 const GENERIC_FAILURE = 'Wrong username or password.'
 
 /** Per-username failure counter: slows down guessing one account from many addresses. */
-class FailureCounter {
+export class FailureCounter {
   readonly #failures = new Map<string, { first: number, count: number }>()
   constructor (readonly max: number, readonly window: number) {}
   blockedFor (key: string, now: number): number {

@@ -29,7 +29,7 @@ function strictBody (schema: { properties: object }) {
 }
 
 /** Counts `/sso/obtain/` calls per service in fixed windows. Per process: see README. */
-class WindowCounter {
+export class WindowCounter {
   readonly #hits = new Map<string, { start: number, count: number }>()
   constructor (readonly max: number, readonly window: number) {}
   /** Ms to wait before the next allowed call, or 0 when this one is allowed. */
@@ -87,6 +87,7 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
       throw new errors.INVALID_REQUEST_TOKEN()
     }
     if (token.status === 'pending') throw new errors.PENDING()
+    /* c8 ignore next: an authenticated token always has its user (set in the same UPDATE) */
     const user = token.userId === null ? null : await store.getUserById(token.userId)
     if (user === null || !user.isActive) throw new errors.INVALID_REQUEST_TOKEN()
     return {
