@@ -45,9 +45,11 @@ t.test('the service secret: X-Token or token field, never the query string, neve
   t.equal(conflict.statusCode, 400)
   t.same(conflict.json(), { error: 'Conflicting service tokens in the X-Token header and the token field', code: 'FST_SSO_GATEWAY_CONFLICTING_TOKEN' })
 
-  const repeated = await app.inject({ method: 'POST', url: '/sso/obtain/', headers: FORM, payload: `token=${secret}&token=other&next_url=/x` })
-  t.equal(repeated.statusCode, 400, 'a repeated token field is refused')
-  t.equal(repeated.json().code, 'FST_ERR_VALIDATION')
+  for (const payload of [`token=${secret}&token=other&next_url=/x`, `token=${secret}&token=${secret}&next_url=/x`]) {
+    const repeated = await app.inject({ method: 'POST', url: '/sso/obtain/', headers: FORM, payload })
+    t.equal(repeated.statusCode, 401, 'a repeated token field is refused')
+    t.equal(repeated.json().code, 'FST_SSO_GATEWAY_UNAUTHORIZED_SERVICE')
+  }
 
   const query = await obtain({}, { next_url: '/x' }, `/sso/obtain/?token=${secret}`)
   t.equal(query.statusCode, 401, 'a secret in the query string is ignored')
@@ -89,9 +91,9 @@ t.test('bad input gets a clear 4xx JSON error, never a 500', async (t) => {
     ['object instead of string', '/sso/get/', JSON_CT, JSON.stringify({ token: secret, authentication_token: { $ne: null } })],
     ['missing field', '/sso/make_used/', JSON_CT, JSON.stringify({ token: secret })],
     ['repeated field', '/sso/deauthenticate/', FORM, `token=${secret}&user_identy=a&user_identy=b`],
-    ['a JSON array', '/sso/get/', JSON_CT, '[1,2]'],
-    ['a JSON string', '/sso/get/', JSON_CT, '"x"'],
-    ['no body', '/sso/get/', {}, ''],
+    ['a JSON array', '/sso/get/', { ...JSON_CT, 'x-token': secret }, '[1,2]'],
+    ['a JSON string', '/sso/get/', { ...JSON_CT, 'x-token': secret }, '"x"'],
+    ['no body', '/sso/get/', { 'x-token': secret }, ''],
     ['overlong user_identy', '/sso/deauthenticate/', JSON_CT, JSON.stringify({ token: secret, user_identy: 'a'.repeat(151) })]
   ]
   for (const [name, url, headers, payload] of cases) {
@@ -105,6 +107,22 @@ t.test('bad input gets a clear 4xx JSON error, never a 500', async (t) => {
   const broken = await send('/sso/obtain/', JSON_CT, '{"token": ')
   t.equal(broken.statusCode, 400, 'malformed JSON')
   t.equal(broken.json().code, 'FST_ERR_CTP_INVALID_JSON_BODY')
+})
+
+t.test('an unknown caller gets the same 401 whatever its body', async (t) => {
+  const { app } = await buildApp()
+  t.teardown(() => app.close())
+  const cases: Array<[string, string]> = [
+    ['/sso/obtain/', 'token=nope&next_url=/x&authentication_token=x&user_identy=alice'],
+    ['/sso/get/', 'token=nope'],
+    ['/sso/make_used/', 'token=nope&extra=1'],
+    ['/sso/deauthenticate/', '']
+  ]
+  for (const [url, payload] of cases) {
+    const res = await app.inject({ method: 'POST', url, headers: FORM, payload })
+    t.equal(res.statusCode, 401, url)
+    t.same(res.json(), { error: 'Unknown or disabled service token', code: 'FST_SSO_GATEWAY_UNAUTHORIZED_SERVICE' })
+  }
 })
 
 t.test('prototype-poisoning keys are refused', async (t) => {

@@ -7,18 +7,25 @@ import type { RouteContext } from '../context.js'
 import { errors } from '../errors.js'
 import { accountOf } from '../outbox/events.js'
 import { authenticateService } from '../service-auth.js'
+import type { Gateway } from '../gateway.js'
+import type { ServiceRecord } from '../store/store.js'
 
 const BODY_LIMIT = 8 * 1024
 const errorResponses = { '4xx': errorResponseSchema, '5xx': errorResponseSchema }
 
+/** The service that called each protocol request, proven before its body is validated. */
+const callers = new WeakMap<FastifyRequest, ServiceRecord>()
+
 /**
- * Fastify's default Ajv strips unknown properties (`removeAdditional`) and coerces types,
- * so `additionalProperties: false` alone would let extra or non-string fields through.
- * Every protocol field is a string: anything else is refused with a 400 before validation.
+ * Runs before schema validation. First proves the calling service (an unknown caller gets
+ * the same 401 whatever it sent), then refuses extra and non-string fields: Fastify's
+ * default Ajv strips unknown properties (`removeAdditional`) and coerces types, so
+ * `additionalProperties: false` alone would let them through. Every protocol field is a string.
  */
-function strictBody (schema: { properties: object }) {
+function authenticateThenCheckBody (gateway: Gateway, schema: { properties: object }) {
   const allowed = new Set(Object.keys(schema.properties))
   return async function refuseExtraFields (request: FastifyRequest): Promise<void> {
+    callers.set(request, await authenticateService(request, gateway))
     const body = request.body
     if (typeof body !== 'object' || body === null) return
     for (const [key, value] of Object.entries(body)) {
@@ -53,10 +60,10 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
 
   for (const url of [PATHS.obtain, `${PATHS.obtain}/`]) fastify.post(url, {
     bodyLimit: BODY_LIMIT,
-    preValidation: strictBody(obtainBodySchema),
+    preValidation: authenticateThenCheckBody(gateway, obtainBodySchema),
     schema: { body: obtainBodySchema, response: { 200: { type: 'object', properties: { token: { type: 'string' } } }, ...errorResponses } }
   }, async (request, reply) => {
-    const service = await authenticateService(request, gateway)
+    const service = callers.get(request)!
     const now = Date.now()
     const wait = obtainBudget.take(service.id, now)
     if (wait > 0) {
@@ -74,10 +81,10 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
 
   for (const url of [PATHS.get, `${PATHS.get}/`]) fastify.post(url, {
     bodyLimit: BODY_LIMIT,
-    preValidation: strictBody(authenticationTokenBodySchema),
+    preValidation: authenticateThenCheckBody(gateway, authenticationTokenBodySchema),
     schema: { body: authenticationTokenBodySchema, response: { ...errorResponses } }
   }, async (request) => {
-    const service = await authenticateService(request, gateway)
+    const service = callers.get(request)!
     const hash = hashToken((request.body as { authentication_token: string }).authentication_token)
     const token = await store.getRequestToken(hash, Date.now())
     if (token === null || token.status === 'used') throw new errors.INVALID_REQUEST_TOKEN()
@@ -101,10 +108,10 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
 
   for (const url of [PATHS.makeUsed, `${PATHS.makeUsed}/`]) fastify.post(url, {
     bodyLimit: BODY_LIMIT,
-    preValidation: strictBody(authenticationTokenBodySchema),
+    preValidation: authenticateThenCheckBody(gateway, authenticationTokenBodySchema),
     schema: { body: authenticationTokenBodySchema, response: { ...errorResponses } }
   }, async (request) => {
-    const service = await authenticateService(request, gateway)
+    const service = callers.get(request)!
     const hash = hashToken((request.body as { authentication_token: string }).authentication_token)
     const now = Date.now()
     const used = await store.consumeRequestToken(hash, service.id, now)
@@ -126,10 +133,10 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
 
   for (const url of [PATHS.deauthenticate, `${PATHS.deauthenticate}/`]) fastify.post(url, {
     bodyLimit: BODY_LIMIT,
-    preValidation: strictBody(deauthenticateBodySchema),
+    preValidation: authenticateThenCheckBody(gateway, deauthenticateBodySchema),
     schema: { body: deauthenticateBodySchema, response: { ...errorResponses } }
   }, async (request) => {
-    const service = await authenticateService(request, gateway)
+    const service = callers.get(request)!
     const user = await gateway.userByName((request.body as { user_identy: string }).user_identy)
     if (user === null || !(await store.hasSignedIn(service.id, user.id))) {
       request.log.warn({ audit: 'deauthenticate_refused', service: service.name }, 'sso deauthenticate for a user unknown to the service')
