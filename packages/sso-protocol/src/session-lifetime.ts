@@ -20,8 +20,16 @@ export interface TimedSession {
   endsAt?: number
 }
 
-/** How stale `seenAt` may get before it is written again, in ms. */
+/**
+ * How stale `seenAt` may get before it is written again, in ms: a minute, or a tenth
+ * of the idle timeout when that is shorter, so use always keeps a session alive.
+ */
 export const SEEN_AT_RESOLUTION = 60_000
+
+/** The touch resolution for a lifetime: `min(SEEN_AT_RESOLUTION, idleTimeout / 10)`. */
+export function seenAtResolution (lifetime: SessionLifetime): number {
+  return Math.min(SEEN_AT_RESOLUTION, Math.floor(lifetime.idleTimeout / 10))
+}
 
 /** When a session ends at the latest, in ms since the epoch. */
 export function sessionExpiresAt (session: TimedSession, lifetime: SessionLifetime, now: number): number {
@@ -38,7 +46,7 @@ export function sessionExpiresAt (session: TimedSession, lifetime: SessionLifeti
  */
 export function checkSessionLifetime (session: TimedSession, lifetime: SessionLifetime, now: number): 'expired' | 'touch' | 'fresh' {
   if (sessionExpiresAt(session, lifetime, now) <= now) return 'expired'
-  if (session.seenAt === undefined || now - session.seenAt >= SEEN_AT_RESOLUTION) return 'touch'
+  if (session.seenAt === undefined || now - session.seenAt >= seenAtResolution(lifetime)) return 'touch'
   return 'fresh'
 }
 

@@ -2,6 +2,7 @@ import t from 'tap'
 import {
   checkSessionLifetime,
   SEEN_AT_RESOLUTION,
+  seenAtResolution,
   sessionExpiresAt,
   sessionIndexer,
   type SessionLifetime
@@ -61,6 +62,21 @@ t.test('checkSessionLifetime: touch resolution limits writes', async (t) => {
   }
   t.equal(touches, 10, 'seenAt written once a minute')
   t.equal(SEEN_AT_RESOLUTION, MIN)
+})
+
+t.test('a short idle timeout is touched often enough for use to keep the session alive', async (t) => {
+  const short = { idleTimeout: 2000, absoluteTimeout: 60 * MIN }
+  t.equal(seenAtResolution(short), 200)
+  t.equal(seenAtResolution(lifetime), SEEN_AT_RESOLUTION)
+  const s = { createdAt: t0, seenAt: t0 }
+  let now = t0
+  for (let i = 0; i < 50; i++) { // a request every 300 ms for 15 s
+    now += 300
+    const state = checkSessionLifetime(s, short, now)
+    t.not(state, 'expired')
+    if (state === 'touch') s.seenAt = now
+  }
+  t.equal(checkSessionLifetime(s, short, now + 2000), 'expired', 'idle 2 s after the last use')
 })
 
 t.test('checkSessionLifetime: endsAt and anonymous sessions', async (t) => {
