@@ -32,6 +32,8 @@ t.test('a service obtains a token, the user signs in, the service reads and rede
 
   const got = await call(app, '/sso/get', { token: secret, authentication_token: token })
   t.equal(got.statusCode, 200)
+  const endsAt = (got.json() as { sso_session_ends_at: number }).sso_session_ends_at
+  t.ok(endsAt > Date.now() + 12 * 3_600_000 - 60_000 && endsAt <= Date.now() + 12 * 3_600_000, 'the SSO session ends at sign-in + absoluteTimeout')
   t.match(got.json(), { authenticated: true, user_identy: 'alice', next_url: '/dashboard?tab=1', user: { username: 'alice', email: 'alice@example.test', is_active: true } })
 
   const used = await call(app, '/sso/make_used/', { token: secret, authentication_token: token })

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyRequestResponse } from 'fastify'
 import { MockAgent } from 'undici'
 import fastifySsoGateway, { type FastifySsoGatewayOptions } from '../src/index.js'
 
@@ -6,10 +6,10 @@ export const SESSION_SECRET = 'a-test-session-secret-of-at-least-32-characters'
 export const PASSWORD = 'correct horse battery staple'
 
 /** Cheapest argon2id settings the gateway accepts (OWASP minimum), to keep tests quick. */
-export async function buildApp (options: Partial<FastifySsoGatewayOptions> = {}): Promise<{ app: FastifyInstance, agent: MockAgent }> {
+export async function buildApp (options: Partial<FastifySsoGatewayOptions> = {}, server: FastifyServerOptions = {}): Promise<{ app: FastifyInstance, agent: MockAgent }> {
   const agent = new MockAgent()
   agent.disableNetConnect()
-  const app = Fastify({ logger: false })
+  const app = Fastify({ logger: false, ...server })
   await app.register(fastifySsoGateway, {
     sessionSecret: SESSION_SECRET,
     database: ':memory:',

@@ -8,7 +8,7 @@ import { Browser, buildApp, PASSWORD, SESSION_SECRET, signIn } from './helpers.j
 t.test('a real SQLite file: WAL, migrations applied once and versioned, data kept across restarts', async (t) => {
   const file = join(t.testdir({}), 'gateway.sqlite')
   const first = new SqliteGatewayStore({ filename: file })
-  t.equal(first.schemaVersion, 1)
+  t.equal(first.schemaVersion, 2)
   t.equal(first.db.pragma('journal_mode', { simple: true }), 'wal')
   await first.createUser({ id: 'usr_1', username: 'alice', passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: { a: 1 } })
   await first.close()
@@ -16,12 +16,26 @@ t.test('a real SQLite file: WAL, migrations applied once and versioned, data kep
 
   const second = new SqliteGatewayStore({ filename: file })
   t.teardown(() => second.close())
-  t.equal(second.schemaVersion, 1, 'same version after reopening')
+  t.equal(second.schemaVersion, 2, 'same version after reopening')
   const rows = second.db.prepare('SELECT version FROM schema_migrations').all()
-  t.same(rows, [{ version: 1 }], 'each migration applied once')
+  t.same(rows, [{ version: 1 }, { version: 2 }], 'each migration applied once')
   t.match(await second.getUserByUsername('alice'), { id: 'usr_1', attributes: { a: 1 } }, 'data kept')
   t.equal(second.db.pragma('journal_mode', { simple: true }), 'wal')
   t.equal(second.db.pragma('foreign_keys', { simple: true }), 1)
+})
+
+t.test('a database at an older schema version is migrated forward, keeping its data', async (t) => {
+  const file = join(t.testdir({}), 'gateway.sqlite')
+  const v2 = new SqliteGatewayStore({ filename: file })
+  await v2.createUser({ id: 'usr_1', username: 'alice', passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: {} })
+  // Turn it back into a version-1 database.
+  v2.db.exec('ALTER TABLE request_tokens DROP COLUMN session_ends_at; DELETE FROM schema_migrations WHERE version = 2')
+  await v2.close()
+  const reopened = new SqliteGatewayStore({ filename: file })
+  t.teardown(() => reopened.close())
+  t.equal(reopened.schemaVersion, 2)
+  t.ok((reopened.db.prepare('PRAGMA table_info(request_tokens)').all() as Array<{ name: string }>).some((c) => c.name === 'session_ends_at'))
+  t.match(await reopened.getUserByUsername('alice'), { id: 'usr_1' }, 'data kept')
 })
 
 t.test('the gateway on a file: users, services and sessions survive a restart', async (t) => {
@@ -52,7 +66,7 @@ t.test('store edge cases', async (t) => {
   t.equal(await store.getServiceByTokenHash('none'), null)
   t.equal(await store.getRequestToken('none', Date.now()), null)
   t.equal(await store.consumeRequestToken('none', 'svc', Date.now()), null)
-  t.equal(await store.authenticateRequestToken('none', 'u', 'sso', Date.now() + 1000, Date.now()), false)
+  t.equal(await store.authenticateRequestToken('none', { userId: 'u', ssoSession: 'sso', sessionEndsAt: Date.now() + 5000, expiresAt: Date.now() + 1000 }, Date.now()), false)
   t.equal(await store.pruneRequestTokens(Date.now()), 0)
   t.equal(await store.hasSignedIn('svc', 'u'), false)
   t.same(await store.deliveryStatus(), [])
@@ -68,8 +82,8 @@ t.test('store edge cases', async (t) => {
 
   const now = Date.now()
   await store.createRequestToken({ hash: 't1', serviceId: 'svc_1', nextUrl: '/', expiresAt: now + 60_000, createdAt: now })
-  t.equal(await store.authenticateRequestToken('t1', 'usr_1', 'sso_1', now + 60_000, now), true)
-  t.equal(await store.authenticateRequestToken('t1', 'usr_1', 'sso_1', now + 60_000, now), false, 'only a pending token')
+  t.equal(await store.authenticateRequestToken('t1', { userId: 'usr_1', ssoSession: 'sso_1', sessionEndsAt: now + 3_600_000, expiresAt: now + 60_000 }, now), true)
+  t.equal(await store.authenticateRequestToken('t1', { userId: 'usr_1', ssoSession: 'sso_1', sessionEndsAt: now + 3_600_000, expiresAt: now + 60_000 }, now), false, 'only a pending token')
   t.equal(await store.hasSignedIn('svc_1', 'usr_1'), true)
   t.equal(await store.consumeRequestToken('t1', 'svc_other', now), null, 'only by its service')
   t.match(await store.consumeRequestToken('t1', 'svc_1', now), { status: 'used', userId: 'usr_1', ssoSession: 'sso_1' })

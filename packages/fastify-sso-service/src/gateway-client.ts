@@ -14,6 +14,8 @@ export interface GetResult {
   /** Absent when the gateway is a django-sso one. */
   account: SsoAccount | null
   ssoSession: string | null
+  /** When the gateway session behind this sign-in ends (ms), or null (django-sso gateways do not say). */
+  ssoSessionEndsAt: number | null
 }
 
 function isRecord (value: unknown): value is Record<string, unknown> {
@@ -103,7 +105,8 @@ export class GatewayClient {
       username,
       nextUrl: typeof body.next_url === 'string' ? body.next_url : '/',
       account,
-      ssoSession: typeof body.sso_session === 'string' && body.sso_session.length > 0 ? body.sso_session : null
+      ssoSession: typeof body.sso_session === 'string' && body.sso_session.length > 0 ? body.sso_session : null,
+      ssoSessionEndsAt: Number.isSafeInteger(body.sso_session_ends_at) ? body.sso_session_ends_at as number : null
     }
   }
 

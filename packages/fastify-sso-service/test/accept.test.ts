@@ -158,3 +158,13 @@ t.test('if onAccount throws, the login fails with a page and no session', async 
   const me = await browser.request('/sso/test/')
   t.equal(me.statusCode, 302)
 })
+
+t.test('a service session never outlives the gateway session it came from', async (t) => {
+  const { app, gateway } = await buildApp(t)
+  const browser = new Browser(app)
+  await signIn(browser, gateway, { ssoSessionEndsAt: Date.now() + 1200 })
+  t.equal((await browser.request('/sso/test/')).statusCode, 200, 'signed in')
+  await new Promise((resolve) => setTimeout(resolve, 1300))
+  const after = await browser.request('/sso/test/')
+  t.equal(after.statusCode, 302, 'anonymous once the gateway session has ended')
+})

@@ -71,13 +71,14 @@ export class Browser {
 }
 
 /** Mocks a successful sign-in at the gateway: obtain, get and make_used. */
-export function mockSignIn (gateway: MockPool, opts: { token?: string, username?: string, next?: string, user?: Record<string, unknown> | null, ssoSession?: string | null } = {}): void {
+export function mockSignIn (gateway: MockPool, opts: { token?: string, username?: string, next?: string, user?: Record<string, unknown> | null, ssoSession?: string | null, ssoSessionEndsAt?: number } = {}): void {
   const token = opts.token ?? 'request-token-1'
   const username = opts.username ?? 'alice'
   gateway.intercept({ path: '/sso/obtain/', method: 'POST' }).reply(200, { token })
   const got: Record<string, unknown> = { authenticated: true, user_identy: username, next_url: opts.next ?? '/' }
   if (opts.user !== null) got.user = opts.user ?? { username, is_active: true, is_staff: false, is_superuser: false, email: `${username}@example.com`, display_name: 'Alice A.', team: 'blue' }
   if (opts.ssoSession !== null) got.sso_session = opts.ssoSession ?? 'sso-session-1'
+  if (opts.ssoSessionEndsAt !== undefined) got.sso_session_ends_at = opts.ssoSessionEndsAt
   gateway.intercept({ path: '/sso/get/', method: 'POST' }).reply(200, got)
   gateway.intercept({ path: '/sso/make_used/', method: 'POST' }).reply(200, { ok: true })
 }

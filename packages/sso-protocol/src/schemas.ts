@@ -85,6 +85,7 @@ export const getResponseSchema = {
     user_identy: { type: 'string' },
     next_url: { type: 'string' },
     sso_session: { type: 'string' },
+    sso_session_ends_at: { type: 'integer' },
     user: { type: 'object', additionalProperties: true, properties: account }
   }
 } as const

@@ -46,6 +46,8 @@ export interface GetResponse {
   user: SsoAccount
   /** Id of the gateway browser session the sign-in came from. */
   sso_session: string
+  /** When that gateway session ends at the latest (ms since the epoch): a service session must end by then too. */
+  sso_session_ends_at: number
 }
 
 /** `POST /sso/make_used/` and `/sso/deauthenticate/` success body. */

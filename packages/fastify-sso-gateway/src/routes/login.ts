@@ -22,6 +22,20 @@ const loginBodySchema = {
 
 const GENERIC_FAILURE = 'Wrong username or password.'
 
+/**
+ * Request log serializer for the sign-in routes: the request token in `?sso=` is a
+ * bearer credential until it is used, so it never reaches the logs.
+ */
+export function redactedRequest (request: FastifyRequest): Record<string, unknown> {
+  return {
+    method: request.method,
+    url: request.url.replace(/([?&]sso=)[^&#]*/g, '$1[redacted]'),
+    host: request.host,
+    remoteAddress: request.ip
+  }
+}
+const logSerializers = { req: redactedRequest }
+
 /** Per-username failure counter: slows down guessing one account from many addresses. */
 export class FailureCounter {
   readonly #failures = new Map<string, { first: number, count: number }>()
@@ -73,8 +87,10 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
   /** Authenticates the pending request for `user` and sends the browser back to the service. */
   async function complete (request: FastifyRequest, reply: FastifyReply, pending: Pending, user: UserRecord, status: 302 | 303): Promise<FastifyReply> {
     const now = Date.now()
-    const sso = request.session.get('sso') as string
-    const ok = await store.authenticateRequestToken(pending.token.hash, user.id, sso, now + options.authenticatedTokenTtl, now)
+    const sessionEndsAt = (request.session.get('createdAt') as number) + options.absoluteTimeout
+    const ok = await store.authenticateRequestToken(pending.token.hash, {
+      userId: user.id, ssoSession: request.session.get('sso') as string, sessionEndsAt, expiresAt: now + options.authenticatedTokenTtl
+    }, now)
     if (!ok) {
       return await sendMessage(reply, pages, options.title, 400, {
         heading: 'This sign-in link is no longer valid',
@@ -105,7 +121,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
   }
 
   for (const url of [PATHS.login, `${PATHS.login}/`]) {
-    fastify.get(url, { schema: { querystring: querySchema } }, async (request, reply) => {
+    fastify.get(url, { schema: { querystring: querySchema }, logSerializers }, async (request, reply) => {
       const pending = await pendingRequest(request, reply)
       if (pending === null) return reply
       const user = await currentUser(request, ctx)
@@ -118,6 +134,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
 
     fastify.post(url, {
       schema: { querystring: querySchema, body: loginBodySchema },
+      logSerializers,
       bodyLimit: 16 * 1024,
       preHandler: fastify.csrfProtection,
       config: { rateLimit: { max: options.loginRateLimit.max, timeWindow: options.loginRateLimit.timeWindow } }

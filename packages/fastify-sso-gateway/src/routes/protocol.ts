@@ -102,7 +102,8 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
       user_identy: user.username,
       next_url: token.nextUrl,
       user: accountOf(user),
-      sso_session: token.ssoSession
+      sso_session: token.ssoSession,
+      sso_session_ends_at: token.sessionEndsAt
     }
   })
 

@@ -3,7 +3,7 @@ import type { Database as Db, Statement } from 'better-sqlite3'
 import { SqliteSessionStore, type SessionIndex, type StoredSession } from 'fastify-sso-protocol'
 import { errors } from '../errors.js'
 import type {
-  DeliveryStatus, GatewayStore, NewOutboxEvent, OutboxEvent, RequestTokenRecord, ServiceRecord, UserPatch, UserRecord
+  DeliveryStatus, GatewayStore, NewOutboxEvent, OutboxEvent, RequestTokenRecord, ServiceRecord, TokenAuthentication, UserPatch, UserRecord
 } from './store.js'
 
 /**
@@ -68,7 +68,9 @@ const MIGRATIONS: readonly string[] = [
      created_at INTEGER NOT NULL
    );
    CREATE INDEX outbox_due ON outbox (status, next_attempt_at) WHERE status = 'pending';
-   CREATE INDEX outbox_order ON outbox (service_id, user_key, seq) WHERE status = 'pending';`
+   CREATE INDEX outbox_order ON outbox (service_id, user_key, seq) WHERE status = 'pending';`,
+  // 2: services learn when the gateway session behind a sign-in ends, so theirs never outlive it.
+  'ALTER TABLE request_tokens ADD COLUMN session_ends_at INTEGER;'
 ]
 
 interface UserRow {
@@ -105,6 +107,7 @@ interface TokenRow {
   status: RequestTokenRecord['status']
   user_id: string | null
   sso_session: string | null
+  session_ends_at: number | null
   expires_at: number
   created_at: number
 }
@@ -156,6 +159,7 @@ const toToken = (r: TokenRow): RequestTokenRecord => ({
   status: r.status,
   userId: r.user_id,
   ssoSession: r.sso_session,
+  sessionEndsAt: r.session_ends_at,
   expiresAt: r.expires_at,
   createdAt: r.created_at
 })
@@ -201,7 +205,7 @@ function prepareStatements (db: Db) {
     insertToken: p(`INSERT INTO request_tokens (hash, service_id, next_url, status, expires_at, created_at)
       VALUES (?, ?, ?, 'pending', ?, ?)`),
     token: p('SELECT * FROM request_tokens WHERE hash = ? AND expires_at > ?'),
-    authenticate: p(`UPDATE request_tokens SET status = 'authenticated', user_id = ?, sso_session = ?, expires_at = ?
+    authenticate: p(`UPDATE request_tokens SET status = 'authenticated', user_id = ?, sso_session = ?, session_ends_at = ?, expires_at = ?
       WHERE hash = ? AND status = 'pending' AND expires_at > ? RETURNING service_id`),
     recordLogin: p(`INSERT INTO service_logins (service_id, user_id, last_at) VALUES (?, ?, ?)
       ON CONFLICT (service_id, user_id) DO UPDATE SET last_at = excluded.last_at`),
@@ -392,7 +396,7 @@ export class SqliteGatewayStore implements GatewayStore {
     }).immediate()
   }
 
-  async createRequestToken (t: Omit<RequestTokenRecord, 'status' | 'userId' | 'ssoSession'>): Promise<void> {
+  async createRequestToken (t: Omit<RequestTokenRecord, 'status' | 'userId' | 'ssoSession' | 'sessionEndsAt'>): Promise<void> {
     this.#st.insertToken.run(t.hash, t.serviceId, t.nextUrl, t.expiresAt, t.createdAt)
   }
 
@@ -401,11 +405,11 @@ export class SqliteGatewayStore implements GatewayStore {
     return row === undefined ? null : toToken(row)
   }
 
-  async authenticateRequestToken (hash: string, userId: string, ssoSession: string, expiresAt: number, now: number): Promise<boolean> {
+  async authenticateRequestToken (hash: string, by: TokenAuthentication, now: number): Promise<boolean> {
     return this.db.transaction((): boolean => {
-      const row = this.#st.authenticate.get(userId, ssoSession, expiresAt, hash, now) as { service_id: string } | undefined
+      const row = this.#st.authenticate.get(by.userId, by.ssoSession, by.sessionEndsAt, by.expiresAt, hash, now) as { service_id: string } | undefined
       if (row === undefined) return false
-      this.#st.recordLogin.run(row.service_id, userId, now)
+      this.#st.recordLogin.run(row.service_id, by.userId, now)
       return true
     }).immediate()
   }

@@ -55,8 +55,20 @@ export interface RequestTokenRecord {
   status: RequestTokenStatus
   userId: string | null
   ssoSession: string | null
+  /** When the gateway session that authenticated the request ends at the latest (ms), or null. */
+  sessionEndsAt: number | null
   expiresAt: number
   createdAt: number
+}
+
+/** Who authenticated a request token, from which gateway session, and the token's new expiry. */
+export interface TokenAuthentication {
+  userId: string
+  ssoSession: string
+  /** When that gateway session ends at the latest (ms). */
+  sessionEndsAt: number
+  /** The token's expiry once authenticated (ms). */
+  expiresAt: number
 }
 
 /** An event waiting in (or gone through) the outbox. */
@@ -113,13 +125,13 @@ export interface GatewayStore {
   listServices: () => Promise<ServiceRecord[]>
   updateService: (id: string, patch: Partial<Pick<ServiceRecord, 'baseUrl' | 'eventUrl' | 'tokenHash' | 'signingSecret' | 'djangoToken' | 'enabled'>>) => Promise<ServiceRecord | null>
 
-  createRequestToken: (token: Omit<RequestTokenRecord, 'status' | 'userId' | 'ssoSession'>) => Promise<void>
+  createRequestToken: (token: Omit<RequestTokenRecord, 'status' | 'userId' | 'ssoSession' | 'sessionEndsAt'>) => Promise<void>
   getRequestToken: (hash: string, now: number) => Promise<RequestTokenRecord | null>
   /**
-   * Atomically moves a live pending token to authenticated for `userId`, with a new expiry,
+   * Atomically moves a live pending token to authenticated for a user, with a new expiry,
    * and records that the user signed in to the token's service. False if it was not pending.
    */
-  authenticateRequestToken: (hash: string, userId: string, ssoSession: string, expiresAt: number, now: number) => Promise<boolean>
+  authenticateRequestToken: (hash: string, by: TokenAuthentication, now: number) => Promise<boolean>
   /**
    * Atomic check-and-set: an authenticated, unexpired token of `serviceId` becomes used and is
    * returned; anything else returns null. Exactly one of many concurrent calls wins.

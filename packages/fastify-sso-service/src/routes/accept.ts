@@ -44,6 +44,8 @@ export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { 
         const now = Date.now()
         fresh.user = got.username
         if (got.ssoSession !== null) fresh.sso = got.ssoSession
+        // A service session never outlives the gateway session it came from.
+        if (got.ssoSessionEndsAt !== null) fresh.endsAt = got.ssoSessionEndsAt
         fresh.account = account
         fresh.createdAt = now
         fresh.seenAt = now

@@ -1,0 +1,41 @@
+import { Writable } from 'node:stream'
+import t from 'tap'
+import { Browser, buildApp, call, PASSWORD, seed } from './helpers.js'
+
+t.test('no request token, secret, password or cookie reaches the logs; audit records do', async (t) => {
+  const lines: string[] = []
+  const stream = new Writable({
+    write (chunk: Buffer, _enc, cb) {
+      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''))
+      cb()
+    }
+  })
+  const { app, agent } = await buildApp({}, { logger: { level: 'debug', stream } })
+  t.teardown(() => app.close())
+  const { secret, signingSecret } = await seed(app, agent)
+
+  const token = (await call(app, '/sso/obtain/', { token: secret, next_url: '/x' })).json().token as string
+  const browser = new Browser(app)
+  const form = await browser.request('GET', `/login/?sso=${token}`)
+  await browser.request('POST', `/login/?sso=${token}`, { username: 'alice', password: 'wrong-password-123', _csrf: Browser.csrf(form.body) })
+  const again = await browser.request('GET', `/login/?sso=${token}`)
+  await browser.request('POST', `/login/?sso=${token}`, { username: 'alice', password: PASSWORD, _csrf: Browser.csrf(again.body) })
+  await call(app, '/sso/get/', { token: secret, authentication_token: token })
+  await call(app, '/sso/make_used/', { token: secret, authentication_token: token })
+  await call(app, '/sso/make_used/', { token: secret, authentication_token: token })
+  await call(app, '/sso/obtain/', { token: 'wrong-secret-value-xyz', next_url: '/x' })
+  await app.ssoGateway.events.flush()
+
+  const all = lines.join('\n')
+  const cookie = [...browser.cookies.values()][0] as string
+  for (const [what, value] of [['request token', token], ['service secret', secret], ['signing secret', signingSecret],
+    ['password', PASSWORD], ['wrong password', 'wrong-password-123'], ['wrong secret', 'wrong-secret-value-xyz'],
+    ['session cookie', cookie], ['session id', cookie.split('.')[0] as string]] as const) {
+    t.notOk(all.includes(value), `no ${what} in the logs`)
+  }
+  const audits = lines.map((l) => JSON.parse(l) as { audit?: string }).map((l) => l.audit).filter(Boolean)
+  for (const name of ['token_issued', 'login_failed', 'login', 'token_authenticated', 'token_redeemed', 'token_replayed', 'service_auth_failed']) {
+    t.ok(audits.includes(name), `audit record ${name}`)
+  }
+  t.match(all, /"url":"\/login\/\?sso=\[redacted\]"/, 'the login URL is logged with the token redacted')
+})
