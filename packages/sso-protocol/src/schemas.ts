@@ -11,7 +11,9 @@ export const PATHS = {
   welcome: '/welcome',
   accept: '/sso/accept',
   event: '/sso/event',
-  test: '/sso/test'
+  test: '/sso/test',
+  accounts: '/sso/accounts',
+  signedOut: '/sso/signed-out'
 } as const
 
 /** Longest service secret or request token accepted on the wire. */
@@ -28,7 +30,8 @@ export const obtainBodySchema = {
   required: ['next_url'],
   properties: {
     token,
-    next_url: { type: 'string', minLength: 1, maxLength: MAX_NEXT_URL_LENGTH }
+    next_url: { type: 'string', minLength: 1, maxLength: MAX_NEXT_URL_LENGTH },
+    prompt: { type: 'string', enum: ['none', 'login'] }
   }
 } as const
 
@@ -40,6 +43,17 @@ export const authenticationTokenBodySchema = {
   properties: {
     token,
     authentication_token: token
+  }
+} as const
+
+/** Body of `POST /sso/accounts/` (resync): `cursor` from the previous page. */
+export const accountsBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    token,
+    cursor: token,
+    limit: { type: 'string', pattern: '^[0-9]{1,4}$' }
   }
 } as const
 
@@ -69,9 +83,13 @@ export const eventBodySchema = {
   type: 'object',
   required: ['type', 'username'],
   properties: {
-    type: { type: 'string', enum: ['update_account', 'deauthenticate'] },
+    type: { type: 'string', enum: ['update_account', 'deauthenticate', 'rename_account', 'delete_account'] },
     token,
     sso_session: token,
+    user_id: token,
+    old_username: { type: 'string', minLength: 1, maxLength: MAX_USERNAME_LENGTH },
+    reason: { type: 'string', maxLength: 64 },
+    changed: { type: 'array', maxItems: 100, items: { type: 'string', maxLength: 100 } },
     ...account
   }
 } as const
@@ -86,6 +104,7 @@ export const getResponseSchema = {
     next_url: { type: 'string' },
     sso_session: { type: 'string' },
     sso_session_ends_at: { type: 'integer' },
+    auth_time: { type: 'integer' },
     user: { type: 'object', additionalProperties: true, properties: account }
   }
 } as const
