@@ -24,6 +24,9 @@ export interface SqliteSessionStoreOptions {
   now?: () => number
 }
 
+/** `$.a.b`: the JSON paths `rekeyUser` accepts (plain object keys). */
+const JSON_PATH = /^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$/
+
 type Callback = (err?: unknown) => void
 type GetCallback = (err: unknown, session?: StoredSession | null) => void
 
@@ -45,11 +48,14 @@ export class SqliteSessionStore {
   readonly #countUser: Statement<[string, number]>
   readonly #listUser: Statement<[string, number]>
   readonly #prune: Statement<[number]>
+  readonly #table: string
+  readonly #rekey = new Map<string, Statement<unknown[]>>()
 
   constructor (options: SqliteSessionStoreOptions) {
     const table = options.table ?? 'sessions'
     if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw new TypeError(`invalid session table name: ${JSON.stringify(table)}`)
     this.#db = options.db
+    this.#table = table
     this.#index = options.index
     this.#now = options.now ?? Date.now
     this.#db.exec(`
@@ -123,6 +129,26 @@ export class SqliteSessionStore {
   /** Ends every session born from one SSO session; returns how many ended. */
   destroyBySsoSession (ssoSession: string): number {
     return this.#bySso.run(ssoSession).changes
+  }
+
+  /**
+   * Moves every session of `oldUser` to `newUser` (a rename at the gateway): the
+   * index column and, in each session's data, the JSON fields at `dataPaths`
+   * (`$.user`, the field `sessionIndexer` reads, by default) become `newUser`.
+   * One UPDATE through the user index; returns how many sessions moved.
+   */
+  rekeyUser (oldUser: string, newUser: string, dataPaths: readonly string[] = ['$.user']): number {
+    if (dataPaths.length === 0 || !dataPaths.every((p) => JSON_PATH.test(p))) {
+      throw new TypeError(`invalid JSON paths: ${JSON.stringify(dataPaths)}`)
+    }
+    const key = dataPaths.join(' ')
+    let statement = this.#rekey.get(key)
+    if (statement === undefined) {
+      const sets = dataPaths.map(() => '?, ?').join(', ')
+      statement = this.#db.prepare(`UPDATE ${this.#table} SET user_key = ?, data = json_set(data, ${sets}) WHERE user_key = ?`)
+      this.#rekey.set(key, statement)
+    }
+    return statement.run(newUser, ...dataPaths.flatMap((p) => [p, newUser]), oldUser).changes
   }
 
   /** How many live sessions a user has. */

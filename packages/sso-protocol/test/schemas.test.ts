@@ -58,7 +58,7 @@ t.test('every schema compiles under strict Ajv', async (t) => {
 })
 
 t.test('PATHS and limits', async (t) => {
-  for (const path of Object.values(PATHS)) t.match(path, /^\/[a-z_/]+[a-z]$/, `${path} has no trailing slash`)
+  for (const path of Object.values(PATHS)) t.match(path, /^\/[a-z_/-]+[a-z]$/, `${path} has no trailing slash`)
   t.equal(PATHS.obtain, '/sso/obtain')
   t.equal(PATHS.makeUsed, '/sso/make_used')
   t.equal(MAX_TOKEN_LENGTH, 256)

@@ -194,6 +194,7 @@ t.test('lookups by user, SSO session and expiry use the indexes, never a scan', 
     ['countByUser', 'SELECT count(*) AS n FROM sessions WHERE user_key = ? AND expires_at > ?', ['u1', 0]],
     ['listByUser', 'SELECT data FROM sessions WHERE user_key = ? AND expires_at > ?', ['u1', 0]],
     ['prune', 'DELETE FROM sessions WHERE expires_at <= ?', [0]],
+    ['rekeyUser', 'UPDATE sessions SET user_key = ?, data = json_set(data, ?, ?) WHERE user_key = ?', ['u2', '$.user', 'u2', 'u1']],
     ['get', 'SELECT data, expires_at FROM sessions WHERE sid = ?', ['s1']]
   ]
   for (const [name, sql, args] of queries) {
@@ -203,4 +204,24 @@ t.test('lookups by user, SSO session and expiry use the indexes, never a scan', 
   }
   t.match(plan('DELETE FROM sessions WHERE user_key = ?', 'u1'), /sessions_user/, 'destroyByUser uses sessions_user')
   t.match(plan('DELETE FROM sessions WHERE sso_session = ?', 'g1'), /sessions_sso/, 'destroyBySsoSession uses sessions_sso')
+})
+
+t.test('rekeyUser moves a user\'s sessions to a new name, index and data', async (t) => {
+  const { store, get, set } = open(t)
+  await set('a1', { user: 'alice', sso: 'g1', n: 1 })
+  await set('a2', { user: 'alice', n: 2, account: { username: 'alice', team: 'x' } } as Session)
+  await set('b1', { user: 'bob', n: 3 })
+  t.equal(store.rekeyUser('alice', 'alicia'), 2)
+  t.same(await get('a1'), { user: 'alicia', sso: 'g1', n: 1 }, 'the data follows ($.user by default)')
+  t.equal(store.countByUser('alice'), 0)
+  t.equal(store.countByUser('alicia'), 2)
+  t.same(await get('b1'), { user: 'bob', n: 3 }, 'other users untouched')
+  t.equal(store.rekeyUser('alicia', 'ally', ['$.user', '$.account.username']), 2)
+  t.same(await get('a2'), { user: 'ally', n: 2, account: { username: 'ally', team: 'x' } }, 'nested fields too')
+  t.equal(store.rekeyUser('alicia', 'x', ['$.user', '$.account.username']), 0, 'nobody left under the old name (cached statement)')
+  t.equal(store.destroyByUser('ally'), 2, 'the index follows')
+  t.equal(store.rekeyUser('nobody', 'x'), 0)
+  t.throws(() => store.rekeyUser('a', 'b', []), TypeError)
+  t.throws(() => store.rekeyUser('a', 'b', ['$.user\'); DROP TABLE sessions; --']), TypeError, 'paths are checked, never pasted')
+  t.throws(() => store.rekeyUser('a', 'b', ['user']), TypeError)
 })
