@@ -204,11 +204,22 @@ export class Gateway implements SsoGatewayApi {
     this.#d.log.info({ audit: 'password_rehashed', user: user.username }, 'sso password re-hashed with current parameters')
   }
 
-  /** Queues and tries at once to deliver `update_account` to the service the user is signing in to. */
+  /**
+   * Queues and tries at once to deliver `update_account` to the service the user is signing
+   * in to, waiting at most `timeout` ms in all. For a django-sso service, which needs the
+   * account before it can sign the user in, earlier events still queued for that user and
+   * service are tried first (in order), so a retry works as soon as the service is back.
+   */
   async pushAccountTo (service: ServiceRecord, user: UserRecord, timeout: number): Promise<boolean> {
+    const deadline = Date.now() + timeout
     const event = updateAccountEvent(service, user)
+    const earlier = service.protocol === 'django-sso' ? await this.#d.store.expediteEvents(service.id, user.id, Date.now()) : []
     await this.#d.store.enqueueEvents([event])
-    const delivered = await this.#d.outbox.deliverNow([event.id], timeout)
+    let delivered = true
+    for (const id of [...earlier, event.id]) {
+      delivered = await this.#d.outbox.deliverNow([id], Math.max(0, deadline - Date.now()))
+      if (!delivered) break
+    }
     if (!delivered) this.#d.outbox.kick()
     return delivered
   }

@@ -78,7 +78,12 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
   const store = options.store ?? new SqliteGatewayStore({ filename: options.database, busyTimeout: options.busyTimeout })
   const sessions = store.createSessionStore(sessionIndexer(options))
   const outbox = new OutboxDispatcher({
-    store, log: fastify.log, timeout: options.eventTimeout, interval: options.outboxInterval, dispatcher: options.dispatcher
+    store,
+    log: fastify.log,
+    timeout: options.eventTimeout,
+    interval: options.outboxInterval,
+    retrySchedule: options.retrySchedule,
+    dispatcher: options.dispatcher
   })
   const gateway = new Gateway({ store, sessions, hasher: new PasswordHasher(options.passwordHash), outbox, log: fastify.log })
   const eta = new Eta({ autoEscape: true, cache: true })

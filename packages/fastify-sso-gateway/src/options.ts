@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import type { Dispatcher } from 'undici'
 import { errors } from './errors.js'
+import { RETRY_SCHEDULE } from './outbox/dispatcher.js'
 import { OWASP_MINIMUM, type HashParameters } from './passwords.js'
 import type { GatewayStore } from './store/store.js'
 import type { SqliteSessionStore, SessionIndex, StoredSession } from 'fastify-sso-protocol'
@@ -46,6 +47,12 @@ export interface FastifySsoGatewayOptions {
   inlineEventTimeout?: number
   /** How often the outbox looks for due events, in ms. @default 1000 */
   outboxInterval?: number
+  /**
+   * Delays between delivery attempts of an event, in ms; after the last one it is
+   * dead-lettered. Each delay gets ±20 % jitter; a longer `Retry-After` wins.
+   * @default RETRY_SCHEDULE (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h: about three days)
+   */
+  retrySchedule?: readonly number[]
   /** undici dispatcher for event deliveries (tests pass a MockAgent). @default a per-origin pooled Agent */
   dispatcher?: Dispatcher
   /** Heading of the gateway's pages. @default 'Single sign-on' */
@@ -81,11 +88,21 @@ export interface ResolvedGatewayOptions {
   readonly eventTimeout: number
   readonly inlineEventTimeout: number
   readonly outboxInterval: number
+  readonly retrySchedule: readonly number[]
   readonly dispatcher: Dispatcher | undefined
   readonly title: string
   readonly templates: Readonly<{ login?: string, message?: string, welcome?: string }>
   readonly obtainRateLimit: Readonly<RateLimit>
   readonly loginRateLimit: Readonly<RateLimit>
+}
+
+function schedule (v: unknown): readonly number[] {
+  if (v === undefined) return RETRY_SCHEDULE
+  if (!Array.isArray(v) || v.length === 0 || v.length > 100 ||
+    !v.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0 && d <= 7 * 86_400_000)) {
+    fail('retrySchedule', 'must be a list of 1 to 100 delays, each a whole number of milliseconds up to a week', v)
+  }
+  return Object.freeze([...v as number[]])
 }
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/
@@ -192,6 +209,7 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
     eventTimeout: duration(o, 'eventTimeout', 10_000, 100),
     inlineEventTimeout: duration(o, 'inlineEventTimeout', 3000, 0),
     outboxInterval: duration(o, 'outboxInterval', 1000, 10),
+    retrySchedule: schedule(o.retrySchedule),
     dispatcher: dispatcher as Dispatcher | undefined,
     title,
     templates: Object.freeze(templates),

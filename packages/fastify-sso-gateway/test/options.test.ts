@@ -2,7 +2,7 @@ import Fastify from 'fastify'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import fastifySsoGateway, { errors, OWASP_MINIMUM, SqliteGatewayStore } from '../src/index.js'
+import fastifySsoGateway, { errors, OWASP_MINIMUM, RETRY_SCHEDULE, SqliteGatewayStore } from '../src/index.js'
 import { Browser, buildApp, SESSION_SECRET } from './helpers.js'
 
 async function register (options: unknown): Promise<void> {
@@ -48,6 +48,12 @@ t.test('every bad option makes ready() reject, naming the option and the value',
     ['eventTimeout', { ...base, eventTimeout: 50 }, /eventTimeout: must be a whole number of milliseconds from 100/],
     ['inlineEventTimeout', { ...base, inlineEventTimeout: -5 }, /inlineEventTimeout.*from 0/],
     ['outboxInterval', { ...base, outboxInterval: 5 }, /outboxInterval.*from 10/],
+    ['retrySchedule', { ...base, retrySchedule: [] }, /Invalid option retrySchedule: must be a list of 1 to 100 delays, each a whole number of milliseconds up to a week \(got \[\]\)/],
+    ['retrySchedule', { ...base, retrySchedule: '5s' }, /retrySchedule.*\(got "5s"\)/],
+    ['retrySchedule', { ...base, retrySchedule: [200, -1] }, /retrySchedule/],
+    ['retrySchedule', { ...base, retrySchedule: [1.5] }, /retrySchedule/],
+    ['retrySchedule', { ...base, retrySchedule: [8 * 86_400_000] }, /retrySchedule/],
+    ['retrySchedule', { ...base, retrySchedule: new Array(101).fill(1) }, /retrySchedule/],
     ['dispatcher', { ...base, dispatcher: 'agent' }, /Invalid option dispatcher: must be an undici Dispatcher \(got "string"\)/],
     ['dispatcher', { ...base, dispatcher: null }, /dispatcher/],
     ['dispatcher', { ...base, dispatcher: {} }, /dispatcher/],
@@ -152,12 +158,17 @@ t.test('options are frozen with defaults filled in', async (t) => {
     eventTimeout: 10_000,
     inlineEventTimeout: 3000,
     outboxInterval: 1000,
+    retrySchedule: RETRY_SCHEDULE,
     title: 'Single sign-on',
     templates: {},
     obtainRateLimit: { max: 600, timeWindow: 60_000 },
     loginRateLimit: { max: 30, timeWindow: 60_000 }
   })
   t.same(resolveOptions({ sessionSecret: SESSION_SECRET, passwordHash: { timeCost: 3 } }).passwordHash, { ...OWASP_MINIMUM, timeCost: 3 })
+  const schedule = [200, 400]
+  const custom = resolveOptions({ sessionSecret: SESSION_SECRET, retrySchedule: schedule }).retrySchedule
+  t.same(custom, [200, 400])
+  t.ok(Object.isFrozen(custom) && custom !== schedule, 'a frozen copy')
 })
 
 t.test('a template file is read at register', async (t) => {

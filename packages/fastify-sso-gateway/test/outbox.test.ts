@@ -16,12 +16,12 @@ function logger (): FastifyBaseLogger & { lines: Array<[string, unknown, string]
   return Object.assign(log, { child: () => log }) as never
 }
 
-async function setup (t: { teardown: (fn: () => Promise<void>) => void }, store = new SqliteGatewayStore({ filename: ':memory:' })) {
+async function setup (t: { teardown: (fn: () => Promise<void>) => void }, store = new SqliteGatewayStore({ filename: ':memory:' }), retrySchedule?: number[]) {
   const agent = new MockAgent()
   agent.disableNetConnect()
   const clock = { offset: 0, get now () { return Date.now() + this.offset } }
   const log = logger()
-  const dispatcher = new OutboxDispatcher({ store, log, timeout: 1000, interval: 60_000, dispatcher: agent, now: () => clock.now })
+  const dispatcher = new OutboxDispatcher({ store, log, timeout: 1000, interval: 60_000, dispatcher: agent, now: () => clock.now, retrySchedule })
   const service = await store.createService({
     id: 'svc_1', name: 'svc', baseUrl: ORIGIN, eventUrl: `${ORIGIN}/sso/event/`, tokenHash: 'h1',
     signingSecret: generateSigningSecret(), djangoToken: null, protocol: 'fastify-sso', enabled: true
@@ -227,15 +227,67 @@ t.test('close() waits for a delivery in flight, then stops', async (t) => {
   t.match(await get(store, later.id), { status: 'pending', attempts: 0 })
 })
 
-t.test('close() gives up on a hung delivery after its deadline', async (t) => {
-  const { pool, dispatcher, event, service, user } = await setup(t)
-  await event(updateAccountEvent(service, user('u1')))
+t.test('close() cuts a hung delivery short after its deadline and releases the event at once', async (t) => {
+  const { store, pool, dispatcher, event, service, user, log } = await setup(t)
+  const e = await event(updateAccountEvent(service, user('u1')))
   pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, '').delay(800)
   dispatcher.kick()
   await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal((await store.claimEvents(Date.now(), 1000, 10)).length, 0, 'claimed by the dispatcher while in flight')
   const started = Date.now()
   await dispatcher.close(100)
-  t.ok(Date.now() - started < 500)
+  t.ok(Date.now() - started < 500, `closed in ${Date.now() - started} ms`)
+  t.match(await get(store, e.id), { status: 'pending', attempts: 0, lastError: null }, 'not counted as an attempt')
+  t.same((await store.claimEvents(Date.now(), 1000, 10)).map((c) => c.id), [e.id], 'its lease is gone: another dispatcher takes it now')
+  t.ok(log.lines.some(([level, obj]) => level === 'warn' && (obj as { audit?: string }).audit === 'event_released'))
+})
+
+t.test('a custom retry schedule: its delays, then dead after its last one', async (t) => {
+  const { store, pool, clock, run, event, service, user } = await setup(t, undefined, [1000, 2000])
+  const e = await event(updateAccountEvent(service, user('u1')))
+  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(500, '').times(3)
+  await run()
+  const wait = (await get(store, e.id)).nextAttemptAt - clock.now
+  t.ok(wait >= 800 && wait <= 1200, `first retry after about 1 s (${wait})`)
+  clock.offset += 1300
+  await run()
+  const wait2 = (await get(store, e.id)).nextAttemptAt - clock.now
+  t.ok(wait2 >= 1600 && wait2 <= 2400, `second retry after about 2 s (${wait2})`)
+  clock.offset += 2500
+  await run()
+  t.match(await get(store, e.id), { status: 'dead', attempts: 3 })
+})
+
+t.test('delivery status per service is logged when deliveries fail, at most once a minute', async (t) => {
+  const { pool, clock, run, event, service, user, log } = await setup(t)
+  const statusLines = () => log.lines.filter(([, obj]) => (obj as { audit?: string }).audit === 'delivery_status')
+  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(500, '').persist()
+  await event(updateAccountEvent(service, user('u1')))
+  await run()
+  t.equal(statusLines().length, 1)
+  t.match(statusLines()[0], ['warn', { service: 'svc', pending: 1, dead: 0, failingSince: /^\d{4}-\d\d-\d\dT/ }, 'sso outbox: events waiting for a service'])
+  clock.offset += 10_000
+  await run()
+  t.equal(statusLines().length, 1, 'not again within a minute')
+  clock.offset += 60_000
+  await event(updateAccountEvent(service, user('u2')))
+  await run()
+  t.equal(statusLines().length, 2, 'again after a minute')
+  t.match(statusLines()[1], ['warn', { pending: 2 }])
+})
+
+t.test('expediteEvents: a (service, user)\'s pending events become due, oldest first; claimed ones are left alone', async (t) => {
+  const { store, clock, event, service, user } = await setup(t)
+  const a = await event(updateAccountEvent(service, user('u1')))
+  const b = await event(deauthenticateEvent(service, user('u1')))
+  const other = await event(updateAccountEvent(service, user('u2')))
+  await store.failEvent(a.id, 'HTTP 500', clock.now + 300_000)
+  await store.failEvent(other.id, 'HTTP 500', clock.now + 300_000)
+  t.same(await store.expediteEvents(service.id, 'u1', clock.now), [a.id, b.id])
+  t.same((await store.claimEvents(clock.now, 1000, 10)).map((e) => e.id), [a.id], 'due now, still in order; other users untouched')
+  t.same(await store.expediteEvents(service.id, 'u1', clock.now), [a.id, b.id], 'a claimed event is listed but not rescheduled')
+  t.ok((await get(store, a.id)).nextAttemptAt <= clock.now)
+  t.same(await store.expediteEvents(service.id, 'nobody', clock.now), [])
 })
 
 t.test('event bodies', async (t) => {

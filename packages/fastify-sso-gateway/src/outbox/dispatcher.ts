@@ -12,8 +12,9 @@ export const RETRY_SCHEDULE: readonly number[] = [
   5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 50_400_000, 72_000_000, 86_400_000
 ]
 
-const LEASE_MS = 60_000
 const BATCH = 64
+/** At most one delivery-status line per service per this long, in ms. */
+const STATUS_LOG_MS = 60_000
 
 export interface OutboxDispatcherOptions {
   store: GatewayStore
@@ -22,6 +23,8 @@ export interface OutboxDispatcherOptions {
   timeout: number
   /** Poll interval, in ms. */
   interval: number
+  /** Delays between attempts, in ms; after the last one an event is dead. @default RETRY_SCHEDULE */
+  retrySchedule?: readonly number[] | undefined
   dispatcher?: Dispatcher | undefined
   now?: () => number
 }
@@ -50,11 +53,23 @@ export class OutboxDispatcher {
   #running: Promise<void> | undefined
   #again = false
   #closed = false
-  readonly #inflight = new Set<Promise<unknown>>()
+  /** Deliveries under way, by event id, with the means to abort them at shutdown. */
+  readonly #inflight = new Map<string, { done: Promise<unknown>, abort: AbortController }>()
+  /** Events whose delivery close() cut short: given back, not counted as attempts. */
+  readonly #released = new Set<string>()
+  readonly #schedule: readonly number[]
+  /**
+   * How long a claim holds an event: longer than any attempt can take (each is bounded by
+   * `timeout`), short enough that events claimed by a crashed process go out again soon.
+   */
+  readonly #leaseMs: number
+  readonly #statusLogged = new Map<string, number>()
 
   constructor (options: OutboxDispatcherOptions) {
     this.#o = options
     this.#now = options.now ?? Date.now
+    this.#schedule = options.retrySchedule ?? RETRY_SCHEDULE
+    this.#leaseMs = 2 * options.timeout + 1000
     this.#ownAgent = options.dispatcher === undefined
     this.#agent = options.dispatcher ?? new Agent({ connections: 8, connect: { timeout: Math.min(options.timeout, 5000) } })
   }
@@ -90,9 +105,10 @@ export class OutboxDispatcher {
   async #drain (): Promise<void> {
     try {
       for (;;) {
-        const events = await this.#o.store.claimEvents(this.#now(), LEASE_MS, BATCH)
+        const events = await this.#o.store.claimEvents(this.#now(), this.#leaseMs, BATCH)
         if (events.length === 0) return
-        await Promise.all(events.map((e) => this.#track(this.#deliver(e))))
+        const results = await Promise.all(events.map((e) => this.#deliver(e)))
+        if (!results.every(Boolean)) await this.#logStatus()
         if (this.#closed) return
       }
     } catch (err) {
@@ -100,9 +116,24 @@ export class OutboxDispatcher {
     }
   }
 
-  #track<T> (p: Promise<T>): Promise<T> {
-    this.#inflight.add(p)
-    return p.finally(() => this.#inflight.delete(p))
+  /**
+   * Logs how delivery stands for each service with pending or dead events, at most once
+   * a minute per service: the operator sees a failing service without polling the API.
+   */
+  async #logStatus (): Promise<void> {
+    const now = this.#now()
+    for (const s of await this.#o.store.deliveryStatus()) {
+      if (now - (this.#statusLogged.get(s.serviceId) ?? -Infinity) < STATUS_LOG_MS) continue
+      this.#statusLogged.set(s.serviceId, now)
+      const service = await this.#o.store.getServiceById(s.serviceId)
+      this.#o.log.warn({
+        audit: 'delivery_status',
+        service: service?.name ?? s.serviceId,
+        pending: s.pending,
+        dead: s.dead,
+        failingSince: s.failingSince === null ? null : new Date(s.failingSince).toISOString()
+      }, 'sso outbox: events waiting for a service')
+    }
   }
 
   /**
@@ -113,12 +144,12 @@ export class OutboxDispatcher {
     if (this.#closed || ids.length === 0) return ids.length === 0
     let timer: NodeJS.Timeout | undefined
     const attempt = (async () => {
-      const events = await this.#o.store.claimEvents(this.#now(), LEASE_MS, ids.length, ids)
+      const events = await this.#o.store.claimEvents(this.#now(), this.#leaseMs, ids.length, ids)
       if (events.length < ids.length) {
         await Promise.all(events.map(async (e) => await this.#o.store.releaseEvent(e.id)))
         return false
       }
-      const results = await Promise.all(events.map((e) => this.#track(this.#deliver(e))))
+      const results = await Promise.all(events.map((e) => this.#deliver(e)))
       return results.every(Boolean)
     })()
     const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), timeout) })
@@ -130,7 +161,19 @@ export class OutboxDispatcher {
     return delivered
   }
 
+  /** Delivers one claimed event, tracked so close() can wait for it or cut it short. */
   async #deliver (event: OutboxEvent): Promise<boolean> {
+    const abort = new AbortController()
+    const done = this.#attempt(event, abort.signal)
+    this.#inflight.set(event.id, { done, abort })
+    try {
+      return await done
+    } finally {
+      this.#inflight.delete(event.id)
+    }
+  }
+
+  async #attempt (event: OutboxEvent, signal: AbortSignal): Promise<boolean> {
     const { store, log } = this.#o
     const service = await store.getServiceById(event.serviceId)
     if (service === null || !service.enabled) {
@@ -138,13 +181,19 @@ export class OutboxDispatcher {
       log.warn({ audit: 'event_dead', event: event.id, service: event.serviceId }, 'sso event dropped: service removed or disabled')
       return false
     }
-    const outcome = await this.#send(service, event)
+    const outcome = await this.#send(service, event, signal)
+    if (this.#released.delete(event.id)) {
+      // Cut short by close(): give the event back at once, without counting an attempt.
+      await store.releaseEvent(event.id)
+      log.warn({ audit: 'event_released', event: event.id, service: service.name }, 'sso event delivery interrupted by shutdown; released')
+      return false
+    }
     if (outcome.ok) {
       await store.completeEvent(event.id)
       log.info({ audit: 'event_delivered', event: event.id, service: service.name, attempts: event.attempts + 1 }, 'sso event delivered')
       return true
     }
-    const delay = RETRY_SCHEDULE[event.attempts]
+    const delay = this.#schedule[event.attempts]
     if (outcome.final || delay === undefined) {
       await store.failEvent(event.id, outcome.error, null)
       log.error({ audit: 'event_dead', event: event.id, service: service.name, attempts: event.attempts + 1, error: outcome.error },
@@ -159,7 +208,7 @@ export class OutboxDispatcher {
     return false
   }
 
-  async #send (service: ServiceRecord, event: OutboxEvent): Promise<Outcome> {
+  async #send (service: ServiceRecord, event: OutboxEvent, abort: AbortSignal): Promise<Outcome> {
     const timestamp = Math.floor(this.#now() / 1000)
     const timeout = this.#o.timeout
     try {
@@ -170,7 +219,7 @@ export class OutboxDispatcher {
         body: event.payload,
         headersTimeout: timeout,
         bodyTimeout: timeout,
-        signal: AbortSignal.timeout(timeout)
+        signal: AbortSignal.any([AbortSignal.timeout(timeout), abort])
       })
       await res.body.dump()
       const status = res.statusCode
@@ -184,16 +233,26 @@ export class OutboxDispatcher {
     }
   }
 
-  /** Stops claiming, waits for in-flight deliveries up to `deadline` ms, then closes the pool. */
+  /**
+   * Stops claiming and waits up to `deadline` ms for deliveries in flight; those still going
+   * then are aborted and their events released (not counted as attempts), so another
+   * dispatcher or the next start sends them at once. Then closes the pool.
+   */
   async close (deadline = 5000): Promise<void> {
     this.#closed = true
     clearInterval(this.#timer)
     let timer: NodeJS.Timeout | undefined
     await Promise.race([
-      Promise.allSettled([...this.#inflight, this.#running]),
+      Promise.allSettled([...[...this.#inflight.values()].map((d) => d.done), this.#running]),
       new Promise((resolve) => { timer = setTimeout(resolve, deadline) })
     ])
     clearTimeout(timer)
+    const cut = [...this.#inflight]
+    for (const [id, d] of cut) {
+      this.#released.add(id)
+      d.abort.abort()
+    }
+    await Promise.allSettled(cut.map(([, d]) => d.done))
     if (this.#ownAgent) await this.#agent.destroy()
   }
 }

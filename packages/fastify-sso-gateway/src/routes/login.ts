@@ -86,6 +86,19 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
 
   /** Authenticates the pending request for `user` and sends the browser back to the service. */
   async function complete (request: FastifyRequest, reply: FastifyReply, pending: Pending, user: UserRecord, status: 302 | 303): Promise<FastifyReply> {
+    // A django-sso service finds the user only through update_account: it must have taken the
+    // event before the browser goes back to it. If it has not, say so and offer a retry; the
+    // request token stays pending, so the retry link works (silently: the user is signed in here).
+    if (pending.service.protocol === 'django-sso' && !await gateway.pushAccountTo(pending.service, user, options.inlineEventTimeout)) {
+      request.log.warn({ audit: 'event_inline_failed', service: pending.service.name, user: user.username },
+        'sso update_account not delivered at sign-in; django-sso service unreachable, sign-in not completed')
+      return await sendMessage(reply.header('cache-control', 'no-store').header('retry-after', 5), pages, options.title, 503, {
+        heading: `${pending.service.name} is not reachable`,
+        message: `You are signed in, but ${pending.service.name} could not be told about your account, so it cannot let you in yet. ` +
+          'Try again in a moment.',
+        links: [{ href: `/login/?sso=${encodeURIComponent(pending.raw)}`, label: 'Try again' }]
+      })
+    }
     const now = Date.now()
     const sessionEndsAt = (request.session.get('createdAt') as number) + options.absoluteTimeout
     const ok = await store.authenticateRequestToken(pending.token.hash, {
@@ -99,8 +112,9 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       })
     }
     request.log.info({ audit: 'token_authenticated', service: pending.service.name, user: user.username }, 'sso authentication request authenticated')
-    const delivered = await gateway.pushAccountTo(pending.service, user, options.inlineEventTimeout)
-    if (!delivered) {
+    // A fastify-sso service builds the account from /sso/get/: the sign-in completes even if
+    // the event could not go now (it stays queued).
+    if (pending.service.protocol !== 'django-sso' && !await gateway.pushAccountTo(pending.service, user, options.inlineEventTimeout)) {
       request.log.warn({ audit: 'event_inline_failed', service: pending.service.name, user: user.username },
         'sso update_account not delivered at sign-in; it stays queued')
     }

@@ -221,6 +221,9 @@ function prepareStatements (db: Db) {
         AND e.user_key = o.user_key AND e.seq < o.seq)
       ORDER BY o.seq LIMIT @limit`),
     lease: p('UPDATE outbox SET lease_until = ? WHERE id = ?'),
+    expedite: p(`UPDATE outbox SET next_attempt_at = @now WHERE status = 'pending' AND service_id = @service AND user_key = @user
+      AND next_attempt_at > @now AND (lease_until IS NULL OR lease_until <= @now)`),
+    pendingOf: p(`SELECT id FROM outbox WHERE status = 'pending' AND service_id = ? AND user_key = ? ORDER BY seq`),
     complete: p(`UPDATE outbox SET status = 'delivered', lease_until = NULL, attempts = attempts + 1, last_error = NULL, failing_since = NULL WHERE id = ?`),
     fail: p(`UPDATE outbox SET status = CASE WHEN @next IS NULL THEN 'dead' ELSE 'pending' END,
       next_attempt_at = COALESCE(@next, next_attempt_at), lease_until = NULL, attempts = attempts + 1,
@@ -448,6 +451,13 @@ export class SqliteGatewayStore implements GatewayStore {
         .slice(0, limit)
       for (const r of rows) this.#st.lease.run(now + leaseMs, r.id)
       return rows.map(toEvent)
+    }).immediate()
+  }
+
+  async expediteEvents (serviceId: string, userKey: string, now: number): Promise<string[]> {
+    return this.db.transaction((): string[] => {
+      this.#st.expedite.run({ now, service: serviceId, user: userKey })
+      return (this.#st.pendingOf.all(serviceId, userKey) as Array<{ id: string }>).map((r) => r.id)
     }).immediate()
   }
 

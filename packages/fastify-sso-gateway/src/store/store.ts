@@ -151,6 +151,11 @@ export interface GatewayStore {
    * event for the same (service, user). `onlyIds` restricts the claim to those events.
    */
   claimEvents: (now: number, leaseMs: number, limit: number, onlyIds?: string[]) => Promise<OutboxEvent[]>
+  /**
+   * Makes the pending, unclaimed events of one (service, user) due at `now` and returns the
+   * ids of all its pending events, oldest first (a sign-in waiting on them tries them at once).
+   */
+  expediteEvents: (serviceId: string, userKey: string, now: number) => Promise<string[]>
   /** Marks a claimed event delivered. */
   completeEvent: (id: string) => Promise<void>
   /** Records a failed attempt: retried at `nextAttemptAt`, or dead-lettered when null. */
