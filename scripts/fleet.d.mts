@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process'
 
+export type FleetApp = 'gateway' | 'service-a' | 'service-b'
 export interface FleetUrls { gateway: string, a: string, b: string }
 export interface Fleet {
   /** Browser-facing URLs. */
@@ -7,10 +8,24 @@ export interface Fleet {
   /** Loopback URLs for server-to-server calls and tests. */
   internal: FleetUrls
   ports: { gateway: number, a: number, b: number }
-  procs: Record<'gateway' | 'service-a' | 'service-b', ChildProcess & { output?: string }>
+  /** The apps' processes (the latest one after a restart); `output` keeps their logs across restarts. */
+  procs: Partial<Record<FleetApp, ChildProcess & { output?: string }>>
   secrets: { sessions: Record<string, string>, services: Record<string, { secret: string, signingSecret: string }> }
   password: string
+  /** Stops every app. */
   stop: () => Promise<void>
+  /** Starts one app again: same port, data and secrets. */
+  start: (app: FleetApp) => Promise<ChildProcess>
+  /** Stops one app with this signal (default SIGTERM; SIGKILL for a crash) and waits for it to exit. */
+  stopApp: (app: FleetApp, signal?: NodeJS.Signals) => Promise<void>
+}
+export interface ServiceSeed {
+  name: string
+  baseUrl: string
+  eventUrl?: string
+  protocol?: 'fastify-sso' | 'django-sso'
+  secret: string
+  signingSecret: string
 }
 export interface FleetOptions {
   dataDir: string
@@ -19,6 +34,14 @@ export interface FleetOptions {
   password?: string
   output?: 'inherit' | 'pipe' | 'ignore'
   env?: Record<string, string>
+  /** Extra environment for one app. */
+  appEnv?: Partial<Record<FleetApp, Record<string, string>>>
+  /** Which apps to start (and, of the example services, register). @default all three */
+  apps?: FleetApp[]
+  /** Event URL to register for an example service, by name. */
+  eventUrls?: Partial<Record<'service-a' | 'service-b', string>>
+  /** More services to register at the gateway. */
+  extraServices?: ServiceSeed[]
 }
 export function freePort (): Promise<number>
 export function startFleet (options: FleetOptions): Promise<Fleet>

@@ -54,7 +54,7 @@ async function waitUntilUp (url, child, deadline) {
 }
 
 /**
- * Starts the three example apps.
+ * Starts the example apps (by default all three) as child processes.
  * @param {object} o
  * @param {string} o.dataDir folder for SQLite files and secrets (created)
  * @param {{gateway?: number, a?: number, b?: number}} [o.ports] fixed ports; free ones otherwise
@@ -62,10 +62,17 @@ async function waitUntilUp (url, child, deadline) {
  * @param {string} [o.password] the demo user's password
  * @param {'inherit'|'pipe'|'ignore'} [o.output] what to do with the apps' logs
  * @param {Record<string, string>} [o.env] extra environment for every app
+ * @param {{gateway?: Record<string, string>, 'service-a'?: Record<string, string>, 'service-b'?: Record<string, string>}} [o.appEnv]
+ *   extra environment for one app
+ * @param {Array<'gateway'|'service-a'|'service-b'>} [o.apps] which apps to start (and, of the services, register)
+ * @param {Record<string, string>} [o.eventUrls] event URL to register for an example service, by name (e.g. a proxy)
+ * @param {Array<{name: string, baseUrl: string, eventUrl?: string, protocol?: string, secret: string, signingSecret: string}>} [o.extraServices]
+ *   more services to register at the gateway (e.g. stand-in processes the caller runs)
  */
 export async function startFleet (o) {
   mkdirSync(o.dataDir, { recursive: true })
   const secrets = loadSecrets(o.dataDir)
+  const apps = APPS.filter((a) => o.apps === undefined || o.apps.includes(a))
   const ports = {
     gateway: o.ports?.gateway ?? await freePort(),
     a: o.ports?.a ?? await freePort(),
@@ -83,10 +90,10 @@ export async function startFleet (o) {
     b: `http://127.0.0.1:${ports.b}`
   }
   const common = { NODE_ENV: 'development', LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...o.env }
-  const serviceSeeds = [['service-a', 'a'], ['service-b', 'b']].map(([name, key]) => ({
+  const serviceSeeds = [['service-a', 'a'], ['service-b', 'b']].filter(([name]) => apps.includes(name)).map(([name, key]) => ({
     name,
     baseUrl: urls[key],
-    eventUrl: `${internal[key]}/sso/event/`,
+    eventUrl: o.eventUrls?.[name] ?? `${internal[key]}/sso/event/`,
     secret: secrets.services[name].secret,
     signingSecret: secrets.services[name].signingSecret
   }))
@@ -95,7 +102,7 @@ export async function startFleet (o) {
       PORT: String(ports.gateway),
       DATABASE: join(o.dataDir, 'gateway.sqlite'),
       SESSION_SECRET: secrets.sessions.gateway,
-      SSO_SERVICES: JSON.stringify(serviceSeeds),
+      SSO_SERVICES: JSON.stringify([...serviceSeeds, ...(o.extraServices ?? [])]),
       DEMO_USER: 'alice',
       DEMO_PASSWORD: o.password ?? 'alice-demo-password'
     },
@@ -113,37 +120,49 @@ export async function startFleet (o) {
       SSO_SIGNING_SECRET: secrets.services[name].signingSecret
     }
   }
+  const keyOf = (app) => app === 'gateway' ? 'gateway' : app === 'service-a' ? 'a' : 'b'
 
+  /** @type {Record<string, import('node:child_process').ChildProcess & {output?: string}>} */
   const procs = {}
-  const stop = async () => {
-    await Promise.all(Object.values(procs).map((child) => new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve()
+  /** Starts one app (again: same port, data and secrets) and waits until it answers. */
+  async function start (app) {
+    const running = procs[app]
+    if (running !== undefined && running.exitCode === null && running.signalCode === null) throw new Error(`${app} is already running`)
+    const child = spawn(process.execPath, [join(ROOT, 'examples', app, 'dist', 'server.js')], {
+      env: { ...process.env, ...common, ...envs[app], ...o.appEnv?.[app] },
+      stdio: ['ignore', o.output ?? 'pipe', o.output ?? 'pipe']
+    })
+    procs[app] = child
+    if ((o.output ?? 'pipe') === 'pipe') {
+      // Earlier runs' output is kept: a test reads what a service logged before and after a restart.
+      child.output = running?.output ?? ''
+      const keep = (d) => { child.output = (child.output + d).slice(-200_000) }
+      child.stdout.on('data', keep)
+      child.stderr.on('data', keep)
+    }
+    await waitUntilUp(`${internal[keyOf(app)]}/`, child, Date.now() + 20000)
+    return child
+  }
+  /** Stops one app (SIGTERM: a graceful close; SIGKILL: a crash) and waits for it to exit. */
+  async function stopApp (app, signal = 'SIGTERM') {
+    const child = procs[app]
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    await new Promise((resolve) => {
       child.once('exit', resolve)
-      child.kill('SIGTERM')
+      child.kill(signal)
       setTimeout(() => child.kill('SIGKILL'), 5000).unref()
-    })))
+    })
+  }
+  const stop = async () => {
+    await Promise.all(Object.keys(procs).map((app) => stopApp(app)))
   }
   try {
     // The gateway first: it registers the services the others present secrets for.
-    for (const app of APPS) {
-      const child = spawn(process.execPath, [join(ROOT, 'examples', app, 'dist', 'server.js')], {
-        env: { ...process.env, ...common, ...envs[app] },
-        stdio: ['ignore', o.output ?? 'pipe', o.output ?? 'pipe']
-      })
-      procs[app] = child
-      if ((o.output ?? 'pipe') === 'pipe') {
-        child.output = ''
-        const keep = (d) => { child.output = (child.output + d).slice(-20000) }
-        child.stdout.on('data', keep)
-        child.stderr.on('data', keep)
-      }
-      const key = app === 'gateway' ? 'gateway' : app === 'service-a' ? 'a' : 'b'
-      await waitUntilUp(`${internal[key]}/`, child, Date.now() + 20000)
-    }
+    for (const app of apps) await start(app)
   } catch (err) {
     await stop()
     const logs = Object.entries(procs).map(([k, p]) => `--- ${k}\n${p.output ?? ''}`).join('\n')
     throw new Error(`${err.message}\n${logs}`)
   }
-  return { urls, internal, ports, procs, secrets, stop, password: envs.gateway.DEMO_PASSWORD }
+  return { urls, internal, ports, procs, secrets, stop, start, stopApp, password: envs.gateway.DEMO_PASSWORD }
 }

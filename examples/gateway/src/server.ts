@@ -7,6 +7,8 @@
  *   SSO_SERVICES  JSON list of services to register on first start:
  *                 [{ "name", "baseUrl", "eventUrl"?, "secret", "signingSecret" }]
  *   DEMO_USER / DEMO_PASSWORD  a user to create on first start.
+ *   INLINE_EVENT_TIMEOUT, EVENT_TIMEOUT, OUTBOX_INTERVAL, BUSY_TIMEOUT (ms) and RETRY_SCHEDULE
+ *   (a JSON list of ms) override those gateway options (the fault tests use short ones).
  */
 import Fastify from 'fastify'
 import fastifySsoGateway from 'fastify-sso-gateway'
@@ -15,6 +17,7 @@ interface ServiceSeed {
   name: string
   baseUrl: string
   eventUrl?: string
+  protocol?: 'fastify-sso' | 'django-sso'
   secret: string
   signingSecret: string
 }
@@ -32,7 +35,10 @@ await app.register(fastifySsoGateway, {
   cookieSecure: env.NODE_ENV !== 'development',
   title: 'Demo single sign-on',
   ...(env.INLINE_EVENT_TIMEOUT === undefined ? {} : { inlineEventTimeout: Number(env.INLINE_EVENT_TIMEOUT) }),
-  ...(env.OUTBOX_INTERVAL === undefined ? {} : { outboxInterval: Number(env.OUTBOX_INTERVAL) })
+  ...(env.OUTBOX_INTERVAL === undefined ? {} : { outboxInterval: Number(env.OUTBOX_INTERVAL) }),
+  ...(env.EVENT_TIMEOUT === undefined ? {} : { eventTimeout: Number(env.EVENT_TIMEOUT) }),
+  ...(env.BUSY_TIMEOUT === undefined ? {} : { busyTimeout: Number(env.BUSY_TIMEOUT) }),
+  ...(env.RETRY_SCHEDULE === undefined ? {} : { retrySchedule: JSON.parse(env.RETRY_SCHEDULE) as number[] })
 })
 
 app.get('/', async (_request, reply) => await reply.redirect('/welcome/'))
