@@ -7,11 +7,14 @@
  *   SSO_SERVICES  JSON list of services to register on first start:
  *                 [{ "name", "baseUrl", "eventUrl"?, "secret", "signingSecret" }]
  *   DEMO_USER / DEMO_PASSWORD  a user to create on first start.
- *   INLINE_EVENT_TIMEOUT, EVENT_TIMEOUT, OUTBOX_INTERVAL, BUSY_TIMEOUT (ms) and RETRY_SCHEDULE
- *   (a JSON list of ms) override those gateway options (the fault tests use short ones).
+ *   INLINE_EVENT_TIMEOUT, EVENT_TIMEOUT, OUTBOX_INTERVAL, BUSY_TIMEOUT, IDLE_TIMEOUT, ABSOLUTE_TIMEOUT,
+ *   HOUSEKEEPING_INTERVAL (ms) and RETRY_SCHEDULE (a JSON list of ms) override those gateway
+ *   options (the tests use short ones).
+ *   ADMIN_TOKEN   enables a small admin API (see admin.ts) that shows the decorator API at work.
  */
 import Fastify from 'fastify'
-import fastifySsoGateway from 'fastify-sso-gateway'
+import fastifySsoGateway, { type FastifySsoGatewayOptions } from 'fastify-sso-gateway'
+import { adminRoutes } from './admin.js'
 
 interface ServiceSeed {
   name: string
@@ -26,6 +29,20 @@ const env = process.env
 const port = Number(env.PORT ?? 3000)
 const host = env.HOST ?? '127.0.0.1'
 
+/** Duration options (ms) given in the environment. */
+function durationsFromEnv (): Partial<FastifySsoGatewayOptions> {
+  const names = {
+    INLINE_EVENT_TIMEOUT: 'inlineEventTimeout',
+    EVENT_TIMEOUT: 'eventTimeout',
+    OUTBOX_INTERVAL: 'outboxInterval',
+    BUSY_TIMEOUT: 'busyTimeout',
+    IDLE_TIMEOUT: 'idleTimeout',
+    ABSOLUTE_TIMEOUT: 'absoluteTimeout',
+    HOUSEKEEPING_INTERVAL: 'housekeepingInterval'
+  } as const
+  return Object.fromEntries(Object.entries(names).filter(([key]) => env[key] !== undefined).map(([key, option]) => [option, Number(env[key])]))
+}
+
 const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'info' } })
 
 await app.register(fastifySsoGateway, {
@@ -34,12 +51,11 @@ await app.register(fastifySsoGateway, {
   cookieName: 'demo_gateway_session',
   cookieSecure: env.NODE_ENV !== 'development',
   title: 'Demo single sign-on',
-  ...(env.INLINE_EVENT_TIMEOUT === undefined ? {} : { inlineEventTimeout: Number(env.INLINE_EVENT_TIMEOUT) }),
-  ...(env.OUTBOX_INTERVAL === undefined ? {} : { outboxInterval: Number(env.OUTBOX_INTERVAL) }),
-  ...(env.EVENT_TIMEOUT === undefined ? {} : { eventTimeout: Number(env.EVENT_TIMEOUT) }),
-  ...(env.BUSY_TIMEOUT === undefined ? {} : { busyTimeout: Number(env.BUSY_TIMEOUT) }),
+  ...durationsFromEnv(),
   ...(env.RETRY_SCHEDULE === undefined ? {} : { retrySchedule: JSON.parse(env.RETRY_SCHEDULE) as number[] })
 })
+
+if (env.ADMIN_TOKEN !== undefined) await app.register(adminRoutes, { prefix: '/admin', token: env.ADMIN_TOKEN })
 
 app.get('/', async (_request, reply) => await reply.redirect('/welcome/'))
 

@@ -32,16 +32,25 @@ await app.register(fastifySsoService, {
   }
 })
 
+/** The three ways out, each a POST with the CSRF token (see the README's logout table). */
+function logoutForms (csrf: string): string {
+  const form = (scope: string, id: string, label: string): string =>
+    `<form method="post" action="/logout/"><input type="hidden" name="_csrf" value="${esc(csrf)}">` +
+    `<input type="hidden" name="scope" value="${scope}"><button id="${id}" type="submit">${label}</button></form>`
+  return form('app', 'leave', 'Leave this app') + form('session', 'logout', 'Sign out') +
+    form('everywhere', 'logout-everywhere', 'Sign out everywhere')
+}
+
 async function page (request: FastifyRequest, reply: FastifyReply, body: string): Promise<FastifyReply> {
   const user = request.ssoUser
   const who = user === null
-    ? '<p id="who">Not signed in.</p><p><a id="login" href="/login/?next=/private">Sign in</a></p>'
-    : `<p id="who">Signed in as <strong>${esc(user.username)}</strong></p>
-       <form method="post" action="/logout/"><input type="hidden" name="_csrf" value="${esc(await reply.generateCsrf())}">
-       <button id="logout" type="submit">Log out</button></form>`
+    ? '<p id="who">Not signed in.</p><p><a id="login" href="/login/?next=/private">Sign in</a> · ' +
+      '<a id="login-passive" href="/login/?prompt=none&amp;next=/">Am I signed in elsewhere?</a></p>'
+    : `<p id="who">Signed in as <strong>${esc(user.username)}</strong></p>${logoutForms(await reply.generateCsrf())}`
   return await reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Service A</title></head>
-<body><h1>Service A</h1>${who}${body}<p><a href="/">Home</a> · <a href="/private">Private page</a></p></body></html>`)
+<body><h1>Service A</h1>${who}${body}<p><a href="/">Home</a> · <a href="/private">Private page</a> · ` +
+    `<a id="reauth" href="/login/?prompt=login&amp;next=/private">Confirm my password</a></p></body></html>`)
 }
 
 app.get('/', async (request, reply) => await page(request, reply, '<p>A public page of service A.</p>'))

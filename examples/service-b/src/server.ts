@@ -34,8 +34,7 @@ await app.register(async (api) => {
     return await reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Service B</title></head>
 <body><h1>Service B</h1><p id="who">Signed in as <strong>${esc(user.username)}</strong></p>
-<form method="post" action="/logout/"><input type="hidden" name="_csrf" value="${esc(await reply.generateCsrf())}">
-<button id="logout" type="submit">Log out</button></form>
+<p><a id="logout-page" href="/logout/">Sign out…</a> (leave this app, sign out of this browser, or everywhere)</p>
 <p><a href="/">Home</a></p></body></html>`)
   })
 })

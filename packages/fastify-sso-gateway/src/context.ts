@@ -14,6 +14,11 @@ declare module 'fastify' {
     createdAt?: number
     seenAt?: number
     endsAt?: number
+    /** Gateway: when the password was last entered in this session. */
+    authAt?: number
+    /** Gateway: the browser's user agent and address at sign-in, for the sessions page. */
+    ua?: string
+    ip?: string
   }
 }
 
@@ -26,7 +31,8 @@ export interface RouteContext {
 
 /**
  * The user signed in to this browser session, or null. A session past its idle or
- * absolute lifetime, or whose user is gone or disabled, is ended here.
+ * absolute lifetime, or whose user is gone or disabled, is ended here; an expired one
+ * also ends at every service it reached.
  */
 export async function currentUser (request: FastifyRequest, ctx: RouteContext): Promise<UserRecord | null> {
   const session = request.session
@@ -34,26 +40,43 @@ export async function currentUser (request: FastifyRequest, ctx: RouteContext): 
   if (id === undefined) return null
   const now = Date.now()
   const state = checkSessionLifetime({ createdAt: session.get('createdAt'), seenAt: session.get('seenAt') }, ctx.options, now)
-  const user = state === 'expired' ? null : await ctx.gateway.store.getUserById(id)
-  if (user === null || !user.isActive) {
+  const user = await ctx.gateway.store.getUserById(id)
+  if (state === 'expired' || user === null || !user.isActive) {
+    const sso = session.get('sso')
     request.log.info({ audit: 'session_ended', reason: state === 'expired' ? 'expired' : 'user disabled or removed' }, 'sso gateway session ended')
     await session.regenerate()
+    if (state === 'expired' && user !== null && sso !== undefined) await ctx.gateway.endSsoSession(user, sso, 'expired')
     return null
   }
   if (state === 'touch') session.set('seenAt', now)
   return user
 }
 
-/** Starts a fresh gateway session for `user` (new id: no fixation; new CSRF secret). */
+/** Starts a fresh gateway session and SSO session for `user` (new id: no fixation; new CSRF secret). */
 export async function startSession (request: FastifyRequest, user: UserRecord): Promise<string> {
   await request.session.regenerate()
   const now = Date.now()
   const sso = 'sso_' + generateToken(18)
-  request.session.set('user', user.id)
-  request.session.set('sso', sso)
-  request.session.set('createdAt', now)
-  request.session.set('seenAt', now)
+  const session = request.session
+  session.set('user', user.id)
+  session.set('sso', sso)
+  session.set('createdAt', now)
+  session.set('seenAt', now)
+  session.set('authAt', now)
+  session.set('ua', String(request.headers['user-agent'] ?? '').slice(0, 200))
+  session.set('ip', request.ip)
   return sso
+}
+
+/**
+ * The signed-in user entered the password again (a forced sign-in): a new session id, the
+ * same SSO session (services born from it keep working), a new `authAt`.
+ */
+export async function confirmSession (request: FastifyRequest): Promise<void> {
+  await request.session.regenerate(['user', 'sso', 'createdAt', 'ua', 'ip'])
+  const now = Date.now()
+  request.session.set('seenAt', now)
+  request.session.set('authAt', now)
 }
 
 /** Redirects with `Cache-Control: no-store`. */

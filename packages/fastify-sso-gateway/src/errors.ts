@@ -33,6 +33,8 @@ export const errors = {
   SERVICE_NOT_FOUND: createError('FST_SSO_GATEWAY_SERVICE_NOT_FOUND', 'No service %s', 404),
   /** A service definition with a bad field. */
   INVALID_SERVICE: createError('FST_SSO_GATEWAY_INVALID_SERVICE', 'Invalid service %s: %s', 400),
+  /** A group name that is not 1 to 100 characters, or an unknown group. */
+  INVALID_GROUP: createError('FST_SSO_GATEWAY_INVALID_GROUP', 'Invalid or unknown group %s', 400),
   /** The database is busy or unavailable; nothing was changed. */
   UNAVAILABLE: createError('FST_SSO_GATEWAY_UNAVAILABLE', 'The sign-in service is temporarily unavailable, please retry', 503)
 } as const
@@ -53,4 +55,5 @@ export type GatewayErrorCode =
   | 'FST_SSO_GATEWAY_SERVICE_EXISTS'
   | 'FST_SSO_GATEWAY_SERVICE_NOT_FOUND'
   | 'FST_SSO_GATEWAY_INVALID_SERVICE'
+  | 'FST_SSO_GATEWAY_INVALID_GROUP'
   | 'FST_SSO_GATEWAY_UNAVAILABLE'

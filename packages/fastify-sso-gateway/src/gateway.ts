@@ -1,14 +1,17 @@
 import type { FastifyBaseLogger } from 'fastify'
 import {
-  generateSigningSecret, generateToken, hashToken, isSigningSecret, type SqliteSessionStore
+  generateSigningSecret, generateToken, hashToken, isSigningSecret, type DeauthenticateReason, type SqliteSessionStore
 } from 'fastify-sso-protocol'
 import { errors } from './errors.js'
-import { deauthenticateEvent, updateAccountEvent } from './outbox/events.js'
+import {
+  DEFAULT_FIELDS, deauthenticateEvent, deleteAccountEvent, RESERVED_FIELDS, renameAccountEvent, updateAccountEvent
+} from './outbox/events.js'
 import type { OutboxDispatcher } from './outbox/dispatcher.js'
 import { MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.js'
-import type { GatewayStore, ServiceRecord, UserPatch, UserRecord } from './store/store.js'
+import type { GatewayStore, NewOutboxEvent, ServiceAccess, ServicePatch, ServiceRecord, UserPatch, UserRecord } from './store/store.js'
 import type {
-  CreateUserInput, GatewayService, GatewayUser, RegisterServiceInput, RegisteredService, SsoGatewayApi, UpdateUserInput
+  AccessCheck, AccessInput, ChangePasswordOptions, CreateUserInput, GatewayService, GatewayUser, RegisterServiceInput,
+  RegisteredService, SsoGatewayApi, SsoSessionInfo, UpdateServiceInput, UpdateUserInput
 } from './types.js'
 import { canonicalUsername } from './usernames.js'
 
@@ -35,12 +38,42 @@ function checkPassword (password: unknown): string {
   return password
 }
 
+function checkFields (name: string, fields: unknown): string[] | null {
+  if (fields === null || fields === undefined) return null
+  if (!Array.isArray(fields) || fields.length > 100 || !fields.every((f) => typeof f === 'string' && /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(f))) {
+    throw new errors.INVALID_SERVICE(name, 'fields must be a list of attribute names (letters, digits, _)')
+  }
+  const reserved = fields.find((f) => RESERVED_FIELDS.has(f))
+  if (reserved !== undefined) throw new errors.INVALID_SERVICE(name, `fields: ${reserved} is always sent and cannot be chosen`)
+  return [...new Set(fields as string[])]
+}
+
+function checkGroupName (name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 100) throw new errors.INVALID_GROUP(JSON.stringify(name))
+  return name
+}
+
+/** Names of user fields on the wire, for `changed` in `update_account`. */
+const WIRE_NAMES: Record<string, string> = { isActive: 'is_active', isStaff: 'is_staff', isSuperuser: 'is_superuser', displayName: 'display_name' }
+
+/** The gateway session fields the sessions page reads. */
+interface StoredGatewaySession {
+  user?: string
+  sso?: string
+  createdAt?: number
+  seenAt?: number
+  ua?: string
+  ip?: string
+}
+
 export interface GatewayDeps {
   store: GatewayStore
   sessions: SqliteSessionStore
   hasher: PasswordHasher
   outbox: OutboxDispatcher
   log: FastifyBaseLogger
+  /** The app's extra access rule, if any. */
+  accessCheck?: AccessCheck | undefined
 }
 
 /** The gateway's own logic, shared by the routes and the `fastify.ssoGateway` decorator. */
@@ -54,6 +87,8 @@ export class Gateway implements SsoGatewayApi {
   get store (): GatewayStore {
     return this.#d.store
   }
+
+  // ---------------------------------------------------------------- services
 
   async registerService (input: RegisterServiceInput): Promise<RegisteredService> {
     const name = typeof input?.name === 'string' ? input.name.trim() : ''
@@ -70,6 +105,8 @@ export class Gateway implements SsoGatewayApi {
     if (input.signingSecret !== undefined && !isSigningSecret(input.signingSecret)) {
       throw new errors.INVALID_SERVICE(name, 'signingSecret must be whsec_ followed by base64 of at least 24 bytes')
     }
+    const access = await this.#access(name, input.access)
+    const fields = checkFields(name, input.fields)
     const secret = input.secret ?? generateToken()
     const signingSecret = input.signingSecret ?? generateSigningSecret()
     const service = await this.#d.store.createService({
@@ -81,10 +118,30 @@ export class Gateway implements SsoGatewayApi {
       signingSecret,
       djangoToken: protocol === 'django-sso' ? secret : null,
       protocol,
-      enabled: true
+      enabled: true,
+      freshLogin: input.requireFreshLogin === true,
+      access,
+      fields
     })
     this.#d.log.info({ audit: 'service_registered', service: name }, 'sso service registered')
     return { service: publicService(service), secret, signingSecret }
+  }
+
+  /** An access rule as stored: usernames become the users' stable ids; groups must exist. */
+  async #access (name: string, input: AccessInput | null | undefined): Promise<ServiceAccess | null> {
+    if (input === null || input === undefined) return null
+    if (typeof input !== 'object') throw new errors.INVALID_SERVICE(name, 'access must be { users?, groups? } or null')
+    const users: string[] = []
+    for (const username of input.users ?? []) {
+      const user = await this.userByName(username)
+      if (user === null) throw new errors.INVALID_SERVICE(name, `access: no user ${JSON.stringify(username)}`)
+      users.push(user.id)
+    }
+    const known = new Set(await this.#d.store.listGroups())
+    for (const group of input.groups ?? []) {
+      if (!known.has(group)) throw new errors.INVALID_GROUP(JSON.stringify(group))
+    }
+    return { users, groups: [...(input.groups ?? [])] }
   }
 
   async getService (name: string): Promise<GatewayService | null> {
@@ -97,9 +154,24 @@ export class Gateway implements SsoGatewayApi {
   }
 
   async setServiceEnabled (name: string, enabled: boolean): Promise<GatewayService> {
+    return await this.updateService(name, { enabled: enabled === true })
+  }
+
+  async updateService (name: string, patch: UpdateServiceInput): Promise<GatewayService> {
     const s = await this.#d.store.getServiceByName(name)
     if (s === null) throw new errors.SERVICE_NOT_FOUND(name)
-    return publicService((await this.#d.store.updateService(s.id, { enabled: enabled === true }))!)
+    const p: ServicePatch = {}
+    if (patch.baseUrl !== undefined) p.baseUrl = checkUrl(name, 'baseUrl', patch.baseUrl).replace(/\/+$/, '')
+    if (patch.eventUrl !== undefined) p.eventUrl = checkUrl(name, 'eventUrl', patch.eventUrl)
+    if (patch.enabled !== undefined) p.enabled = patch.enabled === true
+    if (patch.requireFreshLogin !== undefined) p.freshLogin = patch.requireFreshLogin === true
+    if (patch.access !== undefined) p.access = await this.#access(name, patch.access)
+    if (patch.fields !== undefined) p.fields = checkFields(name, patch.fields)
+    const updated = await this.#d.store.updateService(s.id, p)
+    /* c8 ignore next: the service was read just before; only a concurrent deletion gets here */
+    if (updated === null) throw new errors.SERVICE_NOT_FOUND(name)
+    this.#d.log.info({ audit: 'service_updated', service: name, fields: Object.keys(p) }, 'sso service updated')
+    return publicService(updated)
   }
 
   /** The service a secret belongs to, if it is enabled. */
@@ -107,6 +179,19 @@ export class Gateway implements SsoGatewayApi {
     const s = await this.#d.store.getServiceByTokenHash(hashToken(secret))
     return s !== null && s.enabled ? s : null
   }
+
+  /** Whether `user` may sign in to `service`: the stored rule, then the app's `accessCheck`. */
+  async mayUse (service: ServiceRecord, user: UserRecord): Promise<boolean> {
+    const groups = await this.#d.store.groupsOfUser(user.id)
+    if (service.access !== null) {
+      const allowed = service.access.users.includes(user.id) || service.access.groups.some((g) => groups.includes(g))
+      if (!allowed) return false
+    }
+    if (this.#d.accessCheck === undefined) return true
+    return await this.#d.accessCheck({ ...publicUser(user), groups }, publicService(service)) === true
+  }
+
+  // ------------------------------------------------------------------- users
 
   async createUser (input: CreateUserInput): Promise<GatewayUser> {
     const username = canonicalUsername(input?.username)
@@ -144,14 +229,23 @@ export class Gateway implements SsoGatewayApi {
     return user
   }
 
-  /** Changes a user and queues `update_account` for every enabled service in the same transaction. */
+  async #enabledServices (): Promise<ServiceRecord[]> {
+    return (await this.#d.store.listServices()).filter((s) => s.enabled)
+  }
+
+  /**
+   * Changes a user and queues, in the same transaction, `update_account` (with the changed
+   * fields) for every enabled service — or `rename_account` when only the name changed.
+   */
   async #update (user: UserRecord, patch: UserPatch): Promise<UserRecord> {
-    const services = (await this.#d.store.listServices()).filter((s) => s.enabled)
-    const ids: string[] = []
-    const updated = await this.#d.store.updateUser(user.id, patch, (u) => services.map((s) => {
-      const e = updateAccountEvent(s, u)
-      ids.push(e.id)
-      return e
+    const services = await this.#enabledServices()
+    const groups = await this.#d.store.groupsOfUser(user.id)
+    const changed = Object.keys(patch).filter((k) => k !== 'passwordHash').map((k) => WIRE_NAMES[k] ?? k)
+    const updated = await this.#d.store.updateUser(user.id, patch, (u) => services.flatMap((s) => {
+      const events: NewOutboxEvent[] = []
+      if (u.username !== user.username) events.push(renameAccountEvent(s, u, user.username))
+      if (changed.some((c) => c !== 'username')) events.push(updateAccountEvent(s, u, groups, changed.filter((c) => c !== 'username')))
+      return events
     }))
     /* c8 ignore next: the user was read just before; only a concurrent deletion gets here */
     if (updated === null) throw new errors.USER_NOT_FOUND(JSON.stringify(user.username))
@@ -171,7 +265,7 @@ export class Gateway implements SsoGatewayApi {
     if (patch.attributes !== undefined) p.attributes = patch.attributes
     const updated = await this.#update(user, p)
     this.#d.log.info({ audit: 'user_updated', user: user.username, fields: Object.keys(p) }, 'sso user updated')
-    if (p.isActive === false) await this.#logout(updated)
+    if (p.isActive === false) await this.#logoutEverywhere(updated, 'disabled')
     return publicUser(updated)
   }
 
@@ -179,18 +273,111 @@ export class Gateway implements SsoGatewayApi {
     return await this.updateUser(username, { isActive: false })
   }
 
-  async logoutUser (username: string): Promise<number> {
-    return await this.#logout(await this.#requireUser(username))
+  async renameUser (username: string, newUsername: string): Promise<GatewayUser> {
+    const user = await this.#requireUser(username)
+    const name = canonicalUsername(newUsername)
+    if (name === null) throw new errors.INVALID_USERNAME(JSON.stringify(newUsername))
+    if (name === user.username) return publicUser(user)
+    const updated = await this.#update(user, { username: name })
+    this.#d.log.info({ audit: 'user_renamed', user: name, from: user.username }, 'sso user renamed')
+    return publicUser(updated)
   }
 
-  /** Ends the user's gateway sessions and queues `deauthenticate` for every enabled service. */
-  async #logout (user: UserRecord): Promise<number> {
+  async deleteUser (username: string): Promise<void> {
+    const user = await this.#requireUser(username)
+    const services = await this.#enabledServices()
     const ended = this.#d.sessions.destroyByUser(user.id)
-    const services = (await this.#d.store.listServices()).filter((s) => s.enabled)
-    await this.#d.store.enqueueEvents(services.map((s) => deauthenticateEvent(s, user)))
+    await this.#d.store.deleteUser(user.id, services.flatMap((s) => [deauthenticateEvent(s, user, undefined, 'deleted'), deleteAccountEvent(s, user)]))
     this.#d.outbox.kick()
-    this.#d.log.info({ audit: 'logout_everywhere', user: user.username, sessions: ended }, 'sso user signed out everywhere')
+    this.#d.log.info({ audit: 'user_deleted', user: user.username, sessions: ended }, 'sso user deleted')
+  }
+
+  async changePassword (username: string, password: string, options: ChangePasswordOptions = {}): Promise<number> {
+    const user = await this.#requireUser(username)
+    await this.#d.store.updateUser(user.id, { passwordHash: await this.#d.hasher.hash(checkPassword(password)) })
+    this.#d.log.info({ audit: 'password_changed', user: user.username }, 'sso password changed')
+    const end = options.endSessions ?? 'others'
+    if (end === 'none') return 0
+    const sessions = this.#liveSsoSessions(user).filter((id) => end === 'all' || id !== options.keepSsoSession)
+    for (const id of sessions) await this.endSsoSession(user, id, 'password_changed')
+    return sessions.length
+  }
+
+  async logoutUser (username: string): Promise<number> {
+    return await this.#logoutEverywhere(await this.#requireUser(username), 'logout_everywhere')
+  }
+
+  /** Ends every session of the user at the gateway and queues `deauthenticate` for every enabled service. */
+  async #logoutEverywhere (user: UserRecord, reason: DeauthenticateReason): Promise<number> {
+    const ended = this.#d.sessions.destroyByUser(user.id)
+    for (const sso of await this.#d.store.ssoSessionsOfUser(user.id)) await this.#d.store.forgetSsoSession(sso)
+    const services = await this.#enabledServices()
+    await this.#d.store.enqueueEvents(services.map((s) => deauthenticateEvent(s, user, undefined, reason)))
+    this.#d.outbox.kick()
+    this.#d.log.info({ audit: 'logout_everywhere', user: user.username, sessions: ended, reason }, 'sso user signed out everywhere')
     return ended
+  }
+
+  /**
+   * Ends one SSO session: the gateway session carrying it, and (through `deauthenticate`
+   * events with `sso_session`) every service session born from it. Sessions of the same
+   * user on other devices are untouched.
+   */
+  async endSsoSession (user: UserRecord, ssoSession: string, reason: DeauthenticateReason): Promise<void> {
+    this.#d.sessions.destroyBySsoSession(ssoSession)
+    const reached = await this.#d.store.ssoSessionServices(ssoSession)
+    const services = await this.#enabledServices()
+    const events = services.filter((s) => reached.some((r) => r.serviceId === s.id))
+      .map((s) => deauthenticateEvent(s, user, ssoSession, reason))
+    await this.#d.store.enqueueEvents(events)
+    await this.#d.store.forgetSsoSession(ssoSession)
+    this.#d.outbox.kick()
+    this.#d.log.info({ audit: 'sso_session_ended', user: user.username, reason, services: events.length }, 'sso session ended')
+  }
+
+  /** An SSO session that ended without a request (it expired while nobody used it). */
+  async expireSsoSession (userId: string, ssoSession: string): Promise<void> {
+    const user = await this.#d.store.getUserById(userId)
+    if (user === null) return
+    await this.endSsoSession(user, ssoSession, 'expired')
+  }
+
+  #liveSsoSessions (user: UserRecord): string[] {
+    return [...new Set(this.#d.sessions.listByUser(user.id).map((s) => (s as StoredGatewaySession).sso).filter((s): s is string => s !== undefined))]
+  }
+
+  async listSessions (username: string): Promise<SsoSessionInfo[]> {
+    const user = await this.#requireUser(username)
+    const names = new Map((await this.#d.store.listServices()).map((s) => [s.id, s.name]))
+    const out: SsoSessionInfo[] = []
+    for (const raw of this.#d.sessions.listByUser(user.id)) {
+      const s = raw as StoredGatewaySession
+      if (s.sso === undefined) continue
+      const reached = await this.#d.store.ssoSessionServices(s.sso)
+      out.push({
+        id: s.sso,
+        createdAt: s.createdAt ?? 0,
+        lastSeenAt: s.seenAt ?? s.createdAt ?? 0,
+        userAgent: s.ua ?? null,
+        ip: s.ip ?? null,
+        services: reached.map((r) => names.get(r.serviceId) ?? r.serviceId)
+      })
+    }
+    return out.sort((a, b) => b.lastSeenAt - a.lastSeenAt)
+  }
+
+  async revokeSession (username: string, ssoSession: string): Promise<boolean> {
+    const user = await this.#requireUser(username)
+    if (!this.#liveSsoSessions(user).includes(ssoSession)) return false
+    await this.endSsoSession(user, ssoSession, 'revoked')
+    return true
+  }
+
+  async revokeOtherSessions (username: string, keepSsoSession: string): Promise<number> {
+    const user = await this.#requireUser(username)
+    const others = this.#liveSsoSessions(user).filter((id) => id !== keepSsoSession)
+    for (const id of others) await this.endSsoSession(user, id, 'revoked')
+    return others.length
   }
 
   /** Checks a password; an unknown user (null) is checked against a dummy hash, taking as long. */
@@ -212,7 +399,7 @@ export class Gateway implements SsoGatewayApi {
    */
   async pushAccountTo (service: ServiceRecord, user: UserRecord, timeout: number): Promise<boolean> {
     const deadline = Date.now() + timeout
-    const event = updateAccountEvent(service, user)
+    const event = updateAccountEvent(service, user, await this.#d.store.groupsOfUser(user.id))
     const earlier = service.protocol === 'django-sso' ? await this.#d.store.expediteEvents(service.id, user.id, Date.now()) : []
     await this.#d.store.enqueueEvents([event])
     let delivered = true
@@ -222,6 +409,35 @@ export class Gateway implements SsoGatewayApi {
     }
     if (!delivered) this.#d.outbox.kick()
     return delivered
+  }
+
+  groups = {
+    create: async (name: string): Promise<void> => {
+      await this.#d.store.createGroup(checkGroupName(name))
+    },
+    delete: async (name: string): Promise<boolean> => await this.#d.store.deleteGroup(checkGroupName(name)),
+    list: async (): Promise<string[]> => await this.#d.store.listGroups(),
+    addMember: async (group: string, username: string): Promise<void> => {
+      await this.#setMember(group, username, true)
+    },
+    removeMember: async (group: string, username: string): Promise<void> => {
+      await this.#setMember(group, username, false)
+    },
+    members: async (group: string): Promise<GatewayUser[]> => (await this.#d.store.groupMembers(checkGroupName(group))).map(publicUser),
+    of: async (username: string): Promise<string[]> => await this.#d.store.groupsOfUser((await this.#requireUser(username)).id)
+  }
+
+  /** Adds or removes a member; services get `update_account` with the new `groups`. */
+  async #setMember (group: string, username: string, member: boolean): Promise<void> {
+    const name = checkGroupName(group)
+    if (!(await this.#d.store.listGroups()).includes(name)) throw new errors.INVALID_GROUP(JSON.stringify(group))
+    const user = await this.#requireUser(username)
+    await this.#d.store.setGroupMember(name, user.id, member)
+    const groups = await this.#d.store.groupsOfUser(user.id)
+    const services = (await this.#enabledServices()).filter((s) => (s.fields ?? DEFAULT_FIELDS).includes('groups'))
+    await this.#d.store.enqueueEvents(services.map((s) => updateAccountEvent(s, user, groups, ['groups'])))
+    this.#d.outbox.kick()
+    this.#d.log.info({ audit: member ? 'group_member_added' : 'group_member_removed', group: name, user: user.username }, 'sso group membership changed')
   }
 
   events = {

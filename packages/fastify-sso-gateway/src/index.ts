@@ -19,6 +19,7 @@ import { PasswordHasher } from './passwords.js'
 import { loginRoutes } from './routes/login.js'
 import { logoutRoutes } from './routes/logout.js'
 import { protocolRoutes } from './routes/protocol.js'
+import { sessionRoutes } from './routes/sessions.js'
 import { welcomeRoutes } from './routes/welcome.js'
 import { SqliteGatewayStore } from './store/sqlite.js'
 import type { SsoGatewayApi } from './types.js'
@@ -31,7 +32,6 @@ declare module 'fastify' {
 }
 
 const DB_UNAVAILABLE = new Set(['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED', 'SQLITE_READONLY', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN'])
-const HOUSEKEEPING_MS = 60_000
 
 function isHtmlRoute (request: FastifyRequest): boolean {
   return !request.url.startsWith('/sso/')
@@ -85,7 +85,9 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     retrySchedule: options.retrySchedule,
     dispatcher: options.dispatcher
   })
-  const gateway = new Gateway({ store, sessions, hasher: new PasswordHasher(options.passwordHash), outbox, log: fastify.log })
+  const gateway = new Gateway({
+    store, sessions, hasher: new PasswordHasher(options.passwordHash), outbox, log: fastify.log, accessCheck: options.accessCheck
+  })
   const eta = new Eta({ autoEscape: true, cache: true })
   const pages = compilePages(eta, options)
   const ctx: RouteContext = { options, gateway, pages }
@@ -98,12 +100,15 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     const sweep = async (): Promise<void> => {
       try {
         await store.pruneRequestTokens(Date.now())
-        sessions.prune()
+        // SSO sessions that expired unused end at every service they reached, too.
+        for (const ended of sessions.takeExpired(500)) {
+          if (ended.user !== null && ended.ssoSession !== null) await gateway.expireSsoSession(ended.user, ended.ssoSession)
+        }
       } catch (err) {
         fastify.log.warn({ err }, 'sso gateway housekeeping failed')
       }
     }
-    housekeeping = setInterval(() => { void sweep() }, HOUSEKEEPING_MS)
+    housekeeping = setInterval(() => { void sweep() }, options.housekeepingInterval)
     housekeeping.unref()
   })
   fastify.addHook('onClose', async () => {
@@ -149,6 +154,7 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     await loginRoutes(instance, ctx)
     await logoutRoutes(instance, ctx)
     await welcomeRoutes(instance, ctx)
+    await sessionRoutes(instance, ctx)
   })
 }
 

@@ -4,6 +4,8 @@ import { errors } from './errors.js'
 import { RETRY_SCHEDULE } from './outbox/dispatcher.js'
 import { OWASP_MINIMUM, type HashParameters } from './passwords.js'
 import type { GatewayStore } from './store/store.js'
+import type { AccessCheck } from './types.js'
+import { PAGE_NAMES } from './pages.js'
 import type { SqliteSessionStore, SessionIndex, StoredSession } from 'fastify-sso-protocol'
 
 /** A gateway store that can also hold the gateway's browser sessions. */
@@ -59,13 +61,22 @@ export interface FastifySsoGatewayOptions {
   title?: string
   /** Your own eta templates (file paths) replacing the built-in pages. */
   templates?: {
-    /** The sign-in form. Receives `title`, `csrfToken`, `sso`, `serviceName`, `error`, `username`. */
+    /** The sign-in form. Receives `title`, `action`, `csrfToken`, `serviceName`, `error`, `username`. */
     login?: string
-    /** Any message page. Receives `title`, `heading`, `message`, `links`. */
+    /** Any message page. Receives `title`, `heading`, `message`, `links`, `forms` (and `form`, the first). */
     message?: string
     /** Who is signed in. Receives `title`, `user`, `csrfToken`. */
     welcome?: string
+    /** The user's sessions. Receives `title`, `username`, `sessions`, `csrfToken`. */
+    sessions?: string
   }
+  /**
+   * Your own access rule, asked after a service's stored rule (listed users and groups)
+   * allowed the user: return false to refuse. @default none
+   */
+  accessCheck?: AccessCheck
+  /** How often expired sessions and tokens are swept (expired SSO sessions are then ended at the services), in ms. @default 60_000 */
+  housekeepingInterval?: number
   /** `/sso/obtain/` budget per service. @default { max: 600, timeWindow: 60_000 } */
   obtainRateLimit?: RateLimit
   /** Password POST budget per client IP. @default { max: 30, timeWindow: 60_000 } */
@@ -91,7 +102,9 @@ export interface ResolvedGatewayOptions {
   readonly retrySchedule: readonly number[]
   readonly dispatcher: Dispatcher | undefined
   readonly title: string
-  readonly templates: Readonly<{ login?: string, message?: string, welcome?: string }>
+  readonly templates: Readonly<{ login?: string, message?: string, welcome?: string, sessions?: string }>
+  readonly accessCheck: AccessCheck | undefined
+  readonly housekeepingInterval: number
   readonly obtainRateLimit: Readonly<RateLimit>
   readonly loginRateLimit: Readonly<RateLimit>
 }
@@ -189,7 +202,7 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
   if (typeof templatesIn !== 'object' || templatesIn === null) fail('templates', 'must be an object of file paths', templatesIn)
   const templates: Record<string, string> = {}
   for (const [key, file] of Object.entries(templatesIn)) {
-    if (!['login', 'message', 'welcome'].includes(key)) fail(`templates.${key}`, 'is not a page; use login, message or welcome', file)
+    if (!(PAGE_NAMES as readonly string[]).includes(key)) fail(`templates.${key}`, `is not a page; use ${PAGE_NAMES.join(', ')}`, file)
     if (typeof file !== 'string' || !existsSync(file)) fail(`templates.${key}`, 'must be the path of an existing eta file', file)
     templates[key] = file
   }
@@ -213,6 +226,9 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
     dispatcher: dispatcher as Dispatcher | undefined,
     title,
     templates: Object.freeze(templates),
+    accessCheck: o.accessCheck === undefined ? undefined : typeof o.accessCheck === 'function' ? o.accessCheck as AccessCheck
+      : fail('accessCheck', 'must be a function (user, service) => boolean', typeof o.accessCheck),
+    housekeepingInterval: duration(o, 'housekeepingInterval', 60_000, 100),
     obtainRateLimit: rateLimit(o, 'obtainRateLimit', { max: 600, timeWindow: 60_000 }),
     loginRateLimit: rateLimit(o, 'loginRateLimit', { max: 30, timeWindow: 60_000 })
   })

@@ -1,4 +1,4 @@
-import type { DeliveryStatus, OutboxEvent, ServiceProtocol, ServiceRecord, UserRecord } from './store/store.js'
+import type { DeliveryStatus, OutboxEvent, ServiceAccess, ServiceProtocol, ServiceRecord, UserRecord } from './store/store.js'
 
 /** A user as the decorator API returns it: everything but the password hash. */
 export type GatewayUser = Omit<UserRecord, 'passwordHash'>
@@ -41,7 +41,53 @@ export interface RegisterServiceInput {
   secret?: string
   /** Use this signing secret (`whsec_...`) instead of generating one. */
   signingSecret?: string
+  /** A sensitive service: every sign-in to it asks for the password, even within an SSO session. @default false */
+  requireFreshLogin?: boolean
+  /** Who may use it: listed usernames and/or groups. @default null (everyone) */
+  access?: AccessInput | null
+  /**
+   * Optional account fields it receives in `update_account` and `/sso/get/`: `email`,
+   * `display_name`, `groups`, or names of custom attributes. `user_id`, `username` and the
+   * three flags always go. @default ['email', 'display_name', 'groups']
+   */
+  fields?: string[] | null
 }
+
+/** An access rule as given: a user passes when listed, or a member of a listed group. */
+export interface AccessInput {
+  users?: string[]
+  groups?: string[]
+}
+
+/** Changes to a registered service (`updateService`). */
+export type UpdateServiceInput = Partial<Pick<RegisterServiceInput, 'baseUrl' | 'eventUrl' | 'requireFreshLogin' | 'access' | 'fields'>> & {
+  enabled?: boolean
+}
+
+/** One SSO session of a user, as `listSessions` shows it. */
+export interface SsoSessionInfo {
+  /** The SSO session id (what `revokeSession` takes; services see it as `ssoSession`). */
+  id: string
+  createdAt: number
+  lastSeenAt: number
+  userAgent: string | null
+  ip: string | null
+  /** Names of the services this session signed in to. */
+  services: string[]
+}
+
+/** Which sessions a password change ends. */
+export interface ChangePasswordOptions {
+  /** `none`, `others` (all but `keepSsoSession`), or `all`. @default 'others' */
+  endSessions?: 'none' | 'others' | 'all'
+  /** The SSO session to keep with `endSessions: 'others'`. */
+  keepSsoSession?: string
+}
+
+/** The app's own access rule, checked after the service's stored rule allowed the user. */
+export type AccessCheck = (user: GatewayUser & { groups: string[] }, service: GatewayService) => boolean | Promise<boolean>
+
+export type { ServiceAccess }
 
 /** What `registerService` returns: the only time the secret is visible. */
 export interface RegisteredService {
@@ -62,6 +108,8 @@ export interface SsoGatewayApi {
   listServices: () => Promise<GatewayService[]>
   /** Enables or disables a service; a disabled service's secret is refused like a wrong one. */
   setServiceEnabled: (name: string, enabled: boolean) => Promise<GatewayService>
+  /** Changes a service's URLs, access rule, fields or fresh-login requirement. */
+  updateService: (name: string, patch: UpdateServiceInput) => Promise<GatewayService>
   /** Creates a user. */
   createUser: (input: CreateUserInput) => Promise<GatewayUser>
   /** A user by (any spelling of) username, or null. */
@@ -72,6 +120,29 @@ export interface SsoGatewayApi {
   disableUser: (username: string) => Promise<GatewayUser>
   /** Ends every session of the user at the gateway and tells every enabled service. Returns gateway sessions ended. */
   logoutUser: (username: string) => Promise<number>
+  /** Changes the username (the user id stays): `rename_account` to every enabled service. */
+  renameUser: (username: string, newUsername: string) => Promise<GatewayUser>
+  /** Deletes a user: signed out everywhere, `delete_account` to every enabled service. */
+  deleteUser: (username: string) => Promise<void>
+  /** Sets a new password and ends sessions as asked (by default every other SSO session). Returns SSO sessions ended. */
+  changePassword: (username: string, password: string, options?: ChangePasswordOptions) => Promise<number>
+  /** The user's live SSO sessions: device, IP, started, last seen, services reached. */
+  listSessions: (username: string) => Promise<SsoSessionInfo[]>
+  /** Ends one SSO session of the user (at the gateway and every service it reached). False if it was not theirs or not live. */
+  revokeSession: (username: string, ssoSession: string) => Promise<boolean>
+  /** Ends every SSO session of the user but `keepSsoSession`. Returns how many ended. */
+  revokeOtherSessions: (username: string, keepSsoSession: string) => Promise<number>
+  /** Groups, for access rules and the `groups` field. */
+  groups: {
+    create: (name: string) => Promise<void>
+    delete: (name: string) => Promise<boolean>
+    list: () => Promise<string[]>
+    addMember: (group: string, username: string) => Promise<void>
+    removeMember: (group: string, username: string) => Promise<void>
+    members: (group: string) => Promise<GatewayUser[]>
+    /** The groups a user belongs to. */
+    of: (username: string) => Promise<string[]>
+  }
   /** Event delivery: status per service, dead events, replay. */
   events: {
     status: () => Promise<DeliveryStatus[]>

@@ -37,7 +37,8 @@ t.test('deauthenticate tells every other enabled service', async (t) => {
   await signIn(app, new Browser(app), secret)
   await call(app, '/sso/deauthenticate/', { token: secret, user_identy: 'alice' })
   await app.ssoGateway.events.flush()
-  t.same(bodies, [{ type: 'deauthenticate', username: 'alice' }], 'delivered to the eventUrl')
+  t.match(bodies, [{ type: 'deauthenticate', username: 'alice', user_id: /^usr_/, reason: 'logout_everywhere' }], 'delivered to the eventUrl')
+  t.notOk('sso_session' in (bodies[0] as object), 'only user_identy: every session, everywhere (django-sso)')
 })
 
 t.test('a bad secret is a 401 JSON error, not a crash', async (t) => {

@@ -122,7 +122,11 @@ t.test('updateUser pushes a signed update_account to every enabled service', asy
 
   const m = received.get('http://modern.test')!
   const body = JSON.parse(m.body)
-  t.same(body, { team: 'dev', username: 'alice', is_active: true, is_staff: true, is_superuser: false, email: 'alice@example.test', display_name: null, type: 'update_account' })
+  t.match(body.user_id, /^usr_/)
+  t.same(body, {
+    user_id: body.user_id, username: 'alice', is_active: true, is_staff: true, is_superuser: false, email: 'alice@example.test', display_name: null,
+    groups: [], type: 'update_account', changed: ['is_staff', 'email']
+  }, 'the default fields; the custom attribute team is not sent unless the service asks for it')
   t.notOk('token' in body, 'a fastify-sso service never gets its secret in the body')
   t.equal(m.headers['content-type'], 'application/json')
   t.match(m.headers['webhook-id'], /^evt_/)

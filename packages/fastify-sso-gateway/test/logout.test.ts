@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Browser, buildApp, seed, signIn } from './helpers.js'
+import { Browser, buildApp, PASSWORD, seed, signIn } from './helpers.js'
 
 t.test('GET /logout/ shows a form and signs nobody out', async (t) => {
   const { app, agent } = await buildApp()
@@ -18,7 +18,7 @@ t.test('GET /logout/ shows a form and signs nobody out', async (t) => {
   t.same(await app.ssoGateway.events.dead(), [])
 })
 
-t.test('POST /logout/ with CSRF ends the session and tells every enabled service', async (t) => {
+t.test('POST /logout/ scope=everywhere ends every session of the user and tells every enabled service', async (t) => {
   const { app, agent } = await buildApp()
   t.teardown(() => app.close())
   const { secret } = await seed(app, agent)
@@ -40,7 +40,7 @@ t.test('POST /logout/ with CSRF ends the session and tells every enabled service
   t.equal(noCsrf.statusCode, 403, 'no CSRF token: refused')
   t.match((await browser.request('GET', '/welcome/')).body, /id="who">alice/, 'still signed in')
 
-  const done = await browser.request('POST', '/logout/', { _csrf: Browser.csrf(confirm.body) })
+  const done = await browser.request('POST', '/logout/', { _csrf: Browser.csrf(confirm.body), scope: 'everywhere' })
   t.equal(done.statusCode, 200)
   t.match(done.body, /You are signed out/)
   t.match((await browser.request('GET', '/welcome/')).body, /Nobody is signed in/)
@@ -48,9 +48,45 @@ t.test('POST /logout/ with CSRF ends the session and tells every enabled service
 
   await app.ssoGateway.events.flush()
   t.same(received.filter((r) => (r.body as { type: string }).type === 'deauthenticate'),
-    [{ origin: 'beta', body: { type: 'deauthenticate', username: 'alice' } }], 'beta is told; disabled gamma is not')
+    [{ origin: 'beta', body: { type: 'deauthenticate', username: 'alice', user_id: (received[0]?.body as { user_id: string }).user_id, reason: 'logout_everywhere' } }],
+    'beta is told; disabled gamma is not')
   const statuses = await app.ssoGateway.events.status()
   t.same(statuses, [], 'nothing left pending: alpha took it too')
+})
+
+t.test('POST /logout/ (scope=session, the default) ends this browser\'s SSO session only', async (t) => {
+  const { app, agent } = await buildApp()
+  t.teardown(() => app.close())
+  const { secret } = await app.ssoGateway.registerService({ name: 'alpha', baseUrl: 'http://alpha.test' })
+  await app.ssoGateway.createUser({ username: 'alice', password: PASSWORD })
+  await app.ssoGateway.registerService({ name: 'beta', baseUrl: 'http://beta.test' })
+  const received: Array<{ origin: string, body: Record<string, unknown> }> = []
+  for (const origin of ['alpha', 'beta']) {
+    agent.get(`http://${origin}.test`).intercept({ path: '/sso/event/', method: 'POST' })
+      .reply(200, (opts) => { received.push({ origin, body: JSON.parse(String(opts.body)) }); return { ok: true } }).persist()
+  }
+  const laptop = new Browser(app)
+  const phone = new Browser(app)
+  await signIn(app, laptop, secret)
+  await signIn(app, phone, secret)
+  const laptopSso = (await app.ssoGateway.listSessions('alice')).map((s) => s.id)
+  t.equal(laptopSso.length, 2, 'two SSO sessions')
+  await app.ssoGateway.events.flush()
+  received.length = 0
+
+  const confirm = await laptop.request('GET', '/logout/')
+  t.match(confirm.body, /id="logout"/)
+  t.match(confirm.body, /id="logout-everywhere"/)
+  const done = await laptop.request('POST', '/logout/', { _csrf: Browser.csrf(confirm.body) })
+  t.match(done.body, /signed out of every application in this browser/)
+  t.match((await laptop.request('GET', '/welcome/')).body, /Nobody is signed in/)
+  t.match((await phone.request('GET', '/welcome/')).body, /id="who">alice/, 'the other device stays signed in')
+  t.equal((await app.ssoGateway.listSessions('alice')).length, 1)
+
+  await app.ssoGateway.events.flush()
+  t.equal(received.length, 1, 'only the service the session reached is told')
+  t.match(received[0], { origin: 'alpha', body: { type: 'deauthenticate', username: 'alice', reason: 'logout' } })
+  t.ok(laptopSso.includes(received[0]?.body.sso_session as string), 'with the SSO session id')
 })
 
 t.test('signed-out pages for an anonymous browser', async (t) => {

@@ -291,10 +291,11 @@ t.test('expediteEvents: a (service, user)\'s pending events become due, oldest f
 })
 
 t.test('event bodies', async (t) => {
-  const service = { id: 's', protocol: 'django-sso', djangoToken: 'tok' } as ServiceRecord
+  const service = { id: 's', protocol: 'django-sso', djangoToken: 'tok', fields: ['email', 'display_name', 'team', 'missing'] } as ServiceRecord
   const u = { id: 'u', username: 'alice', isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: 'A', attributes: { username: 'forged', team: 'x' } } as unknown as UserRecord
   const upd = JSON.parse(updateAccountEvent(service, u).payload)
-  t.same(upd, { username: 'alice', team: 'x', is_active: true, is_staff: false, is_superuser: false, email: null, display_name: 'A', type: 'update_account', token: 'tok' }, 'attributes never override the core fields')
-  t.same(JSON.parse(deauthenticateEvent(service, u, 'sso_1').payload), { type: 'deauthenticate', username: 'alice', sso_session: 'sso_1', token: 'tok' })
-  t.same(JSON.parse(deauthenticateEvent({ ...service, protocol: 'fastify-sso', djangoToken: null }, u).payload), { type: 'deauthenticate', username: 'alice' })
+  t.same(upd, { user_id: 'u', username: 'alice', team: 'x', is_active: true, is_staff: false, is_superuser: false, email: null, display_name: 'A', type: 'update_account', token: 'tok' },
+    'only the fields the service asked for; attributes never override the core fields')
+  t.same(JSON.parse(deauthenticateEvent(service, u, 'sso_1', 'logout').payload), { type: 'deauthenticate', username: 'alice', user_id: 'u', sso_session: 'sso_1', reason: 'logout', token: 'tok' })
+  t.same(JSON.parse(deauthenticateEvent({ ...service, protocol: 'fastify-sso', djangoToken: null }, u).payload), { type: 'deauthenticate', username: 'alice', user_id: 'u' })
 })

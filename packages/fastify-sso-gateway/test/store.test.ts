@@ -8,7 +8,7 @@ import { Browser, buildApp, PASSWORD, SESSION_SECRET, signIn } from './helpers.j
 t.test('a real SQLite file: WAL, migrations applied once and versioned, data kept across restarts', async (t) => {
   const file = join(t.testdir({}), 'gateway.sqlite')
   const first = new SqliteGatewayStore({ filename: file })
-  t.equal(first.schemaVersion, 2)
+  t.equal(first.schemaVersion, 4)
   t.equal(first.db.pragma('journal_mode', { simple: true }), 'wal')
   await first.createUser({ id: 'usr_1', username: 'alice', passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: { a: 1 } })
   await first.close()
@@ -16,9 +16,9 @@ t.test('a real SQLite file: WAL, migrations applied once and versioned, data kep
 
   const second = new SqliteGatewayStore({ filename: file })
   t.teardown(() => second.close())
-  t.equal(second.schemaVersion, 2, 'same version after reopening')
+  t.equal(second.schemaVersion, 4, 'same version after reopening')
   const rows = second.db.prepare('SELECT version FROM schema_migrations').all()
-  t.same(rows, [{ version: 1 }, { version: 2 }], 'each migration applied once')
+  t.same(rows, [1, 2, 3, 4].map((version) => ({ version })), 'each migration applied once')
   t.match(await second.getUserByUsername('alice'), { id: 'usr_1', attributes: { a: 1 } }, 'data kept')
   t.equal(second.db.pragma('journal_mode', { simple: true }), 'wal')
   t.equal(second.db.pragma('foreign_keys', { simple: true }), 1)
@@ -26,15 +26,16 @@ t.test('a real SQLite file: WAL, migrations applied once and versioned, data kep
 
 t.test('a database at an older schema version is migrated forward, keeping its data', async (t) => {
   const file = join(t.testdir({}), 'gateway.sqlite')
-  const v2 = new SqliteGatewayStore({ filename: file })
-  await v2.createUser({ id: 'usr_1', username: 'alice', passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: {} })
-  // Turn it back into a version-1 database.
-  v2.db.exec('ALTER TABLE request_tokens DROP COLUMN session_ends_at; DELETE FROM schema_migrations WHERE version = 2')
-  await v2.close()
+  const current = new SqliteGatewayStore({ filename: file })
+  await current.createUser({ id: 'usr_1', username: 'alice', passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: {} })
+  // Turn it back into a version-3 database (before groups and per-service access).
+  current.db.exec(`DROP TABLE group_members; DROP TABLE groups; ALTER TABLE services DROP COLUMN access;
+    ALTER TABLE services DROP COLUMN fields; DELETE FROM schema_migrations WHERE version = 4`)
+  await current.close()
   const reopened = new SqliteGatewayStore({ filename: file })
   t.teardown(() => reopened.close())
-  t.equal(reopened.schemaVersion, 2)
-  t.ok((reopened.db.prepare('PRAGMA table_info(request_tokens)').all() as Array<{ name: string }>).some((c) => c.name === 'session_ends_at'))
+  t.equal(reopened.schemaVersion, 4)
+  t.ok((reopened.db.prepare('PRAGMA table_info(services)').all() as Array<{ name: string }>).some((c) => c.name === 'access'))
   t.match(await reopened.getUserByUsername('alice'), { id: 'usr_1' }, 'data kept')
 })
 

@@ -48,6 +48,7 @@ export class SqliteSessionStore {
   readonly #countUser: Statement<[string, number]>
   readonly #listUser: Statement<[string, number]>
   readonly #prune: Statement<[number]>
+  readonly #takeExpired: Statement<[number, number]>
   readonly #table: string
   readonly #rekey = new Map<string, Statement<unknown[]>>()
 
@@ -80,6 +81,8 @@ export class SqliteSessionStore {
     this.#countUser = this.#db.prepare(`SELECT count(*) AS n FROM ${table} WHERE user_key = ? AND expires_at > ?`)
     this.#listUser = this.#db.prepare(`SELECT data FROM ${table} WHERE user_key = ? AND expires_at > ?`)
     this.#prune = this.#db.prepare(`DELETE FROM ${table} WHERE expires_at <= ?`)
+    this.#takeExpired = this.#db.prepare(`DELETE FROM ${table} WHERE sid IN
+      (SELECT sid FROM ${table} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING user_key, sso_session`)
   }
 
   /** @fastify/session store API: reads a live session, or null. */
@@ -159,6 +162,15 @@ export class SqliteSessionStore {
   /** The live sessions of a user. */
   listByUser (user: string): StoredSession[] {
     return (this.#listUser.all(user, this.#now()) as Array<{ data: string }>).map((r) => JSON.parse(r.data) as StoredSession)
+  }
+
+  /**
+   * Deletes up to `limit` expired sessions and returns their index (user and SSO session),
+   * so the caller can tell others that those sessions ended.
+   */
+  takeExpired (limit: number): Array<{ user: string | null, ssoSession: string | null }> {
+    return this.#db.transaction(() => this.#takeExpired.all(this.#now(), limit) as Array<{ user_key: string | null, sso_session: string | null }>)()
+      .map((r) => ({ user: r.user_key, ssoSession: r.sso_session }))
   }
 
   /** Deletes expired sessions; returns how many. */

@@ -1,36 +1,68 @@
-import { generateToken, type DeauthenticateEvent, type SsoAccount, type UpdateAccountEvent } from 'fastify-sso-protocol'
+import {
+  generateToken, type DeauthenticateEvent, type DeauthenticateReason, type DeleteAccountEvent, type RenameAccountEvent,
+  type SsoAccount, type SsoEvent, type UpdateAccountEvent
+} from 'fastify-sso-protocol'
 import type { NewOutboxEvent, ServiceRecord, UserRecord } from '../store/store.js'
 
-/** The account as services see it: django-sso's fields, then the extra attributes. */
-export function accountOf (user: UserRecord): SsoAccount {
-  return {
-    ...user.attributes,
+/** The optional account fields a service gets unless it is registered with its own `fields`. */
+export const DEFAULT_FIELDS: readonly string[] = Object.freeze(['email', 'display_name', 'groups'])
+
+/** Names no custom attribute may take: they are the protocol's own. */
+export const RESERVED_FIELDS: ReadonlySet<string> = new Set(['type', 'token', 'user_id', 'username', 'is_active', 'is_staff', 'is_superuser',
+  'sso_session', 'reason', 'changed', 'old_username'])
+
+/**
+ * The account as one service sees it: the stable id, django-sso's fields, then only the
+ * optional fields that service is configured for (`email`, `display_name`, `groups`, or a
+ * custom attribute's name).
+ */
+export function accountFor (service: Pick<ServiceRecord, 'fields'>, user: UserRecord, groups: readonly string[]): SsoAccount {
+  const account: SsoAccount = {
+    user_id: user.id,
     username: user.username,
     is_active: user.isActive,
     is_staff: user.isStaff,
-    is_superuser: user.isSuperuser,
-    email: user.email,
-    display_name: user.displayName
+    is_superuser: user.isSuperuser
   }
+  for (const field of service.fields ?? DEFAULT_FIELDS) {
+    if (field === 'email') account.email = user.email
+    else if (field === 'display_name') account.display_name = user.displayName
+    else if (field === 'groups') account.groups = [...groups]
+    else if (Object.hasOwn(user.attributes, field)) account[field] = user.attributes[field]
+  }
+  return account
 }
 
 /**
  * An outbox entry for one service. django-sso services get their secret in the body
  * (that is how they authenticate events); every event is also signed when sent.
  */
-export function eventFor (service: ServiceRecord, userKey: string, body: UpdateAccountEvent | DeauthenticateEvent): NewOutboxEvent {
+export function eventFor (service: ServiceRecord, userKey: string, body: SsoEvent): NewOutboxEvent {
   const payload = service.protocol === 'django-sso' && service.djangoToken !== null
     ? { ...body, token: service.djangoToken }
     : body
   return { id: 'evt_' + generateToken(18), serviceId: service.id, userKey, payload: JSON.stringify(payload) }
 }
 
-export function updateAccountEvent (service: ServiceRecord, user: UserRecord): NewOutboxEvent {
-  return eventFor(service, user.id, { ...accountOf(user), type: 'update_account' })
+export function updateAccountEvent (service: ServiceRecord, user: UserRecord, groups: readonly string[] = [], changed?: string[]): NewOutboxEvent {
+  const body: UpdateAccountEvent = { ...accountFor(service, user, groups), type: 'update_account' }
+  if (changed !== undefined) body.changed = changed
+  return eventFor(service, user.id, body)
 }
 
-export function deauthenticateEvent (service: ServiceRecord, user: UserRecord, ssoSession?: string): NewOutboxEvent {
-  const body: DeauthenticateEvent = { type: 'deauthenticate', username: user.username }
+export function deauthenticateEvent (service: ServiceRecord, user: UserRecord, ssoSession?: string, reason?: DeauthenticateReason): NewOutboxEvent {
+  const body: DeauthenticateEvent = { type: 'deauthenticate', username: user.username, user_id: user.id }
   if (ssoSession !== undefined) body.sso_session = ssoSession
+  if (reason !== undefined) body.reason = reason
+  return eventFor(service, user.id, body)
+}
+
+export function renameAccountEvent (service: ServiceRecord, user: UserRecord, oldUsername: string): NewOutboxEvent {
+  const body: RenameAccountEvent = { type: 'rename_account', user_id: user.id, username: user.username, old_username: oldUsername }
+  return eventFor(service, user.id, body)
+}
+
+export function deleteAccountEvent (service: ServiceRecord, user: UserRecord): NewOutboxEvent {
+  const body: DeleteAccountEvent = { type: 'delete_account', user_id: user.id, username: user.username }
   return eventFor(service, user.id, body)
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hashToken, MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
-import { currentUser, redirect, startSession, type RouteContext } from '../context.js'
+import { confirmSession, currentUser, redirect, startSession, type RouteContext } from '../context.js'
 import { sendMessage } from '../pages.js'
 import { MAX_PASSWORD_LENGTH } from '../passwords.js'
 import type { RequestTokenRecord, ServiceRecord, UserRecord } from '../store/store.js'
@@ -86,6 +86,17 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
 
   /** Authenticates the pending request for `user` and sends the browser back to the service. */
   async function complete (request: FastifyRequest, reply: FastifyReply, pending: Pending, user: UserRecord, status: 302 | 303): Promise<FastifyReply> {
+    // Access is checked before the request is authenticated: a refused user's service hears nothing.
+    if (!await gateway.mayUse(pending.service, user)) {
+      request.log.warn({ audit: 'access_denied', service: pending.service.name, user: user.username }, 'sso access to a service refused')
+      return await sendMessage(reply.header('cache-control', 'no-store'), pages, options.title, 403, {
+        heading: `No access to ${pending.service.name}`,
+        message: `You are signed in as ${user.username}, but you do not have access to ${pending.service.name}. ` +
+          'Ask an administrator for access, or sign out and sign in as someone else.',
+        form: { action: '/logout/', csrfToken: await reply.generateCsrf(), label: 'Sign out' },
+        links: [{ href: '/welcome/', label: 'Back' }]
+      })
+    }
     // A django-sso service finds the user only through update_account: it must have taken the
     // event before the browser goes back to it. If it has not, say so and offer a retry; the
     // request token stays pending, so the retry link works (silently: the user is signed in here).
@@ -100,9 +111,13 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       })
     }
     const now = Date.now()
-    const sessionEndsAt = (request.session.get('createdAt') as number) + options.absoluteTimeout
+    const session = request.session
     const ok = await store.authenticateRequestToken(pending.token.hash, {
-      userId: user.id, ssoSession: request.session.get('sso') as string, sessionEndsAt, expiresAt: now + options.authenticatedTokenTtl
+      userId: user.id,
+      ssoSession: session.get('sso') as string,
+      sessionEndsAt: (session.get('createdAt') as number) + options.absoluteTimeout,
+      authAt: session.get('authAt') ?? (session.get('createdAt') as number),
+      expiresAt: now + options.authenticatedTokenTtl
     }, now)
     if (!ok) {
       return await sendMessage(reply, pages, options.title, 400, {
@@ -139,11 +154,17 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       const pending = await pendingRequest(request, reply)
       if (pending === null) return reply
       const user = await currentUser(request, ctx)
-      if (user !== null) {
+      const mustAsk = pending !== undefined && (pending.token.prompt === 'login' || pending.service.freshLogin)
+      if (user !== null && !mustAsk) {
         if (pending === undefined) return redirect(reply, '/welcome/')
         return await complete(request, reply, pending, user, 302)
       }
-      return await showForm(request, reply, pending, 200, null, '')
+      if (user === null && pending?.token.prompt === 'none') {
+        // Passive sign-in: never a form. The service learns from /sso/get/ that nobody is signed in.
+        await store.declineRequestToken(pending.token.hash, Date.now())
+        return redirect(reply, `${pending.service.baseUrl}/sso/accept/`)
+      }
+      return await showForm(request, reply, pending, 200, null, user?.username ?? '')
     })
 
     fastify.post(url, {
@@ -173,7 +194,14 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       }
       accountFailures.clear(name)
       if (rehash) await ctx.gateway.rehashPassword(user, password)
-      await startSession(request, user)
+      const current = await currentUser(request, ctx)
+      if (current !== null && current.id === user.id) {
+        await confirmSession(request)
+      } else {
+        // Someone else was signed in in this browser: their SSO session ends first.
+        if (current !== null) await gateway.endSsoSession(current, request.session.get('sso') as string, 'logout')
+        await startSession(request, user)
+      }
       request.log.info({ audit: 'login', user: user.username, service: pending?.service.name ?? null }, 'sso sign-in')
       if (pending === undefined) return redirect(reply, '/welcome/', 303)
       return await complete(request, reply, pending, user, 303)

@@ -3,39 +3,61 @@ import { PATHS } from 'fastify-sso-protocol'
 import { currentUser, type RouteContext } from '../context.js'
 import { sendMessage } from '../pages.js'
 
+const logoutBody = {
+  type: 'object',
+  properties: {
+    _csrf: { type: 'string', maxLength: 512 },
+    scope: { type: 'string', enum: ['session', 'everywhere'] }
+  }
+} as const
+
 /**
- * Central logout. GET shows a confirmation form (a link or an image can never sign
- * anyone out); POST with the CSRF token ends the gateway session, every other session
- * of the user, and tells every service.
+ * Central logout. GET shows the choices (a link or an image can never sign anyone out);
+ * POST with the CSRF token ends this browser's SSO session (`scope=session`, the default:
+ * the gateway session and every service session born from it) or every session of the
+ * user on every device (`scope=everywhere`).
  */
 export async function logoutRoutes (fastify: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { gateway, options, pages } = ctx
-  const signedOut = {
-    heading: 'You are signed out',
-    message: 'You are signed out of every application. Close the browser if it is a shared computer.',
-    links: [{ href: '/login/', label: 'Sign in again' }]
-  }
 
   for (const url of [PATHS.logout, `${PATHS.logout}/`]) {
     fastify.get(url, async (request, reply) => {
       const user = await currentUser(request, ctx)
-      if (user === null) return await sendMessage(reply, pages, options.title, 200, signedOut)
+      if (user === null) {
+        return await sendMessage(reply, pages, options.title, 200, {
+          heading: 'You are signed out', message: 'Nobody is signed in in this browser.', links: [{ href: '/login/', label: 'Sign in' }]
+        })
+      }
+      const csrfToken = await reply.generateCsrf()
       return await sendMessage(reply, pages, options.title, 200, {
         heading: 'Sign out?',
-        message: `You are signed in as ${user.username}. Signing out ends your session here and in every application.`,
-        form: { action: '/logout/', csrfToken: await reply.generateCsrf(), label: 'Sign out everywhere' },
+        message: `You are signed in as ${user.username}. "Sign out" ends your session in this browser, here and in every ` +
+          'application you opened from it. "Sign out everywhere" also ends your sessions on your other devices.',
+        forms: [
+          { action: '/logout/', csrfToken, label: 'Sign out', fields: { scope: 'session' }, id: 'logout' },
+          { action: '/logout/', csrfToken, label: 'Sign out everywhere', fields: { scope: 'everywhere' }, id: 'logout-everywhere' }
+        ],
         links: [{ href: '/welcome/', label: 'Stay signed in' }]
       })
     })
 
-    fastify.post(url, { preHandler: fastify.csrfProtection, bodyLimit: 4096 }, async (request, reply) => {
+    fastify.post(url, { preHandler: fastify.csrfProtection, bodyLimit: 4096, schema: { body: logoutBody } }, async (request, reply) => {
+      const scope = (request.body as { scope?: 'session' | 'everywhere' } | undefined)?.scope ?? 'session'
       const user = await currentUser(request, ctx)
+      const sso = request.session.get('sso')
       await request.session.destroy()
       if (user !== null) {
-        await gateway.logoutUser(user.username)
-        request.log.info({ audit: 'logout', user: user.username }, 'sso sign-out at the gateway')
+        if (scope === 'everywhere') await gateway.logoutUser(user.username)
+        else if (sso !== undefined) await gateway.endSsoSession(user, sso, 'logout')
+        request.log.info({ audit: 'logout', scope, user: user.username }, 'sso sign-out at the gateway')
       }
-      return await sendMessage(reply, pages, options.title, 200, signedOut)
+      return await sendMessage(reply, pages, options.title, 200, {
+        heading: 'You are signed out',
+        message: scope === 'everywhere'
+          ? 'You are signed out of every application, on every device. Close the browser if it is a shared computer.'
+          : 'You are signed out of every application in this browser. Close the browser if it is a shared computer.',
+        links: [{ href: '/login/', label: 'Sign in again' }]
+      })
     })
   }
 }

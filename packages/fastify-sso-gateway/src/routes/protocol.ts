@@ -1,11 +1,11 @@
 import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify'
 import {
-  authenticationTokenBodySchema, checkNextUrl, deauthenticateBodySchema, errorResponseSchema, generateToken, hashToken,
+  accountsBodySchema, authenticationTokenBodySchema, checkNextUrl, deauthenticateBodySchema, errorResponseSchema, generateToken, hashToken,
   obtainBodySchema, PATHS
 } from 'fastify-sso-protocol'
 import type { RouteContext } from '../context.js'
 import { errors } from '../errors.js'
-import { accountOf } from '../outbox/events.js'
+import { accountFor } from '../outbox/events.js'
 import { authenticateService } from '../service-auth.js'
 import type { Gateway } from '../gateway.js'
 import type { ServiceRecord } from '../store/store.js'
@@ -71,10 +71,12 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
       return await reply.code(429).header('retry-after', Math.ceil(wait / 1000))
         .send({ error: 'Too many authentication requests from this service, retry later', code: 'FST_SSO_GATEWAY_RATE_LIMITED' })
     }
-    const { next_url: nextUrl } = request.body as { next_url: string }
+    const { next_url: nextUrl, prompt } = request.body as { next_url: string, prompt?: 'none' | 'login' }
     if (checkNextUrl(nextUrl) === null) throw new errors.INVALID_NEXT_URL()
     const token = generateToken()
-    await store.createRequestToken({ hash: hashToken(token), serviceId: service.id, nextUrl, expiresAt: now + options.pendingTokenTtl, createdAt: now })
+    await store.createRequestToken({
+      hash: hashToken(token), serviceId: service.id, nextUrl, prompt: prompt ?? null, expiresAt: now + options.pendingTokenTtl, createdAt: now
+    })
     request.log.info({ audit: 'token_issued', service: service.name }, 'sso authentication request issued')
     return { token }
   })
@@ -94,6 +96,12 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
       throw new errors.INVALID_REQUEST_TOKEN()
     }
     if (token.status === 'pending') throw new errors.PENDING()
+    if (token.status === 'declined') {
+      // A passive request that met no signed-in browser: answered once, then spent.
+      if (!await store.spendDeclinedToken(hash, service.id, Date.now())) throw new errors.INVALID_REQUEST_TOKEN()
+      request.log.info({ audit: 'token_declined', service: service.name }, 'sso passive request: nobody signed in')
+      return { authenticated: false, reason: 'login_required' }
+    }
     /* c8 ignore next: an authenticated token always has its user (set in the same UPDATE) */
     const user = token.userId === null ? null : await store.getUserById(token.userId)
     if (user === null || !user.isActive) throw new errors.INVALID_REQUEST_TOKEN()
@@ -101,9 +109,10 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
       authenticated: true,
       user_identy: user.username,
       next_url: token.nextUrl,
-      user: accountOf(user),
+      user: accountFor(service, user, await store.groupsOfUser(user.id)),
       sso_session: token.ssoSession,
-      sso_session_ends_at: token.sessionEndsAt
+      sso_session_ends_at: token.sessionEndsAt,
+      auth_time: token.authAt
     }
   })
 
@@ -138,13 +147,44 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
     schema: { body: deauthenticateBodySchema, response: { ...errorResponses } }
   }, async (request) => {
     const service = callers.get(request)!
-    const user = await gateway.userByName((request.body as { user_identy: string }).user_identy)
+    const body = request.body as { user_identy: string, sso_session?: string }
+    const user = await gateway.userByName(body.user_identy)
     if (user === null || !(await store.hasSignedIn(service.id, user.id))) {
       request.log.warn({ audit: 'deauthenticate_refused', service: service.name }, 'sso deauthenticate for a user unknown to the service')
       throw new errors.UNKNOWN_USER()
     }
-    await gateway.logoutUser(user.username)
-    request.log.info({ audit: 'logout', service: service.name, user: user.username }, 'sso logout requested by a service')
+    if (body.sso_session === undefined) {
+      // django-sso's meaning: every session of the user, everywhere.
+      await gateway.logoutUser(user.username)
+      request.log.info({ audit: 'logout', scope: 'everywhere', service: service.name, user: user.username }, 'sso logout everywhere requested by a service')
+      return { ok: true }
+    }
+    // One SSO session, if it is this user's and reached this service; repeating it is harmless.
+    const reached = await store.ssoSessionServices(body.sso_session)
+    if (reached.some((r) => r.serviceId === service.id && r.userId === user.id)) {
+      await gateway.endSsoSession(user, body.sso_session, 'logout')
+    }
+    request.log.info({ audit: 'logout', scope: 'session', service: service.name, user: user.username }, 'sso logout of one SSO session requested by a service')
     return { ok: true }
+  })
+
+  for (const url of [PATHS.accounts, `${PATHS.accounts}/`]) fastify.post(url, {
+    bodyLimit: BODY_LIMIT,
+    preValidation: authenticateThenCheckBody(gateway, accountsBodySchema),
+    schema: { body: accountsBodySchema, response: { ...errorResponses } }
+  }, async (request) => {
+    // Resync: the current state of every account that ever signed in to the calling service.
+    const service = callers.get(request)!
+    const body = request.body as { cursor?: string, limit?: string }
+    const limit = Math.min(Math.max(Number(body.limit ?? 100), 1), 500)
+    const rows = await store.serviceUsers(service.id, body.cursor ?? '', limit)
+    const accounts = []
+    for (const row of rows) {
+      accounts.push(row.user === null
+        ? { user_id: row.userId, username: row.lastUsername, deleted: true }
+        : accountFor(service, row.user, await store.groupsOfUser(row.user.id)))
+    }
+    request.log.info({ audit: 'accounts_listed', service: service.name, count: accounts.length }, 'sso accounts page sent for resync')
+    return { accounts, next_cursor: rows.length === limit ? rows[rows.length - 1]!.userId : null }
   })
 }

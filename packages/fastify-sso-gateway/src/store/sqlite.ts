@@ -1,9 +1,9 @@
 import Database from 'better-sqlite3'
 import type { Database as Db, Statement } from 'better-sqlite3'
-import { SqliteSessionStore, type SessionIndex, type StoredSession } from 'fastify-sso-protocol'
+import { SqliteSessionStore, type SessionIndex, type SsoPrompt, type StoredSession } from 'fastify-sso-protocol'
 import { errors } from '../errors.js'
 import type {
-  DeliveryStatus, GatewayStore, NewOutboxEvent, OutboxEvent, RequestTokenRecord, ServiceRecord, TokenAuthentication, UserPatch, UserRecord
+  DeliveryStatus, GatewayStore, NewOutboxEvent, OutboxEvent, NewRequestToken, RequestTokenRecord, ServiceAccess, ServiceRecord, ServicePatch, SsoSessionService, TokenAuthentication, UserPatch, UserRecord
 } from './store.js'
 
 /**
@@ -70,7 +70,30 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX outbox_due ON outbox (status, next_attempt_at) WHERE status = 'pending';
    CREATE INDEX outbox_order ON outbox (service_id, user_key, seq) WHERE status = 'pending';`,
   // 2: services learn when the gateway session behind a sign-in ends, so theirs never outlive it.
-  'ALTER TABLE request_tokens ADD COLUMN session_ends_at INTEGER;'
+  'ALTER TABLE request_tokens ADD COLUMN session_ends_at INTEGER;',
+  // 3: SSO sessions (which services each reached), passive/forced sign-in, sensitive services.
+  `ALTER TABLE request_tokens ADD COLUMN prompt TEXT;
+   ALTER TABLE service_logins ADD COLUMN username TEXT;
+   ALTER TABLE request_tokens ADD COLUMN auth_at INTEGER;
+   ALTER TABLE services ADD COLUMN fresh_login INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE sso_session_services (
+     sso_session TEXT NOT NULL,
+     service_id TEXT NOT NULL,
+     user_id TEXT NOT NULL,
+     last_at INTEGER NOT NULL,
+     PRIMARY KEY (sso_session, service_id)
+   ) WITHOUT ROWID;
+   CREATE INDEX sso_session_services_user ON sso_session_services (user_id);`,
+  // 4: groups, per-service access rules and attribute selection.
+  `CREATE TABLE groups (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE group_members (
+     group_name TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,
+     user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+     PRIMARY KEY (group_name, user_id)
+   ) WITHOUT ROWID;
+   CREATE INDEX group_members_user ON group_members (user_id);
+   ALTER TABLE services ADD COLUMN access TEXT;
+   ALTER TABLE services ADD COLUMN fields TEXT;`
 ]
 
 interface UserRow {
@@ -97,6 +120,9 @@ interface ServiceRow {
   django_token: string | null
   protocol: ServiceRecord['protocol']
   enabled: number
+  fresh_login: number
+  access: string | null
+  fields: string | null
   created_at: number
 }
 
@@ -108,6 +134,8 @@ interface TokenRow {
   user_id: string | null
   sso_session: string | null
   session_ends_at: number | null
+  prompt: SsoPrompt | null
+  auth_at: number | null
   expires_at: number
   created_at: number
 }
@@ -149,6 +177,9 @@ const toService = (r: ServiceRow): ServiceRecord => ({
   djangoToken: r.django_token,
   protocol: r.protocol,
   enabled: r.enabled === 1,
+  freshLogin: r.fresh_login === 1,
+  access: r.access === null ? null : JSON.parse(r.access) as ServiceAccess,
+  fields: r.fields === null ? null : JSON.parse(r.fields) as string[],
   createdAt: r.created_at
 })
 
@@ -160,6 +191,8 @@ const toToken = (r: TokenRow): RequestTokenRecord => ({
   userId: r.user_id,
   ssoSession: r.sso_session,
   sessionEndsAt: r.session_ends_at,
+  prompt: r.prompt,
+  authAt: r.auth_at,
   expiresAt: r.expires_at,
   createdAt: r.created_at
 })
@@ -179,6 +212,34 @@ const toEvent = (r: OutboxRow): OutboxEvent => ({
 
 const bool = (v: boolean): number => (v ? 1 : 0)
 
+/** The named parameters of the users table's writable columns. */
+const userParams = (u: Omit<UserRecord, 'createdAt'>): Record<string, unknown> => ({
+  id: u.id,
+  username: u.username,
+  password_hash: u.passwordHash,
+  is_active: bool(u.isActive),
+  is_staff: bool(u.isStaff),
+  is_superuser: bool(u.isSuperuser),
+  email: u.email,
+  display_name: u.displayName,
+  attributes: JSON.stringify(u.attributes),
+  updated_at: u.updatedAt
+})
+
+/** The named parameters of the services table's writable columns. */
+const serviceParams = (s: Omit<ServiceRecord, 'createdAt'>): Record<string, unknown> => ({
+  id: s.id,
+  base_url: s.baseUrl,
+  event_url: s.eventUrl,
+  token_hash: s.tokenHash,
+  signing_secret: s.signingSecret,
+  django_token: s.djangoToken,
+  enabled: bool(s.enabled),
+  fresh_login: bool(s.freshLogin),
+  access: s.access === null ? null : JSON.stringify(s.access),
+  fields: s.fields === null ? null : JSON.stringify(s.fields)
+})
+
 function isUniqueViolation (err: unknown): boolean {
   return (err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' ||
     (err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
@@ -191,28 +252,51 @@ function prepareStatements (db: Db) {
       VALUES (@id, @username, @password_hash, @is_active, @is_staff, @is_superuser, @email, @display_name, @attributes, @created_at, @updated_at)`),
     userById: p('SELECT * FROM users WHERE id = ?'),
     userByName: p('SELECT * FROM users WHERE username = ?'),
-    updateUser: p(`UPDATE users SET password_hash = @password_hash, is_active = @is_active, is_staff = @is_staff,
+    updateUser: p(`UPDATE users SET username = @username, password_hash = @password_hash, is_active = @is_active, is_staff = @is_staff,
       is_superuser = @is_superuser, email = @email, display_name = @display_name, attributes = @attributes, updated_at = @updated_at
       WHERE id = @id`),
-    insertService: p(`INSERT INTO services (id, name, base_url, event_url, token_hash, signing_secret, django_token, protocol, enabled, created_at)
-      VALUES (@id, @name, @base_url, @event_url, @token_hash, @signing_secret, @django_token, @protocol, @enabled, @created_at)`),
+    insertService: p(`INSERT INTO services (id, name, base_url, event_url, token_hash, signing_secret, django_token, protocol, enabled,
+        fresh_login, access, fields, created_at)
+      VALUES (@id, @name, @base_url, @event_url, @token_hash, @signing_secret, @django_token, @protocol, @enabled,
+        @fresh_login, @access, @fields, @created_at)`),
     serviceById: p('SELECT * FROM services WHERE id = ?'),
     serviceByName: p('SELECT * FROM services WHERE name = ?'),
     serviceByToken: p('SELECT * FROM services WHERE token_hash = ?'),
     services: p('SELECT * FROM services ORDER BY created_at, name'),
     updateService: p(`UPDATE services SET base_url = @base_url, event_url = @event_url, token_hash = @token_hash,
-      signing_secret = @signing_secret, django_token = @django_token, enabled = @enabled WHERE id = @id`),
-    insertToken: p(`INSERT INTO request_tokens (hash, service_id, next_url, status, expires_at, created_at)
-      VALUES (?, ?, ?, 'pending', ?, ?)`),
+      signing_secret = @signing_secret, django_token = @django_token, enabled = @enabled, fresh_login = @fresh_login,
+      access = @access, fields = @fields WHERE id = @id`),
+    insertToken: p(`INSERT INTO request_tokens (hash, service_id, next_url, status, prompt, expires_at, created_at)
+      VALUES (?, ?, ?, 'pending', ?, ?, ?)`),
+    decline: p(`UPDATE request_tokens SET status = 'declined' WHERE hash = ? AND status = 'pending' AND expires_at > ?`),
+    spend: p(`UPDATE request_tokens SET status = 'used' WHERE hash = ? AND service_id = ? AND status = 'declined' AND expires_at > ? RETURNING hash`),
+    recordSsoService: p(`INSERT INTO sso_session_services (sso_session, service_id, user_id, last_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (sso_session, service_id) DO UPDATE SET last_at = excluded.last_at`),
+    ssoServices: p('SELECT service_id, user_id, last_at FROM sso_session_services WHERE sso_session = ? ORDER BY last_at'),
+    ssoOfUser: p('SELECT DISTINCT sso_session FROM sso_session_services WHERE user_id = ?'),
+    forgetSso: p('DELETE FROM sso_session_services WHERE sso_session = ?'),
+    forgetSsoOfUser: p('DELETE FROM sso_session_services WHERE user_id = ?'),
+    deleteUser: p('DELETE FROM users WHERE id = ?'),
+    insertGroup: p('INSERT INTO groups (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'),
+    deleteGroup: p('DELETE FROM groups WHERE name = ?'),
+    groups: p('SELECT name FROM groups ORDER BY name'),
+    addMember: p('INSERT INTO group_members (group_name, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING'),
+    removeMember: p('DELETE FROM group_members WHERE group_name = ? AND user_id = ?'),
+    groupsOfUser: p('SELECT group_name FROM group_members WHERE user_id = ? ORDER BY group_name'),
+    membersOf: p('SELECT u.* FROM group_members m JOIN users u ON u.id = m.user_id WHERE m.group_name = ? ORDER BY u.username'),
+    serviceUsers: p(`SELECT l.user_id, l.username AS last_username, u.* FROM service_logins l LEFT JOIN users u ON u.id = l.user_id
+      WHERE l.service_id = ? AND l.user_id > ? ORDER BY l.user_id LIMIT ?`),
     token: p('SELECT * FROM request_tokens WHERE hash = ? AND expires_at > ?'),
-    authenticate: p(`UPDATE request_tokens SET status = 'authenticated', user_id = ?, sso_session = ?, session_ends_at = ?, expires_at = ?
+    authenticate: p(`UPDATE request_tokens SET status = 'authenticated', user_id = ?, sso_session = ?, session_ends_at = ?, auth_at = ?, expires_at = ?
       WHERE hash = ? AND status = 'pending' AND expires_at > ? RETURNING service_id`),
-    recordLogin: p(`INSERT INTO service_logins (service_id, user_id, last_at) VALUES (?, ?, ?)
-      ON CONFLICT (service_id, user_id) DO UPDATE SET last_at = excluded.last_at`),
+    recordLogin: p(`INSERT INTO service_logins (service_id, user_id, last_at, username)
+      VALUES (@service, @user, @now, (SELECT username FROM users WHERE id = @user))
+      ON CONFLICT (service_id, user_id) DO UPDATE SET last_at = excluded.last_at, username = excluded.username`),
     consume: p(`UPDATE request_tokens SET status = 'used'
       WHERE hash = ? AND service_id = ? AND status = 'authenticated' AND expires_at > ? RETURNING *`),
     burn: p(`UPDATE request_tokens SET status = 'used' WHERE hash = ?`),
     pruneTokens: p('DELETE FROM request_tokens WHERE expires_at <= ?'),
+    renameLogins: p('UPDATE service_logins SET username = ? WHERE user_id = ?'),
     signedIn: p('SELECT 1 FROM service_logins WHERE service_id = ? AND user_id = ?'),
     insertEvent: p(`INSERT INTO outbox (id, service_id, user_key, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
     claim: p(`SELECT * FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= @now
@@ -289,19 +373,7 @@ export class SqliteGatewayStore implements GatewayStore {
   async createUser (user: Omit<UserRecord, 'createdAt' | 'updatedAt'>): Promise<UserRecord> {
     const now = Date.now()
     try {
-      this.#st.insertUser.run({
-        id: user.id,
-        username: user.username,
-        password_hash: user.passwordHash,
-        is_active: bool(user.isActive),
-        is_staff: bool(user.isStaff),
-        is_superuser: bool(user.isSuperuser),
-        email: user.email,
-        display_name: user.displayName,
-        attributes: JSON.stringify(user.attributes),
-        created_at: now,
-        updated_at: now
-      })
+      this.#st.insertUser.run({ ...userParams({ ...user, updatedAt: now }), created_at: now })
     } catch (err) {
       if (isUniqueViolation(err)) throw new errors.USER_EXISTS(user.username)
       throw err
@@ -324,17 +396,14 @@ export class SqliteGatewayStore implements GatewayStore {
       const row = this.#st.userById.get(id) as UserRow | undefined
       if (row === undefined) return null
       const user: UserRecord = { ...toUser(row), ...patch, updatedAt: Date.now() }
-      this.#st.updateUser.run({
-        id,
-        password_hash: user.passwordHash,
-        is_active: bool(user.isActive),
-        is_staff: bool(user.isStaff),
-        is_superuser: bool(user.isSuperuser),
-        email: user.email,
-        display_name: user.displayName,
-        attributes: JSON.stringify(user.attributes),
-        updated_at: user.updatedAt
-      })
+      try {
+        this.#st.updateUser.run(userParams(user))
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new errors.USER_EXISTS(user.username)
+        throw err
+      }
+      // Services hear of a rename in the same transaction: what they know is the new name.
+      if (patch.username !== undefined) this.#st.renameLogins.run(user.username, id)
       if (events !== undefined) this.#insertEvents(events(user))
       return user
     }).immediate()
@@ -343,18 +412,7 @@ export class SqliteGatewayStore implements GatewayStore {
   async createService (service: Omit<ServiceRecord, 'createdAt'>): Promise<ServiceRecord> {
     const createdAt = Date.now()
     try {
-      this.#st.insertService.run({
-        id: service.id,
-        name: service.name,
-        base_url: service.baseUrl,
-        event_url: service.eventUrl,
-        token_hash: service.tokenHash,
-        signing_secret: service.signingSecret,
-        django_token: service.djangoToken,
-        protocol: service.protocol,
-        enabled: bool(service.enabled),
-        created_at: createdAt
-      })
+      this.#st.insertService.run({ ...serviceParams(service), name: service.name, protocol: service.protocol, created_at: createdAt })
     } catch (err) {
       if (isUniqueViolation(err)) throw new errors.SERVICE_EXISTS(service.name)
       throw err
@@ -381,26 +439,18 @@ export class SqliteGatewayStore implements GatewayStore {
     return (this.#st.services.all() as ServiceRow[]).map(toService)
   }
 
-  async updateService (id: string, patch: Partial<Pick<ServiceRecord, 'baseUrl' | 'eventUrl' | 'tokenHash' | 'signingSecret' | 'djangoToken' | 'enabled'>>): Promise<ServiceRecord | null> {
+  async updateService (id: string, patch: ServicePatch): Promise<ServiceRecord | null> {
     return this.db.transaction((): ServiceRecord | null => {
       const row = this.#st.serviceById.get(id) as ServiceRow | undefined
       if (row === undefined) return null
       const s: ServiceRecord = { ...toService(row), ...patch }
-      this.#st.updateService.run({
-        id,
-        base_url: s.baseUrl,
-        event_url: s.eventUrl,
-        token_hash: s.tokenHash,
-        signing_secret: s.signingSecret,
-        django_token: s.djangoToken,
-        enabled: bool(s.enabled)
-      })
+      this.#st.updateService.run(serviceParams(s))
       return s
     }).immediate()
   }
 
-  async createRequestToken (t: Omit<RequestTokenRecord, 'status' | 'userId' | 'ssoSession' | 'sessionEndsAt'>): Promise<void> {
-    this.#st.insertToken.run(t.hash, t.serviceId, t.nextUrl, t.expiresAt, t.createdAt)
+  async createRequestToken (t: NewRequestToken): Promise<void> {
+    this.#st.insertToken.run(t.hash, t.serviceId, t.nextUrl, t.prompt, t.expiresAt, t.createdAt)
   }
 
   async getRequestToken (hash: string, now: number): Promise<RequestTokenRecord | null> {
@@ -410,9 +460,10 @@ export class SqliteGatewayStore implements GatewayStore {
 
   async authenticateRequestToken (hash: string, by: TokenAuthentication, now: number): Promise<boolean> {
     return this.db.transaction((): boolean => {
-      const row = this.#st.authenticate.get(by.userId, by.ssoSession, by.sessionEndsAt, by.expiresAt, hash, now) as { service_id: string } | undefined
+      const row = this.#st.authenticate.get(by.userId, by.ssoSession, by.sessionEndsAt, by.authAt, by.expiresAt, hash, now) as { service_id: string } | undefined
       if (row === undefined) return false
-      this.#st.recordLogin.run(row.service_id, by.userId, now)
+      this.#st.recordLogin.run({ service: row.service_id, user: by.userId, now })
+      this.#st.recordSsoService.run(by.ssoSession, row.service_id, by.userId, now)
       return true
     }).immediate()
   }
@@ -432,6 +483,68 @@ export class SqliteGatewayStore implements GatewayStore {
 
   async hasSignedIn (serviceId: string, userId: string): Promise<boolean> {
     return this.#st.signedIn.get(serviceId, userId) !== undefined
+  }
+
+  async declineRequestToken (hash: string, now: number): Promise<boolean> {
+    return this.#st.decline.run(hash, now).changes === 1
+  }
+
+  async spendDeclinedToken (hash: string, serviceId: string, now: number): Promise<boolean> {
+    return this.#st.spend.get(hash, serviceId, now) !== undefined
+  }
+
+  async ssoSessionServices (ssoSession: string): Promise<SsoSessionService[]> {
+    return (this.#st.ssoServices.all(ssoSession) as Array<{ service_id: string, user_id: string, last_at: number }>)
+      .map((r) => ({ serviceId: r.service_id, userId: r.user_id, lastAt: r.last_at }))
+  }
+
+  async ssoSessionsOfUser (userId: string): Promise<string[]> {
+    return (this.#st.ssoOfUser.all(userId) as Array<{ sso_session: string }>).map((r) => r.sso_session)
+  }
+
+  async forgetSsoSession (ssoSession: string): Promise<void> {
+    this.#st.forgetSso.run(ssoSession)
+  }
+
+  async deleteUser (id: string, events: NewOutboxEvent[]): Promise<boolean> {
+    return this.db.transaction((): boolean => {
+      const deleted = this.#st.deleteUser.run(id).changes === 1
+      if (deleted) {
+        this.#st.forgetSsoOfUser.run(id)
+        this.#insertEvents(events)
+      }
+      return deleted
+    }).immediate()
+  }
+
+  async createGroup (name: string): Promise<void> {
+    this.#st.insertGroup.run(name, Date.now())
+  }
+
+  async deleteGroup (name: string): Promise<boolean> {
+    return this.#st.deleteGroup.run(name).changes === 1
+  }
+
+  async listGroups (): Promise<string[]> {
+    return (this.#st.groups.all() as Array<{ name: string }>).map((r) => r.name)
+  }
+
+  async setGroupMember (group: string, userId: string, member: boolean): Promise<void> {
+    if (member) this.#st.addMember.run(group, userId)
+    else this.#st.removeMember.run(group, userId)
+  }
+
+  async groupsOfUser (userId: string): Promise<string[]> {
+    return (this.#st.groupsOfUser.all(userId) as Array<{ group_name: string }>).map((r) => r.group_name)
+  }
+
+  async groupMembers (group: string): Promise<UserRecord[]> {
+    return (this.#st.membersOf.all(group) as UserRow[]).map(toUser)
+  }
+
+  async serviceUsers (serviceId: string, after: string, limit: number): Promise<Array<{ userId: string, lastUsername: string, user: UserRecord | null }>> {
+    return (this.#st.serviceUsers.all(serviceId, after, limit) as Array<UserRow & { user_id: string, last_username: string }>)
+      .map((r) => ({ userId: r.user_id, lastUsername: r.last_username, user: r.id === null ? null : toUser(r) }))
   }
 
   #insertEvents (events: NewOutboxEvent[]): void {

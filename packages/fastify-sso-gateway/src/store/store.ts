@@ -1,3 +1,5 @@
+import type { SsoPrompt } from 'fastify-sso-protocol'
+
 /** A gateway user. `id` never changes; `username` is canonical (see `canonicalUsername`). */
 export interface UserRecord {
   id: string
@@ -16,7 +18,7 @@ export interface UserRecord {
 }
 
 /** Fields a caller may change on a user. */
-export type UserPatch = Partial<Pick<UserRecord, 'passwordHash' | 'isActive' | 'isStaff' | 'isSuperuser' | 'email' | 'displayName' | 'attributes'>>
+export type UserPatch = Partial<Pick<UserRecord, 'username' | 'passwordHash' | 'isActive' | 'isStaff' | 'isSuperuser' | 'email' | 'displayName' | 'attributes'>>
 
 /** Which protocol dialect a registered service speaks. */
 export type ServiceProtocol = 'fastify-sso' | 'django-sso'
@@ -41,11 +43,33 @@ export interface ServiceRecord {
   djangoToken: string | null
   protocol: ServiceProtocol
   enabled: boolean
+  /** A sensitive service: every sign-in to it asks for the password, even in an SSO session. */
+  freshLogin: boolean
+  /** Who may use the service: null for everyone, else the listed user ids and group names. */
+  access: ServiceAccess | null
+  /** Optional account fields the service receives (e.g. `email`, `groups`, custom attributes); null for the default set. */
+  fields: string[] | null
   createdAt: number
 }
 
-/** State of an authentication request token. */
-export type RequestTokenStatus = 'pending' | 'authenticated' | 'used'
+/** Access rule of a service: a user passes when listed, or a member of a listed group. */
+export interface ServiceAccess {
+  users: string[]
+  groups: string[]
+}
+
+/** Fields a caller may change on a service. */
+export type ServicePatch = Partial<Pick<ServiceRecord, 'baseUrl' | 'eventUrl' | 'tokenHash' | 'signingSecret' | 'djangoToken' | 'enabled' | 'freshLogin' | 'access' | 'fields'>>
+
+/** A service an SSO session reached, and when last. */
+export interface SsoSessionService {
+  serviceId: string
+  userId: string
+  lastAt: number
+}
+
+/** State of an authentication request token (`declined`: a passive request met no signed-in browser). */
+export type RequestTokenStatus = 'pending' | 'authenticated' | 'declined' | 'used'
 
 /** An authentication request (django-sso's AuthenticationRequest), keyed by the token's hash. */
 export interface RequestTokenRecord {
@@ -57,9 +81,16 @@ export interface RequestTokenRecord {
   ssoSession: string | null
   /** When the gateway session that authenticated the request ends at the latest (ms), or null. */
   sessionEndsAt: number | null
+  /** `none`: never show a form; `login`: always ask for the password; null: as needed. */
+  prompt: SsoPrompt | null
+  /** When the user last entered their password in that gateway session (ms), or null. */
+  authAt: number | null
   expiresAt: number
   createdAt: number
 }
+
+/** A request token to store. */
+export type NewRequestToken = Pick<RequestTokenRecord, 'hash' | 'serviceId' | 'nextUrl' | 'prompt' | 'expiresAt' | 'createdAt'>
 
 /** Who authenticated a request token, from which gateway session, and the token's new expiry. */
 export interface TokenAuthentication {
@@ -67,6 +98,8 @@ export interface TokenAuthentication {
   ssoSession: string
   /** When that gateway session ends at the latest (ms). */
   sessionEndsAt: number
+  /** When the user last entered their password in that session (ms). */
+  authAt: number
   /** The token's expiry once authenticated (ms). */
   expiresAt: number
 }
@@ -123,9 +156,9 @@ export interface GatewayStore {
   getServiceByName: (name: string) => Promise<ServiceRecord | null>
   getServiceByTokenHash: (tokenHash: string) => Promise<ServiceRecord | null>
   listServices: () => Promise<ServiceRecord[]>
-  updateService: (id: string, patch: Partial<Pick<ServiceRecord, 'baseUrl' | 'eventUrl' | 'tokenHash' | 'signingSecret' | 'djangoToken' | 'enabled'>>) => Promise<ServiceRecord | null>
+  updateService: (id: string, patch: ServicePatch) => Promise<ServiceRecord | null>
 
-  createRequestToken: (token: Omit<RequestTokenRecord, 'status' | 'userId' | 'ssoSession' | 'sessionEndsAt'>) => Promise<void>
+  createRequestToken: (token: NewRequestToken) => Promise<void>
   getRequestToken: (hash: string, now: number) => Promise<RequestTokenRecord | null>
   /**
    * Atomically moves a live pending token to authenticated for a user, with a new expiry,
@@ -143,6 +176,30 @@ export interface GatewayStore {
   pruneRequestTokens: (now: number) => Promise<number>
   /** Whether `userId` ever signed in to `serviceId`. */
   hasSignedIn: (serviceId: string, userId: string) => Promise<boolean>
+  /** A passive request met no signed-in browser: pending becomes declined. False if it was not pending. */
+  declineRequestToken: (hash: string, now: number) => Promise<boolean>
+  /** Atomically spends a declined token of `serviceId`; false if there was none. */
+  spendDeclinedToken: (hash: string, serviceId: string, now: number) => Promise<boolean>
+  /** The services an SSO session reached (recorded when a request token is authenticated). */
+  ssoSessionServices: (ssoSession: string) => Promise<SsoSessionService[]>
+  /** Every SSO session of a user that reached a service. */
+  ssoSessionsOfUser: (userId: string) => Promise<string[]>
+  /** Forgets an ended SSO session. */
+  forgetSsoSession: (ssoSession: string) => Promise<void>
+  /** Deletes a user and, in the same transaction, queues `events`. False if there was no such user. */
+  deleteUser: (id: string, events: NewOutboxEvent[]) => Promise<boolean>
+  /** Groups: created on demand, deleted with their memberships. */
+  createGroup: (name: string) => Promise<void>
+  deleteGroup: (name: string) => Promise<boolean>
+  listGroups: () => Promise<string[]>
+  setGroupMember: (group: string, userId: string, member: boolean) => Promise<void>
+  groupsOfUser: (userId: string) => Promise<string[]>
+  groupMembers: (group: string) => Promise<UserRecord[]>
+  /**
+   * One page of the users who ever signed in to a service, by user id after `after`, with the
+   * username the service last saw; `user` is null for a user deleted since.
+   */
+  serviceUsers: (serviceId: string, after: string, limit: number) => Promise<Array<{ userId: string, lastUsername: string, user: UserRecord | null }>>
 
   /** Queues events outside any other change. */
   enqueueEvents: (events: NewOutboxEvent[]) => Promise<void>
