@@ -8,7 +8,7 @@ import { startFleet } from '../scripts/fleet.mjs'
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const PASSWORD = 'browser-test-password'
 
-t.test('a real Chromium signs in at A, silently at B, logs out at B and is logged out of A', async (t) => {
+t.test('a real Chromium signs in at A, silently at B, signs out at B and is signed out of A', async (t) => {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: run \`bash .ci/run\` or \`apt-get install chromium\` (or set CHROMIUM_PATH)`)
   // Separate host names, as in production: Chromium resolves *.localhost to loopback.
   const fleet = await startFleet({
@@ -44,8 +44,14 @@ t.test('a real Chromium signs in at A, silently at B, logs out at B and is logge
   await page.waitForURL(`${urls.b}/account`)
   t.match(await page.textContent('#who'), /Signed in as alice/, 'B signed in without a password')
 
+  // B's own sign-out page offers the three actions; "Sign out" ends this browser's SSO session.
+  await page.click('#logout-page')
+  await page.waitForURL(`${urls.b}/logout/`)
+  t.ok(await page.isVisible('#leave') && await page.isVisible('#logout-everywhere'), 'the three choices are offered')
   await page.click('#logout')
-  await page.waitForURL(`${urls.b}/`)
+  await page.waitForURL(new RegExp(`^${urls.b.replace(/\./g, '\\.')}/sso/signed-out/`))
+  t.match(await page.textContent('body'), /signed out/i, 'a signed-out page, no silent sign-in')
+  await page.goto(`${urls.b}/`)
   t.match(await page.textContent('#who'), /Not signed in/)
 
   const deadline = Date.now() + 10_000

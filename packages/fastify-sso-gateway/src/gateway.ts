@@ -167,6 +167,11 @@ export class Gateway implements SsoGatewayApi {
     if (patch.requireFreshLogin !== undefined) p.freshLogin = patch.requireFreshLogin === true
     if (patch.access !== undefined) p.access = await this.#access(name, patch.access)
     if (patch.fields !== undefined) p.fields = checkFields(name, patch.fields)
+    if (patch.signingSecret !== undefined) {
+      // Rotation: give the service both secrets first (it accepts either), then switch here.
+      if (!isSigningSecret(patch.signingSecret)) throw new errors.INVALID_SERVICE(name, 'signingSecret must be whsec_ followed by base64 of at least 24 bytes')
+      p.signingSecret = patch.signingSecret
+    }
     const updated = await this.#d.store.updateService(s.id, p)
     /* c8 ignore next: the service was read just before; only a concurrent deletion gets here */
     if (updated === null) throw new errors.SERVICE_NOT_FOUND(name)

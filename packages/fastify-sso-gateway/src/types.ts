@@ -60,7 +60,7 @@ export interface AccessInput {
 }
 
 /** Changes to a registered service (`updateService`). */
-export type UpdateServiceInput = Partial<Pick<RegisterServiceInput, 'baseUrl' | 'eventUrl' | 'requireFreshLogin' | 'access' | 'fields'>> & {
+export type UpdateServiceInput = Partial<Pick<RegisterServiceInput, 'baseUrl' | 'eventUrl' | 'requireFreshLogin' | 'access' | 'fields' | 'signingSecret'>> & {
   enabled?: boolean
 }
 
