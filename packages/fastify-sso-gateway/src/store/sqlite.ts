@@ -304,6 +304,14 @@ function prepareStatements (db: Db) {
       AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.status = 'pending' AND e.service_id = o.service_id
         AND e.user_key = o.user_key AND e.seq < o.seq)
       ORDER BY o.seq LIMIT @limit`),
+    // The same rule for named events only: one lookup by id each (CROSS JOIN keeps that join
+    // order), so an inline delivery costs the same whatever the backlog of due events.
+    claimIds: p(`SELECT o.* FROM (SELECT DISTINCT value FROM json_each(@ids)) j CROSS JOIN outbox o ON o.id = j.value
+      WHERE o.status = 'pending' AND o.next_attempt_at <= @now
+      AND (o.lease_until IS NULL OR o.lease_until <= @now)
+      AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.status = 'pending' AND e.service_id = o.service_id
+        AND e.user_key = o.user_key AND e.seq < o.seq)
+      ORDER BY o.seq LIMIT @limit`),
     lease: p('UPDATE outbox SET lease_until = ? WHERE id = ?'),
     expedite: p(`UPDATE outbox SET next_attempt_at = @now WHERE status = 'pending' AND service_id = @service AND user_key = @user
       AND next_attempt_at > @now AND (lease_until IS NULL OR lease_until <= @now)`),
@@ -559,9 +567,9 @@ export class SqliteGatewayStore implements GatewayStore {
   async claimEvents (now: number, leaseMs: number, limit: number, onlyIds?: string[]): Promise<OutboxEvent[]> {
     return this.db.transaction((): OutboxEvent[] => {
       // The ordering rule (no earlier pending event for the same service and user) is in the query.
-      const rows = (this.#st.claim.all({ now, limit: onlyIds === undefined ? limit : -1 }) as OutboxRow[])
-        .filter((r) => onlyIds === undefined || onlyIds.includes(r.id))
-        .slice(0, limit)
+      const rows = (onlyIds === undefined
+        ? this.#st.claim.all({ now, limit })
+        : this.#st.claimIds.all({ now, limit, ids: JSON.stringify(onlyIds) })) as OutboxRow[]
       for (const r of rows) this.#st.lease.run(now + leaseMs, r.id)
       return rows.map(toEvent)
     }).immediate()
