@@ -1,3 +1,4 @@
+import type { AccountSync } from './account-sync.js'
 import type { GatewayClient } from './gateway-client.js'
 import type { ServiceDatabase } from './session.js'
 import type { ResolvedOptions } from './types.js'
@@ -7,6 +8,7 @@ export interface RouteContext {
   options: ResolvedOptions
   db: ServiceDatabase
   client: GatewayClient
+  sync: AccountSync
 }
 
 /** A path and its trailing-slash form: the protocol serves both. */

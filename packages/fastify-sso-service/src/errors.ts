@@ -11,6 +11,10 @@ export type SsoServiceErrorCode =
   | 'FST_SSO_SERVICE_ACCOUNT_HOOK_FAILED'
   | 'FST_SSO_SERVICE_UNAUTHENTICATED'
   | 'FST_SSO_SERVICE_BAD_SIGNATURE'
+  | 'FST_SSO_SERVICE_LOGIN_REFUSED'
+  | 'FST_SSO_SERVICE_INVALID_EVENT'
+  | 'FST_SSO_SERVICE_FRESH_LOGIN_REQUIRED'
+  | 'FST_SSO_SERVICE_FRESH_LOGIN_NOT_CONFIRMED'
 
 /** An option is missing or has a value the plugin cannot use. Makes `ready()` reject. */
 export const InvalidOptionError = createError<'FST_SSO_SERVICE_INVALID_OPTION', 500, [string, string]>(
@@ -37,7 +41,19 @@ export const NoLoginInProgressError = createError<'FST_SSO_SERVICE_NO_LOGIN_IN_P
 export const AccountDisabledError = createError<'FST_SSO_SERVICE_ACCOUNT_DISABLED', 403, []>(
   'FST_SSO_SERVICE_ACCOUNT_DISABLED', 'This account is disabled', 403)
 
-/** The application's `onAccount` hook threw. */
+/** A pipeline step refused the account (`ctx.refuse(message)`); the message is the step's. */
+export const LoginRefusedError = createError<'FST_SSO_SERVICE_LOGIN_REFUSED', 403, [string]>(
+  'FST_SSO_SERVICE_LOGIN_REFUSED', '%s', 403)
+
+/** `requireFreshLogin` refused a non-browser client whose sign-in is too old. */
+export const FreshLoginRequiredError = createError<'FST_SSO_SERVICE_FRESH_LOGIN_REQUIRED', 401, []>(
+  'FST_SSO_SERVICE_FRESH_LOGIN_REQUIRED', 'A recent sign-in is required', 401)
+
+/** A forced sign-in (`prompt=login`) came back without a fresh password entry (`auth_time`). */
+export const FreshLoginNotConfirmedError = createError<'FST_SSO_SERVICE_FRESH_LOGIN_NOT_CONFIRMED', 400, []>(
+  'FST_SSO_SERVICE_FRESH_LOGIN_NOT_CONFIRMED', 'The sign-in service did not confirm that the password was entered again', 400)
+
+/** The application's `onAccount` hook (or another pipeline step) threw. */
 export const AccountHookFailedError = createError<'FST_SSO_SERVICE_ACCOUNT_HOOK_FAILED', 500, []>(
   'FST_SSO_SERVICE_ACCOUNT_HOOK_FAILED', 'The application could not set up the account', 500)
 
@@ -48,3 +64,7 @@ export const UnauthenticatedError = createError<'FST_SSO_SERVICE_UNAUTHENTICATED
 /** An event with a missing, wrong or stale signature (or a wrong token in the unsigned form). */
 export const BadSignatureError = createError<'FST_SSO_SERVICE_BAD_SIGNATURE', 401, [string]>(
   'FST_SSO_SERVICE_BAD_SIGNATURE', 'Event refused: %s', 401)
+
+/** An event that passed the schema but lacks what its type needs (e.g. `rename_account` without `old_username`). */
+export const InvalidEventError = createError<'FST_SSO_SERVICE_INVALID_EVENT', 400, [string]>(
+  'FST_SSO_SERVICE_INVALID_EVENT', 'Event refused: %s', 400)

@@ -30,9 +30,12 @@ ${bodyHtml}
 `)
 }
 
-/** `/login/?next=...` for a (checked) next path. */
-export function loginHref (next: string): string {
-  return next === '/' ? `${PATHS.login}/` : `${PATHS.login}/?next=${encodeURIComponent(next)}`
+/** `/login/?next=...` (and `prompt`, if given) for a (checked) next path. */
+export function loginHref (next: string, prompt?: 'none' | 'login'): string {
+  const query: string[] = []
+  if (prompt !== undefined) query.push(`prompt=${prompt}`)
+  if (next !== '/') query.push(`next=${encodeURIComponent(next)}`)
+  return query.length === 0 ? `${PATHS.login}/` : `${PATHS.login}/?${query.join('&')}`
 }
 
 function statusOf (err: FastifyError): number {
@@ -51,6 +54,13 @@ export function sendErrorPage (reply: FastifyReply, err: FastifyError, retryHref
   const status = statusOf(err)
   return sendPage(reply, status, status === 503 ? 'Sign-in unavailable' : 'Sign-in failed',
     `<p>${escapeHtml(publicMessage(err, status))}</p>\n<p><a href="${escapeHtml(retryHref)}">${escapeHtml(retryLabel)}</a></p>`)
+}
+
+/** The page of a sign-in a pipeline step refused: its message, a way back and a way to sign out at the gateway. */
+export function sendRefusalPage (reply: FastifyReply, message: string, gatewayUrl: string): FastifyReply {
+  return sendPage(reply, 403, 'Sign-in refused', `<p id="refusal">${escapeHtml(message)}</p>
+<p><a href="/">Back to the home page</a></p>
+<p><a href="${escapeHtml(`${gatewayUrl}${PATHS.logout}/`)}">Sign out at the sign-in service</a> (to sign in as someone else)</p>`)
 }
 
 /** Error handler of the browser routes: a page, never a stack trace. */

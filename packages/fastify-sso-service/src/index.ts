@@ -9,8 +9,9 @@ import fp from 'fastify-plugin'
 import { InvalidOptionError, SessionConflictError } from './errors.js'
 import { GatewayClient } from './gateway-client.js'
 import { htmlErrorHandler } from './html.js'
-import { resolveOptions } from './options.js'
-import { requireLogin } from './require-login.js'
+import { AccountSync } from './account-sync.js'
+import { buildPipeline, resolveOptions } from './options.js'
+import { requireFreshLogin, requireLogin } from './require-login.js'
 import { acceptRoutes } from './routes/accept.js'
 import { eventRoutes } from './routes/event.js'
 import { loginRoutes } from './routes/login.js'
@@ -36,6 +37,7 @@ async function browserRoutes (fastify: FastifyInstance, context: RouteContext): 
 
 const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opts) => {
   const options = resolveOptions(opts)
+  const steps = buildPipeline(options)
   if (fastify.hasPlugin('@fastify/session') || fastify.hasRequestDecorator('session')) throw new SessionConflictError('@fastify/session')
   if (fastify.hasDecorator('csrfProtection')) throw new SessionConflictError('@fastify/csrf-protection')
 
@@ -75,19 +77,26 @@ const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opt
   })
   await fastify.register(fastifyCsrfProtection, { sessionPlugin: '@fastify/session' })
 
+  const client = new GatewayClient(options)
+  const sync = new AccountSync(options, db, client, steps, fastify.log)
   const api: SsoServiceApi = {
     logoutUser (username: string): number {
       const ended = db.store.destroyByUser(username)
       fastify.log.info({ audit: 'logout_user', user: username, sessionsEnded: ended }, 'sessions ended by the application')
       return ended
+    },
+    async resync (resyncOptions) {
+      return await sync.resync(resyncOptions)
     }
   }
   fastify.decorateRequest('ssoUser', null)
+  fastify.decorateRequest('ssoPassiveChecked', false)
   fastify.decorate('requireLogin', requireLogin)
+  fastify.decorate('requireFreshLogin', requireFreshLogin)
   fastify.decorate('ssoService', api)
   fastify.addHook('onRequest', sessionLifetimeHook(lifetime))
 
-  const context: RouteContext = { options, db, client: new GatewayClient(options) }
+  const context: RouteContext = { options, db, client, sync }
   await fastify.register(browserRoutes, context)
   await fastify.register(eventRoutes, context)
 }
@@ -97,11 +106,24 @@ export const fastifySsoService = fp(plugin, { fastify: '5.x', name: 'fastify-sso
 export default fastifySsoService
 
 export * from './errors.js'
+export { DEFAULT_STEP_NAMES, insertAfter, insertBefore, removeStep, replaceStep } from './pipeline.js'
+export type {
+  AccountRemoveContext,
+  AccountRenameContext,
+  AccountsAdapter,
+  PipelineContext,
+  PipelineSource,
+  PipelineStep
+} from './pipeline.js'
+export type { LogoutScope } from './routes/logout.js'
 export type {
   AccountHookContext,
   DeauthenticateHookContext,
   FastifySsoServiceOptions,
+  RequireFreshLogin,
   RequireLoginHook,
+  ResyncOptions,
+  ResyncSummary,
   SsoServiceApi,
   SsoUser
 } from './types.js'

@@ -1,5 +1,7 @@
 import { checkNextUrl, isSigningSecret, MAX_TOKEN_LENGTH } from 'fastify-sso-protocol'
 import { InvalidOptionError } from './errors.js'
+import { defaultSteps } from './pipeline.js'
+import type { AccountsAdapter, PipelineStep } from './pipeline.js'
 import type { FastifySsoServiceOptions, ResolvedOptions } from './types.js'
 
 /** @default values of the options. */
@@ -9,7 +11,7 @@ export const DEFAULTS = {
   idleTimeout: 30 * 60_000,
   absoluteTimeout: 12 * 60 * 60_000,
   requestTimeout: 5000,
-  afterLogoutUrl: '/'
+  afterLogoutUrl: '/sso/signed-out/'
 } as const
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/
@@ -48,6 +50,38 @@ function duration (name: string, value: unknown, def: number): number {
 function optionalFunction<T> (name: string, value: T): T {
   if (value !== undefined && typeof value !== 'function') invalid(name, 'a function', value)
   return value
+}
+
+function accountsAdapter (value: unknown): AccountsAdapter<any> | undefined {
+  if (value === undefined) return undefined
+  const expected = 'an object with find, create and update functions (rename and remove optional)'
+  if (value === null || typeof value !== 'object') invalid('accounts', expected, value)
+  const a = value as Record<string, unknown>
+  for (const name of ['find', 'create', 'update']) {
+    if (typeof a[name] !== 'function') invalid(`accounts.${name}`, 'a function', a[name])
+  }
+  for (const name of ['rename', 'remove']) {
+    if (a[name] !== undefined && typeof a[name] !== 'function') invalid(`accounts.${name}`, 'a function', a[name])
+  }
+  return value as AccountsAdapter<any>
+}
+
+/** Builds the pipeline: the default steps, changed by the `pipeline` option; checks the result. */
+export function buildPipeline (options: ResolvedOptions): readonly PipelineStep[] {
+  const defaults = defaultSteps(options)
+  if (options.pipeline === undefined) return Object.freeze(defaults)
+  const steps: unknown = options.pipeline(defaults)
+  if (!Array.isArray(steps)) invalid('pipeline', 'a function returning an array of steps', steps)
+  const names = new Set<string>()
+  for (const step of steps as unknown[]) {
+    const s = step as Partial<PipelineStep> | null
+    if (s === null || typeof s !== 'object' || typeof s.name !== 'string' || s.name.length === 0 || typeof s.run !== 'function') {
+      invalid('pipeline', 'steps of the form { name: string, run: function }', step)
+    }
+    if (names.has(s.name)) invalid('pipeline', 'steps with unique names', s.name)
+    names.add(s.name)
+  }
+  return Object.freeze([...steps as PipelineStep[]])
 }
 
 /** Checks the options given to `register` and returns them with defaults, frozen. */
@@ -117,6 +151,8 @@ export function resolveOptions (options: FastifySsoServiceOptions): ResolvedOpti
     requestTimeout,
     dispatcher: dispatcher as ResolvedOptions['dispatcher'],
     afterLogoutUrl: afterLogoutUrl as string,
+    accounts: accountsAdapter(o.accounts),
+    pipeline: optionalFunction('pipeline', options.pipeline),
     onAccount: optionalFunction('onAccount', options.onAccount),
     onDeauthenticate: optionalFunction('onDeauthenticate', options.onDeauthenticate)
   })

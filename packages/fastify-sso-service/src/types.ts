@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { SsoAccount } from 'fastify-sso-protocol'
 import type { Dispatcher } from 'undici'
+import type { AccountsAdapter, PipelineStep } from './pipeline.js'
 
 /**
  * The signed-in user, as `request.ssoUser`. Apps may add fields by
@@ -17,13 +18,18 @@ export interface SsoUser {
   attributes: Record<string, unknown>
   /** The gateway SSO session this sign-in came from, or null (django-sso gateways send none). */
   ssoSession: string | null
+  /** When the user last entered their password at the gateway (ms since the epoch), or null (django-sso gateways do not say). */
+  authTime: number | null
+  /** The user's stable id at the gateway (never changes, unlike the username), or null (django-sso gateways send none). */
+  userId: string | null
 }
 
 /** Second argument of `onAccount`. */
 export interface AccountHookContext {
-  /** `'sign-in'`: from `/sso/get/` during a login; `'event'`: an `update_account` event. */
-  source: 'sign-in' | 'event'
-  request: FastifyRequest
+  /** `'sign-in'`: from `/sso/get/` during a login; `'event'`: an `update_account` event; `'resync'`: `ssoService.resync()`. */
+  source: 'sign-in' | 'event' | 'resync'
+  /** The request being handled; null during a resync. */
+  request: FastifyRequest | null
   log: FastifyBaseLogger
 }
 
@@ -33,6 +39,10 @@ export interface DeauthenticateHookContext {
   ssoSession: string | null
   /** How many local sessions ended. */
   sessionsEnded: number
+  /** Why the sessions ended, as the gateway said (`'logout'`, `'expired'`, `'revoked'`, ...), or null. */
+  reason: string | null
+  /** The user's stable id, or null (django-sso gateways send none). */
+  userId: string | null
   request: FastifyRequest
   log: FastifyBaseLogger
 }
@@ -67,8 +77,24 @@ export interface FastifySsoServiceOptions {
   requestTimeout?: number
   /** undici dispatcher for calls to the gateway (e.g. a MockAgent in tests). @default undici's global dispatcher */
   dispatcher?: Dispatcher
-  /** Where to send the browser after logout: a relative path. @default '/' */
+  /**
+   * Where to send the browser after any sign-out: a relative path. The built-in
+   * page says what happened (it is told the scope in `?scope=`).
+   * @default '/sso/signed-out/'
+   */
   afterLogoutUrl?: string
+  /**
+   * The app's local accounts, used by the default pipeline steps `find-account`,
+   * `create-account` and `update-account`, and by renames (`rename`) and deletions (`remove`).
+   * @default undefined (no local accounts; `onAccount` still runs)
+   */
+  accounts?: AccountsAdapter<any>
+  /**
+   * Changes the pipeline an incoming account goes through: receives the default
+   * steps (a fresh array) and returns the steps to run, in order. Called once, at register.
+   * @default undefined (the default steps)
+   */
+  pipeline?: (steps: PipelineStep[]) => PipelineStep[]
   /**
    * Creates or updates the app's local account. Called at each sign-in and on
    * each `update_account` event. If it throws at sign-in, the login fails with
@@ -96,23 +122,68 @@ export interface ResolvedOptions {
   readonly requestTimeout: number
   readonly dispatcher: Dispatcher | undefined
   readonly afterLogoutUrl: string
+  readonly accounts: AccountsAdapter<any> | undefined
+  readonly pipeline: FastifySsoServiceOptions['pipeline']
   readonly onAccount: FastifySsoServiceOptions['onAccount']
   readonly onDeauthenticate: FastifySsoServiceOptions['onDeauthenticate']
+}
+
+/** Bounds of one `ssoService.resync()`. */
+export interface ResyncOptions {
+  /** Accounts asked for per page (1-1000). @default 100 */
+  pageSize?: number
+  /** Pages read at most; the summary says `complete: false` if more were left. @default 1000 */
+  maxPages?: number
+}
+
+/** What `ssoService.resync()` did. */
+export interface ResyncSummary {
+  /** Active accounts run through the pipeline. */
+  updated: number
+  /** Disabled accounts (`is_active: false`): run through the pipeline, their sessions ended. */
+  disabled: number
+  /** Deleted accounts: sessions ended, `accounts.remove` called. */
+  deleted: number
+  /** Accounts a pipeline step refused (`ctx.refuse`). */
+  refused: number
+  /** Accounts whose pipeline or adapter threw (logged). */
+  failed: number
+  /** Pages read. */
+  pages: number
+  /** False when `maxPages` stopped the resync before the last page. */
+  complete: boolean
 }
 
 /** `fastify.ssoService`. */
 export interface SsoServiceApi {
   /** Ends every local session of a user; returns how many ended. */
   logoutUser (username: string): number
+  /**
+   * Asks the gateway (`POST /sso/accounts/`, page by page) for the current state of
+   * the accounts this service knows and reconciles: each account goes through the
+   * pipeline (source `'resync'`), disabled and deleted accounts lose their sessions,
+   * deleted ones are passed to `accounts.remove`. One resync runs at a time (a second
+   * call while one runs gets the same promise). Rejects with a plugin error if the
+   * gateway is unreachable or refuses.
+   */
+  resync (options?: ResyncOptions): Promise<ResyncSummary>
 }
 
 /** `fastify.requireLogin`: a preHandler hook. */
 export type RequireLoginHook = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 
+/** `fastify.requireFreshLogin(maxAgeMs)`: makes a preHandler hook. */
+export type RequireFreshLogin = (maxAgeMs: number) => RequireLoginHook
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** The signed-in user, or null for an anonymous request. */
     ssoUser: SsoUser | null
+    /**
+     * True when this browser session already made a passive check
+     * (`/login/?prompt=none`) that came back anonymous: use it to avoid loops.
+     */
+    ssoPassiveChecked: boolean
   }
   interface FastifyInstance {
     /**
@@ -120,6 +191,12 @@ declare module 'fastify' {
      * redirected to `/login/?next=<this path>`, any other client gets a 401 JSON.
      */
     requireLogin: RequireLoginHook
+    /**
+     * Makes a preHandler that lets through only users who entered their password
+     * at most `maxAgeMs` ago: others are sent to `/login/?prompt=login&next=<this path>`
+     * (browser) or get a 401 JSON error.
+     */
+    requireFreshLogin: RequireFreshLogin
     /** Programmatic access to the service plugin. */
     ssoService: SsoServiceApi
   }

@@ -36,7 +36,7 @@ t.test('a full sign-in lands on next, logged in, with a fresh session id', async
   const me = await browser.request('/sso/test/')
   t.equal(me.statusCode, 200)
   t.same(me.json(), {
-    user: { username: 'alice', isActive: true, isStaff: true, isSuperuser: false, email: 'a@example.com', displayName: 'Alice', attributes: { team: 'blue' }, ssoSession: 'gw-1' }
+    user: { username: 'alice', isActive: true, isStaff: true, isSuperuser: false, email: 'a@example.com', displayName: 'Alice', attributes: { team: 'blue' }, ssoSession: 'gw-1', authTime: null, userId: null }
   })
   t.match(audits(logs, 'login'), [{ user: 'alice' }])
   t.notMatch(JSON.stringify(logs), /tok-a/, 'request tokens never reach the logs')
@@ -65,7 +65,7 @@ t.test('a django-sso gateway (no user, no sso_session) still signs in', async (t
   t.equal(res.headers.location, '/x')
   t.same(seen, [{ username: 'alice', is_active: true, is_staff: false, is_superuser: false }])
   const me = await browser.request('/sso/test')
-  t.same(me.json().user, { username: 'alice', isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: {}, ssoSession: null })
+  t.same(me.json().user, { username: 'alice', isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: {}, ssoSession: null, authTime: null, userId: null })
 })
 
 t.test('missing fields in the get answer get safe defaults', async (t) => {

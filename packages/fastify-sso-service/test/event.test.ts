@@ -122,7 +122,7 @@ t.test('deauthenticate ends every session of that user, and only theirs', async 
   const calls: Array<[string, Omit<DeauthenticateHookContext, 'request' | 'log'>]> = []
   const { app, gateway } = await buildApp(t, {
     database: t.testdir() + '/service.sqlite',
-    onDeauthenticate: (username, ctx) => { calls.push([username, { ssoSession: ctx.ssoSession, sessionsEnded: ctx.sessionsEnded }]) }
+    onDeauthenticate: (username, ctx) => { calls.push([username, { ssoSession: ctx.ssoSession, sessionsEnded: ctx.sessionsEnded, reason: ctx.reason, userId: ctx.userId }]) }
   })
   const a1 = new Browser(app)
   const a2 = new Browser(app)
@@ -133,7 +133,7 @@ t.test('deauthenticate ends every session of that user, and only theirs', async 
   t.equal(app.ssoService.logoutUser('nobody'), 0)
   const res = await sendEvent(app, { type: 'deauthenticate', username: 'alice' })
   t.equal(res.statusCode, 200)
-  t.same(calls, [['alice', { ssoSession: null, sessionsEnded: 2 }]])
+  t.same(calls, [['alice', { ssoSession: null, sessionsEnded: 2, reason: null, userId: null }]])
   t.equal((await a1.request('/sso/test/')).statusCode, 302)
   t.equal((await a2.request('/sso/test/')).statusCode, 302)
   t.equal((await b.request('/sso/test/')).statusCode, 200)

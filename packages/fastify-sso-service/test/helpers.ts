@@ -71,7 +71,7 @@ export class Browser {
 }
 
 /** Mocks a successful sign-in at the gateway: obtain, get and make_used. */
-export function mockSignIn (gateway: MockPool, opts: { token?: string, username?: string, next?: string, user?: Record<string, unknown> | null, ssoSession?: string | null, ssoSessionEndsAt?: number } = {}): void {
+export function mockSignIn (gateway: MockPool, opts: { token?: string, username?: string, next?: string, user?: Record<string, unknown> | null, ssoSession?: string | null, ssoSessionEndsAt?: number, authTime?: number } = {}): void {
   const token = opts.token ?? 'request-token-1'
   const username = opts.username ?? 'alice'
   gateway.intercept({ path: '/sso/obtain/', method: 'POST' }).reply(200, { token })
@@ -79,6 +79,7 @@ export function mockSignIn (gateway: MockPool, opts: { token?: string, username?
   if (opts.user !== null) got.user = opts.user ?? { username, is_active: true, is_staff: false, is_superuser: false, email: `${username}@example.com`, display_name: 'Alice A.', team: 'blue' }
   if (opts.ssoSession !== null) got.sso_session = opts.ssoSession ?? 'sso-session-1'
   if (opts.ssoSessionEndsAt !== undefined) got.sso_session_ends_at = opts.ssoSessionEndsAt
+  if (opts.authTime !== undefined) got.auth_time = opts.authTime
   gateway.intercept({ path: '/sso/get/', method: 'POST' }).reply(200, got)
   gateway.intercept({ path: '/sso/make_used/', method: 'POST' }).reply(200, { ok: true })
 }
@@ -108,4 +109,11 @@ export async function sendEvent (app: FastifyInstance, event: Record<string, unk
 /** Audit records with this name. */
 export function audits (logs: TestApp['logs'], name: string): Array<Record<string, unknown>> {
   return logs.filter((l) => l.audit === name)
+}
+
+/** The CSRF token of a page's forms. */
+export function csrfOf (html: string): string {
+  const m = /name="_csrf" value="([^"]+)"/.exec(html)
+  if (m === null) throw new Error('no CSRF field on the page')
+  return m[1] as string
 }

@@ -58,5 +58,5 @@ t.test('logout goes to the configured local path only', async (t) => {
   gateway.intercept({ path: '/sso/deauthenticate/', method: 'POST' }).reply(200, { ok: true })
   const res = await browser.request({ method: 'POST', url: '/logout/?next=https://evil.example/', payload: { _csrf: csrf } })
   t.equal(res.statusCode, 303)
-  t.equal(res.headers.location, '/')
+  t.equal(res.headers.location, '/sso/signed-out/?scope=session')
 })

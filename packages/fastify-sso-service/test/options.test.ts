@@ -50,7 +50,7 @@ t.test('defaults are filled in and the result is frozen', async (t) => {
   t.equal(o.idleTimeout, 30 * 60_000)
   t.equal(o.absoluteTimeout, 12 * 60 * 60_000)
   t.equal(o.requestTimeout, 5000)
-  t.equal(o.afterLogoutUrl, '/')
+  t.equal(o.afterLogoutUrl, '/sso/signed-out/')
   t.equal(o.acceptUnsignedEvents, false)
   t.equal(o.signingSecrets.length, 2)
   t.same(o.sessionSecret, [SESSION_SECRET])

@@ -3,17 +3,27 @@ import { checkNextUrl, PATHS } from 'fastify-sso-protocol'
 import type { SsoAccount } from 'fastify-sso-protocol'
 import { bothForms } from '../context.js'
 import type { RouteContext } from '../context.js'
-import { AccountDisabledError, AccountHookFailedError, NoLoginInProgressError } from '../errors.js'
-import { loginHref, sendErrorPage } from '../html.js'
+import { FreshLoginNotConfirmedError, NoLoginInProgressError } from '../errors.js'
+import { loginHref, sendErrorPage, sendRefusalPage } from '../html.js'
+import { isRefusal } from '../pipeline.js'
 import { sessionOf, userFromSession } from '../session.js'
 import type { SignedInSession } from '../session.js'
+
+/** How far the gateway's clock may be behind ours when checking a forced sign-in, in ms. */
+export const AUTH_TIME_SKEW = 60_000
+
+/** Whether a forced sign-in (`prompt=login`) really entered the password after it started. */
+function freshEnough (authTime: number | null, startedAt: number): boolean {
+  return authTime !== null && authTime >= startedAt - AUTH_TIME_SKEW
+}
 
 /**
  * `GET /sso/accept/`: the gateway sends the browser here after sign-in. Reads
  * the request token from THIS browser session, redeems it (`/sso/get/`, then
- * `/sso/make_used/`), lets the app set up the account, and starts a fresh session.
+ * `/sso/make_used/`), runs the account through the pipeline, and starts a fresh
+ * session. A declined passive check (`prompt=none`) continues anonymously.
  */
-export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client }) => {
+export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client, sync }) => {
   for (const url of bothForms(PATHS.accept)) {
     fastify.get(url, { schema: { querystring: { type: 'object' } } }, async (request, reply) => {
       const session = sessionOf(request)
@@ -23,22 +33,25 @@ export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { 
         return sendErrorPage(reply, new NoLoginInProgressError(), loginHref('/'), 'Sign in')
       }
       delete session.ssoRequest
-      const retry = loginHref(pending.next)
+      const retry = loginHref(pending.next, pending.prompt)
       let username: string | undefined
       try {
-        const got = await client.get(pending.token)
+        const got = await client.get(pending.token, pending.prompt === 'none')
+        if ('declined' in got) {
+          // Passive check, browser not signed in at the gateway: continue anonymously.
+          session.passiveChecked = Date.now()
+          request.ssoPassiveChecked = true
+          request.log.info({ audit: 'login_passive_anonymous' }, 'passive sign-in: not signed in at the gateway')
+          return reply.redirect(pending.next) // checked by /login/ before it was stored server-side
+        }
         username = got.username
         await client.makeUsed(pending.token)
+        if (pending.prompt === 'login' && !freshEnough(got.authTime, pending.startedAt)) throw new FreshLoginNotConfirmedError()
         const account: SsoAccount = got.account ?? { username: got.username, is_active: true, is_staff: false, is_superuser: false }
-        if (!account.is_active) throw new AccountDisabledError()
-        if (options.onAccount !== undefined) {
-          try {
-            await options.onAccount(account, { source: 'sign-in', request, log: request.log })
-          } catch (err) {
-            request.log.error({ err, user: username }, 'onAccount failed at sign-in')
-            throw new AccountHookFailedError()
-          }
-        }
+        await sync.serialised(account.user_id ?? account.username, async () => {
+          await sync.reconcileName('sign-in', account, { request, log: request.log })
+          await sync.pipeline('sign-in', account, { request, log: request.log })
+        })
         await request.session.regenerate()
         const fresh = sessionOf(request)
         const now = Date.now()
@@ -46,14 +59,20 @@ export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { 
         if (got.ssoSession !== null) fresh.sso = got.ssoSession
         // A service session never outlives the gateway session it came from.
         if (got.ssoSessionEndsAt !== null) fresh.endsAt = got.ssoSessionEndsAt
+        if (got.authTime !== null) fresh.authTime = got.authTime
         fresh.account = account
         fresh.createdAt = now
         fresh.seenAt = now
         request.ssoUser = userFromSession(fresh as SignedInSession)
-        request.log.info({ audit: 'login', user: got.username }, 'signed in through the gateway')
+        request.ssoPassiveChecked = false
+        request.log.info({ audit: 'login', user: got.username, prompt: pending.prompt }, 'signed in through the gateway')
         return reply.redirect(checkNextUrl(got.nextUrl) ?? '/')
       } catch (err) {
         const error = err as FastifyError
+        if (isRefusal(error)) {
+          request.log.warn({ audit: 'login_refused', user: username, code: error.code, message: error.message }, 'a pipeline step refused the sign-in')
+          return sendRefusalPage(reply, error.message, options.gatewayUrl)
+        }
         request.log.warn({ audit: 'login_failed', step: 'accept', code: error.code, user: username }, 'sign-in could not be completed')
         return sendErrorPage(reply, error, retry)
       }

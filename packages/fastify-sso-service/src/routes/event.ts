@@ -1,9 +1,10 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { eventBodySchema, PATHS, safeEqual, verifyWebhook, WEBHOOK_HEADERS } from 'fastify-sso-protocol'
-import type { SsoAccount, SsoEvent } from 'fastify-sso-protocol'
+import type { SsoEvent, UpdateAccountEvent } from 'fastify-sso-protocol'
 import { bothForms } from '../context.js'
 import type { RouteContext } from '../context.js'
-import { AccountHookFailedError, BadSignatureError } from '../errors.js'
+import { BadSignatureError, InvalidEventError } from '../errors.js'
+import { accountFrom } from '../gateway-client.js'
 
 /** Largest event body accepted, in bytes. */
 export const MAX_EVENT_BYTES = 64 * 1024
@@ -28,9 +29,10 @@ function jsonErrorHandler (err: FastifyError, request: FastifyRequest, reply: Fa
 /**
  * `POST /sso/event/`: events from the gateway. Verifies the Standard Webhooks
  * signature over the raw body (or, opted in, the django-sso body token),
- * applies each event id once, in timestamp order per user.
+ * applies each event id once, one at a time per user, never an `update_account`
+ * older than the last one applied (or than a later rename or deletion).
  */
-export const eventRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, db }) => {
+export const eventRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, db, sync }) => {
   fastify.removeAllContentTypeParsers()
   const parseJson = fastify.getDefaultJsonParser('error', 'error')
   fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: MAX_EVENT_BYTES }, (request, body, done) => {
@@ -38,20 +40,6 @@ export const eventRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { o
     parseJson(request, body as string, done)
   })
   fastify.setErrorHandler(jsonErrorHandler)
-
-  /** Applies events for one user one at a time, so order checks and idempotency hold. */
-  const queues = new Map<string, Promise<unknown>>()
-  async function serialised<T> (key: string, work: () => Promise<T>): Promise<T> {
-    const previous = queues.get(key) ?? Promise.resolve()
-    const current = previous.then(work, work)
-    const tail = current.catch(() => {})
-    queues.set(key, tail)
-    try {
-      return await current
-    } finally {
-      if (queues.get(key) === tail) queues.delete(key)
-    }
-  }
 
   function reject (request: FastifyRequest, reason: string): never {
     request.log.warn({ audit: 'event_rejected', reason }, 'event refused')
@@ -79,40 +67,48 @@ export const eventRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { o
       const event = request.body as SsoEvent
       const meta = metas.get(request) as EventMeta
       const log = request.log
-      await serialised(event.username, async () => {
+      const origin = { request, log }
+      await sync.serialised(event.user_id ?? event.username, async () => {
         if (meta.id !== null && db.isProcessed(meta.id)) {
           log.info({ audit: 'event_duplicate', type: event.type, user: event.username }, 'event already applied; acknowledged')
           return
         }
-        if (event.type === 'update_account') {
-          if (meta.timestamp !== null && meta.timestamp < db.lastAccountTimestamp(event.username)) {
-            log.info({ audit: 'event_stale', user: event.username }, 'older update_account ignored')
-            db.recordEvent(meta.id, null)
+        switch (event.type) {
+          case 'update_account': {
+            if (meta.timestamp !== null && meta.timestamp < db.lastAccountTimestamp(event.username)) {
+              log.info({ audit: 'event_stale', user: event.username }, 'older update_account ignored')
+              db.recordEvent(meta.id)
+              return
+            }
+            const { type: _type, token: _token, sso_session: _sso, changed, ...rest } = event as UpdateAccountEvent & { sso_session?: string }
+            const account = accountFrom(rest, event.username)
+            await sync.applyAccount('event', account, origin, changed ?? null)
+            db.recordEvent(meta.id, [event.username], meta.timestamp)
             return
           }
-          const { type: _type, token: _token, sso_session: _sso, ...rest } = event as SsoAccount & { type: string, token?: string, sso_session?: string }
-          const account: SsoAccount = { ...rest, is_active: rest.is_active ?? true, is_staff: rest.is_staff ?? false, is_superuser: rest.is_superuser ?? false }
-          if (options.onAccount !== undefined) {
-            try {
-              await options.onAccount(account, { source: 'event', request, log })
-            } catch (err) {
-              log.error({ err, user: event.username }, 'onAccount failed on update_account')
-              throw new AccountHookFailedError()
-            }
+          case 'rename_account': {
+            if (event.user_id === undefined || event.old_username === undefined) throw new InvalidEventError('rename_account needs user_id and old_username')
+            await sync.rename('event', event.user_id, event.old_username, event.username, origin)
+            // An update_account sent before the rename, under either name, is now stale.
+            db.recordEvent(meta.id, [event.old_username, event.username], meta.timestamp)
+            return
           }
-          let ended = 0
-          if (!account.is_active) ended = db.store.destroyByUser(event.username)
-          db.recordEvent(meta.id, meta.timestamp === null ? null : { username: event.username, timestamp: meta.timestamp })
-          log.info({ audit: 'account_updated', user: event.username, active: account.is_active, sessionsEnded: ended }, 'update_account applied')
-          return
+          case 'delete_account': {
+            await sync.remove('event', event.user_id ?? null, event.username, origin)
+            db.recordEvent(meta.id, [event.username], meta.timestamp)
+            return
+          }
+          default: {
+            const ssoSession = event.sso_session ?? null
+            const ended = ssoSession === null ? db.store.destroyByUser(event.username) : db.store.destroyBySsoSession(ssoSession)
+            const reason = event.reason ?? null
+            log.info({ audit: 'deauthenticate', user: event.username, sessionsEnded: ended, ssoSession: ssoSession !== null, reason }, 'sessions ended by the gateway')
+            if (options.onDeauthenticate !== undefined) {
+              await options.onDeauthenticate(event.username, { ssoSession, sessionsEnded: ended, reason, userId: event.user_id ?? null, request, log })
+            }
+            db.recordEvent(meta.id)
+          }
         }
-        const ssoSession = event.sso_session ?? null
-        const ended = ssoSession === null ? db.store.destroyByUser(event.username) : db.store.destroyBySsoSession(ssoSession)
-        log.info({ audit: 'deauthenticate', user: event.username, sessionsEnded: ended, ssoSession: ssoSession !== null }, 'sessions ended by the gateway')
-        if (options.onDeauthenticate !== undefined) {
-          await options.onDeauthenticate(event.username, { ssoSession, sessionsEnded: ended, request, log })
-        }
-        db.recordEvent(meta.id, null)
       })
       return { ok: true }
     })
