@@ -33,7 +33,7 @@ export async function seed (app: FastifyInstance, agent: MockAgent): Promise<{ s
 /** A browser-like client over `inject` that keeps cookies between requests. */
 export class Browser {
   readonly cookies = new Map<string, string>()
-  constructor (readonly app: FastifyInstance) {}
+  constructor (readonly app: FastifyInstance, readonly headers: Record<string, string> = {}) {}
 
   async request (method: 'GET' | 'POST', url: string, form?: Record<string, string>): Promise<LightMyRequestResponse> {
     const res = await this.app.inject({
@@ -42,6 +42,7 @@ export class Browser {
       headers: {
         cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
         accept: 'text/html',
+        ...this.headers,
         ...(form === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' })
       },
       ...(form === undefined ? {} : { payload: new URLSearchParams(form).toString() })
@@ -80,3 +81,40 @@ export async function signIn (app: FastifyInstance, browser: Browser, secret: st
   if (res.statusCode !== 303) throw new Error(`sign-in failed: ${res.statusCode} ${res.body}`)
   return token
 }
+
+/** Answers a service's events with 200 and records their JSON bodies. */
+export function record (agent: MockAgent, origin: string): Array<Record<string, unknown>> {
+  const received: Array<Record<string, unknown>> = []
+  agent.get(origin).intercept({ path: '/sso/event/', method: 'POST' })
+    .reply(200, (opts) => { received.push(JSON.parse(String(opts.body)) as Record<string, unknown>); return { ok: true } }).persist()
+  return received
+}
+
+/** Obtains a request token for a service (extra fields such as `prompt` allowed). */
+export async function obtain (app: FastifyInstance, secret: string, extra: Record<string, string> = {}): Promise<string> {
+  const res = await call(app, '/sso/obtain/', { token: secret, next_url: '/next', ...extra })
+  if (res.statusCode !== 200) throw new Error(`obtain failed: ${res.statusCode} ${res.body}`)
+  return (res.json() as { token: string }).token
+}
+
+/** Signs `username` in through the form for a fresh request of the service; returns the POST's answer and the token. */
+export async function signInAs (app: FastifyInstance, browser: Browser, secret: string, username: string, password = PASSWORD, extra: Record<string, string> = {}): Promise<{ res: LightMyRequestResponse, token: string }> {
+  const token = await obtain(app, secret, extra)
+  const form = await browser.request('GET', `/login/?sso=${token}`)
+  const res = await browser.request('POST', `/login/?sso=${token}`, { username, password, _csrf: Browser.csrf(form.body) })
+  return { res, token }
+}
+
+/** The SSO session id of the browser's gateway session (what /sso/get/ reports). */
+export async function ssoOf (app: FastifyInstance, secret: string, token: string): Promise<string> {
+  const res = await call(app, '/sso/get/', { token: secret, authentication_token: token })
+  return (res.json() as { sso_session: string }).sso_session
+}
+
+/** A Fastify logger writing JSON lines into an array (for audit assertions). */
+export function logLines (): { lines: Array<Record<string, unknown>>, server: FastifyServerOptions } {
+  const lines: Array<Record<string, unknown>> = []
+  return { lines, server: { logger: { level: 'info', stream: { write: (l: string) => { lines.push(JSON.parse(l) as Record<string, unknown>) } } } } }
+}
+
+export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))

@@ -24,7 +24,7 @@ async function setup (t: { teardown: (fn: () => Promise<void>) => void }, store 
   const dispatcher = new OutboxDispatcher({ store, log, timeout: 1000, interval: 60_000, dispatcher: agent, now: () => clock.now, retrySchedule })
   const service = await store.createService({
     id: 'svc_1', name: 'svc', baseUrl: ORIGIN, eventUrl: `${ORIGIN}/sso/event/`, tokenHash: 'h1',
-    signingSecret: generateSigningSecret(), djangoToken: null, protocol: 'fastify-sso', enabled: true
+    signingSecret: generateSigningSecret(), djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null
   })
   t.teardown(async () => { await dispatcher.close(100); await store.close() })
   const user = (id: string): UserRecord => ({
@@ -263,17 +263,22 @@ t.test('delivery status per service is logged when deliveries fail, at most once
   const statusLines = () => log.lines.filter(([, obj]) => (obj as { audit?: string }).audit === 'delivery_status')
   pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(500, '').persist()
   await event(updateAccountEvent(service, user('u1')))
+  await event({ id: 'evt_orphan', serviceId: 'svc_gone', userKey: 'u', payload: '{}' })
   await run()
-  t.equal(statusLines().length, 1)
-  t.match(statusLines()[0], ['warn', { service: 'svc', pending: 1, dead: 0, failingSince: /^\d{4}-\d\d-\d\dT/ }, 'sso outbox: events waiting for a service'])
+  t.equal(statusLines().length, 2, 'one line per service with pending or dead events')
+  t.match(statusLines(), [
+    ['warn', { service: 'svc', pending: 1, dead: 0, failingSince: /^\d{4}-\d\d-\d\dT/ }, 'sso outbox: events waiting for a service'],
+    ['warn', { service: 'svc_gone', pending: 0, dead: 1, failingSince: null }]
+  ])
   clock.offset += 10_000
-  await run()
-  t.equal(statusLines().length, 1, 'not again within a minute')
-  clock.offset += 60_000
   await event(updateAccountEvent(service, user('u2')))
   await run()
-  t.equal(statusLines().length, 2, 'again after a minute')
-  t.match(statusLines()[1], ['warn', { pending: 2 }])
+  t.equal(statusLines().length, 2, 'not again within a minute')
+  clock.offset += 60_000
+  await event(updateAccountEvent(service, user('u3')))
+  await run()
+  t.equal(statusLines().length, 4, 'again after a minute')
+  t.match(statusLines()[2], ['warn', { service: 'svc', pending: 3 }])
 })
 
 t.test('expediteEvents: a (service, user)\'s pending events become due, oldest first; claimed ones are left alone', async (t) => {

@@ -67,7 +67,7 @@ t.test('store edge cases', async (t) => {
   t.equal(await store.getServiceByTokenHash('none'), null)
   t.equal(await store.getRequestToken('none', Date.now()), null)
   t.equal(await store.consumeRequestToken('none', 'svc', Date.now()), null)
-  t.equal(await store.authenticateRequestToken('none', { userId: 'u', ssoSession: 'sso', sessionEndsAt: Date.now() + 5000, expiresAt: Date.now() + 1000 }, Date.now()), false)
+  t.equal(await store.authenticateRequestToken('none', { userId: 'u', ssoSession: 'sso', sessionEndsAt: Date.now() + 5000, authAt: Date.now(), expiresAt: Date.now() + 1000 }, Date.now()), false)
   t.equal(await store.pruneRequestTokens(Date.now()), 0)
   t.equal(await store.hasSignedIn('svc', 'u'), false)
   t.same(await store.deliveryStatus(), [])
@@ -77,14 +77,14 @@ t.test('store edge cases', async (t) => {
   await store.createUser(user)
   await t.rejects(store.createUser({ ...user, username: 'other' }), { code: 'FST_SSO_GATEWAY_USER_EXISTS' }, 'a duplicate id')
   await t.rejects(store.createUser({ ...user, id: 'usr_2', username: null as never }), { code: 'SQLITE_CONSTRAINT_NOTNULL' }, 'other errors pass through')
-  const service = { id: 'svc_1', name: 's', baseUrl: 'http://s', eventUrl: 'http://s/e', tokenHash: 'h', signingSecret: 'whsec_x', djangoToken: null, protocol: 'fastify-sso' as const, enabled: true }
+  const service = { id: 'svc_1', name: 's', baseUrl: 'http://s', eventUrl: 'http://s/e', tokenHash: 'h', signingSecret: 'whsec_x', djangoToken: null, protocol: 'fastify-sso' as const, enabled: true, freshLogin: false, access: null, fields: null }
   await store.createService(service)
   await t.rejects(store.createService({ ...service, id: 'svc_2', name: null as never, tokenHash: 'h2' }), { code: 'SQLITE_CONSTRAINT_NOTNULL' })
 
   const now = Date.now()
-  await store.createRequestToken({ hash: 't1', serviceId: 'svc_1', nextUrl: '/', expiresAt: now + 60_000, createdAt: now })
-  t.equal(await store.authenticateRequestToken('t1', { userId: 'usr_1', ssoSession: 'sso_1', sessionEndsAt: now + 3_600_000, expiresAt: now + 60_000 }, now), true)
-  t.equal(await store.authenticateRequestToken('t1', { userId: 'usr_1', ssoSession: 'sso_1', sessionEndsAt: now + 3_600_000, expiresAt: now + 60_000 }, now), false, 'only a pending token')
+  await store.createRequestToken({ hash: 't1', serviceId: 'svc_1', nextUrl: '/', prompt: null, expiresAt: now + 60_000, createdAt: now })
+  t.equal(await store.authenticateRequestToken('t1', { userId: 'usr_1', ssoSession: 'sso_1', sessionEndsAt: now + 3_600_000, authAt: now, expiresAt: now + 60_000 }, now), true)
+  t.equal(await store.authenticateRequestToken('t1', { userId: 'usr_1', ssoSession: 'sso_1', sessionEndsAt: now + 3_600_000, authAt: now, expiresAt: now + 60_000 }, now), false, 'only a pending token')
   t.equal(await store.hasSignedIn('svc_1', 'usr_1'), true)
   t.equal(await store.consumeRequestToken('t1', 'svc_other', now), null, 'only by its service')
   t.match(await store.consumeRequestToken('t1', 'svc_1', now), { status: 'used', userId: 'usr_1', ssoSession: 'sso_1' })
