@@ -19,8 +19,12 @@ export interface ServiceSessionFields {
   createdAt?: number
   seenAt?: number
   endsAt?: number
+  /** When the user last entered their password at the gateway (ms), if the gateway said. */
+  authTime?: number
   /** A sign-in in progress, bound to this browser session. */
-  ssoRequest?: { token: string, next: string }
+  ssoRequest?: { token: string, next: string, prompt?: 'none' | 'login', startedAt: number }
+  /** When a passive check (`prompt=none`) came back anonymous in this browser session (ms). */
+  passiveChecked?: number
 }
 
 /** The request's session, with this plugin's fields typed. */
@@ -37,6 +41,9 @@ export class ServiceDatabase {
   readonly #recordId: Statement<[string, number]>
   readonly #recordTimestamp: Statement<[string, number]>
   readonly #pruneIds: Statement<[number]>
+  readonly #usernameOf: Statement<[string]>
+  readonly #rememberUser: Statement<[string, string]>
+  readonly #forgetUser: Statement<[string]>
 
   constructor (file: string, lifetime: SessionLifetime) {
     this.db = new Database(file)
@@ -57,7 +64,15 @@ export class ServiceDatabase {
         username TEXT PRIMARY KEY,
         event_timestamp INTEGER NOT NULL
       ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS sso_users (
+        user_id TEXT PRIMARY KEY,
+        username TEXT NOT NULL
+      ) WITHOUT ROWID;
     `)
+    this.#usernameOf = this.db.prepare('SELECT username FROM sso_users WHERE user_id = ?')
+    this.#rememberUser = this.db.prepare(`INSERT INTO sso_users (user_id, username) VALUES (?, ?)
+      ON CONFLICT (user_id) DO UPDATE SET username = excluded.username`)
+    this.#forgetUser = this.db.prepare('DELETE FROM sso_users WHERE user_id = ?')
     this.#isProcessed = this.db.prepare('SELECT 1 FROM sso_processed_events WHERE id = ?')
     this.#lastTimestamp = this.db.prepare('SELECT event_timestamp AS ts FROM sso_account_versions WHERE username = ?')
     this.#recordId = this.db.prepare('INSERT OR IGNORE INTO sso_processed_events (id, processed_at) VALUES (?, ?)')
@@ -77,12 +92,26 @@ export class ServiceDatabase {
     return row?.ts ?? -1
   }
 
-  /** Records an applied event in one transaction: its id, and for `update_account` its timestamp. */
-  recordEvent (id: string | null, accountUpdate: { username: string, timestamp: number } | null, now: number = Date.now()): void {
+  /**
+   * Records an applied event in one transaction: its id, and the webhook timestamp
+   * it brings the named accounts to (an older `update_account` for them is then ignored).
+   */
+  recordEvent (id: string | null, usernames: readonly string[] = [], timestamp: number | null = null, now: number = Date.now()): void {
     this.db.transaction(() => {
       if (id !== null) this.#recordId.run(id, now)
-      if (accountUpdate !== null) this.#recordTimestamp.run(accountUpdate.username, accountUpdate.timestamp)
+      if (timestamp !== null) for (const username of usernames) this.#recordTimestamp.run(username, timestamp)
     })()
+  }
+
+  /** The username last seen for a gateway user id, or null. */
+  usernameOf (userId: string): string | null {
+    return (this.#usernameOf.get(userId) as { username: string } | undefined)?.username ?? null
+  }
+
+  /** Remembers (or forgets, with null) the username of a gateway user id. */
+  rememberUser (userId: string, username: string | null): void {
+    if (username === null) this.#forgetUser.run(userId)
+    else this.#rememberUser.run(userId, username)
   }
 
   /** Deletes expired sessions and old event ids. */
@@ -101,7 +130,7 @@ export type SignedInSession = ServiceSessionFields & { user: string, account: Ss
 
 /** The `request.ssoUser` of a signed-in session. */
 export function userFromSession (session: SignedInSession): SsoUser {
-  const { username: _u, is_active: isActive, is_staff: isStaff, is_superuser: isSuperuser, email, display_name: displayName, ...attributes } = session.account
+  const { username: _u, user_id: userId, is_active: isActive, is_staff: isStaff, is_superuser: isSuperuser, email, display_name: displayName, ...attributes } = session.account
   return {
     username: session.user,
     isActive,
@@ -110,17 +139,20 @@ export function userFromSession (session: SignedInSession): SsoUser {
     email: typeof email === 'string' ? email : null,
     displayName: typeof displayName === 'string' ? displayName : null,
     attributes,
-    ssoSession: session.sso ?? null
+    ssoSession: session.sso ?? null,
+    authTime: session.authTime ?? null,
+    userId: typeof userId === 'string' ? userId : null
   }
 }
 
 /**
  * onRequest hook: enforces the idle and absolute lifetimes server-side and sets
- * `request.ssoUser`. An expired session is destroyed and the request is anonymous.
+ * `request.ssoUser` (and `request.ssoPassiveChecked`). An expired session is destroyed and the request is anonymous.
  */
 export function sessionLifetimeHook (lifetime: SessionLifetime, now: () => number = Date.now): onRequestAsyncHookHandler {
   return async function ssoSessionLifetime (request) {
     const session = sessionOf(request)
+    if (session.passiveChecked !== undefined) request.ssoPassiveChecked = true
     if (typeof session.user !== 'string' && session.ssoRequest === undefined) return
     const t = now()
     const state = checkSessionLifetime(session, lifetime, t)
