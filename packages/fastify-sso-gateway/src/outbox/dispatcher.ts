@@ -13,7 +13,7 @@ export const RETRY_SCHEDULE: readonly number[] = [
 ]
 
 const BATCH = 64
-/** At most one delivery-status line per service per this long, in ms. */
+/** Delivery status is looked up and logged at most once per this long, in ms. */
 const STATUS_LOG_MS = 60_000
 
 export interface OutboxDispatcherOptions {
@@ -63,7 +63,7 @@ export class OutboxDispatcher {
    * `timeout`), short enough that events claimed by a crashed process go out again soon.
    */
   readonly #leaseMs: number
-  readonly #statusLogged = new Map<string, number>()
+  #statusLoggedAt = -Infinity
 
   constructor (options: OutboxDispatcherOptions) {
     this.#o = options
@@ -117,14 +117,15 @@ export class OutboxDispatcher {
   }
 
   /**
-   * Logs how delivery stands for each service with pending or dead events, at most once
-   * a minute per service: the operator sees a failing service without polling the API.
+   * Logs how delivery stands for each service with pending or dead events, at most once a
+   * minute (however often deliveries fail): the operator sees a failing service without
+   * polling the API, and the status query does not run at every poll.
    */
   async #logStatus (): Promise<void> {
     const now = this.#now()
+    if (now - this.#statusLoggedAt < STATUS_LOG_MS) return
+    this.#statusLoggedAt = now
     for (const s of await this.#o.store.deliveryStatus()) {
-      if (now - (this.#statusLogged.get(s.serviceId) ?? -Infinity) < STATUS_LOG_MS) continue
-      this.#statusLogged.set(s.serviceId, now)
       const service = await this.#o.store.getServiceById(s.serviceId)
       this.#o.log.warn({
         audit: 'delivery_status',
