@@ -34,7 +34,7 @@ type GetCallback = (err: unknown, session?: StoredSession | null) => void
  * A persistent @fastify/session store in SQLite with indexes by user and by SSO
  * session: `destroyByUser` and `destroyBySsoSession` cost one index lookup
  * whatever the number of sessions stored. Expired sessions are never returned
- * and are deleted by `prune()`.
+ * and are deleted by `prune()` or `takeExpired()`.
  */
 export class SqliteSessionStore {
   readonly #db: Database
@@ -89,11 +89,10 @@ export class SqliteSessionStore {
   get (sid: string, callback: GetCallback): void {
     let session: StoredSession | null = null
     try {
+      // An expired row is not returned, and not deleted here either: `takeExpired` (or
+      // `prune`) removes it, so its owner can still learn that the session ended.
       const row = this.#get.get(sid) as { data: string, expires_at: number } | undefined
-      if (row !== undefined) {
-        if (row.expires_at > this.#now()) session = JSON.parse(row.data) as StoredSession
-        else this.#destroy.run(sid)
-      }
+      if (row !== undefined && row.expires_at > this.#now()) session = JSON.parse(row.data) as StoredSession
     } catch (err) {
       callback(err)
       return

@@ -64,15 +64,32 @@ t.test('set / get / destroy through the callback API', async (t) => {
   db2.close()
 })
 
-t.test('expired sessions are not returned, and are deleted when read', async (t) => {
-  const { clock, get, set, count } = open(t)
-  await set('old', { user: 'alice', expiresAt: clock.now + 1000 })
-  t.same(await get('old'), { user: 'alice', expiresAt: clock.now + 1000 })
+t.test('expired sessions are not returned; the row waits for takeExpired so its end can be reported', async (t) => {
+  const { store, clock, get, set, count } = open(t)
+  await set('old', { user: 'alice', sso: 'g1', expiresAt: clock.now + 1000 })
+  t.same(await get('old'), { user: 'alice', sso: 'g1', expiresAt: clock.now + 1000 })
   clock.now += 999
   t.ok(await get('old'), 'one ms before expiry: live')
   clock.now += 1
   t.equal(await get('old'), null, 'at expiry: gone')
-  t.equal(count(), 0, 'the row was deleted')
+  t.equal(count(), 1, 'the row is kept (not returned) until taken')
+  t.same(store.takeExpired(10), [{ user: 'alice', ssoSession: 'g1' }], 'so whoever sweeps still learns it ended')
+  t.equal(count(), 0)
+})
+
+t.test('takeExpired deletes up to limit expired sessions, oldest first, and returns their index', async (t) => {
+  const { store, clock, set, get, count } = open(t)
+  await set('a', { user: 'alice', sso: 'g1', expiresAt: clock.now + 30 })
+  await set('b', { user: 'bob', expiresAt: clock.now + 10 })
+  await set('c', { expiresAt: clock.now + 20 })
+  await set('live', { user: 'carol', sso: 'g3', expiresAt: clock.now + 1000 })
+  t.same(store.takeExpired(10), [], 'nothing expired yet')
+  clock.now += 30
+  t.same(store.takeExpired(2), [{ user: 'bob', ssoSession: null }, { user: null, ssoSession: null }], 'the earliest first, at most limit')
+  t.same(store.takeExpired(2), [{ user: 'alice', ssoSession: 'g1' }])
+  t.same(store.takeExpired(2), [], 'each is taken once')
+  t.equal(count(), 1)
+  t.ok(await get('live'), 'live sessions stay')
 })
 
 t.test('destroyByUser and destroyBySsoSession end exactly the right sessions', async (t) => {
