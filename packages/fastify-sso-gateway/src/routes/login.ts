@@ -159,8 +159,9 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
         if (pending === undefined) return redirect(reply, '/welcome/')
         return await complete(request, reply, pending, user, 302)
       }
-      if (user === null && pending?.token.prompt === 'none') {
-        // Passive sign-in: never a form. The service learns from /sso/get/ that nobody is signed in.
+      if (pending?.token.prompt === 'none') {
+        // Passive sign-in: never a form (not even for a service that requires a fresh password).
+        // The service learns from /sso/get/ that nobody is signed in.
         await store.declineRequestToken(pending.token.hash, Date.now())
         return redirect(reply, `${pending.service.baseUrl}/sso/accept/`)
       }
