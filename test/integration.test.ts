@@ -76,8 +76,10 @@ t.test('three real processes: sign-in, silent sign-in, single logout, refusals',
   }
 
   // 5. Log out at B: A and the gateway end the session too.
-  const logout = await browser.go('POST', `${urls.b}/logout/`, { _csrf: HttpBrowser.csrf(atB.body) })
+  const choices = await browser.send('GET', `${urls.b}/logout/`)
+  const logout = await browser.go('POST', `${urls.b}/logout/`, { _csrf: HttpBrowser.csrf(choices.body), scope: 'session' })
   t.equal(logout.status, 200)
+  t.equal(new URL(logout.url).pathname, '/sso/signed-out/', 'a signed-out page')
   const bAfter = await browser.send('GET', `${urls.b}/api/me`)
   t.equal(bAfter.status, 302, 'B session ended: back to sign-in')
   t.match(bAfter.headers.location, /^\/login\/\?next=/)
