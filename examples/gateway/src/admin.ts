@@ -20,6 +20,7 @@ interface Body {
   groups?: string[]
   fields?: string[] | null
   attributes?: Record<string, unknown>
+  enabled?: boolean
 }
 
 export const adminRoutes: FastifyPluginAsync<{ token: string }> = async (app, { token }) => {
@@ -39,12 +40,15 @@ export const adminRoutes: FastifyPluginAsync<{ token: string }> = async (app, { 
     '/users/delete': async (b) => { await sso.deleteUser(b.username ?? '') },
     '/users/rename': async (b) => await sso.renameUser(b.username ?? '', b.newUsername ?? ''),
     '/users/attributes': async (b) => await sso.updateUser(b.username ?? '', { attributes: b.attributes ?? {} }),
-    '/groups/add-member': async (b) => { await sso.groups.create(b.group ?? ''); await sso.groups.addMember(b.group ?? '', b.username ?? '') },
+    '/groups/create': async (b) => { await sso.groups.create(b.group ?? '') },
+    '/groups/add-member': async (b) => { await sso.groups.addMember(b.group ?? '', b.username ?? '') },
     '/groups/remove-member': async (b) => { await sso.groups.removeMember(b.group ?? '', b.username ?? '') },
     '/services/access': async (b) => await sso.updateService(b.service ?? '', {
       access: b.users === undefined && b.groups === undefined ? null : { users: b.users ?? [], groups: b.groups ?? [] }
     }),
-    '/services/fields': async (b) => await sso.updateService(b.service ?? '', { fields: b.fields ?? null })
+    '/services/fields': async (b) => await sso.updateService(b.service ?? '', { fields: b.fields ?? null }),
+    '/services/enabled': async (b) => await sso.setServiceEnabled(b.service ?? '', b.enabled === true),
+    '/events/status': async () => await sso.events.status()
   }
   for (const [path, run] of Object.entries(routes)) {
     app.post(path, async (request) => ({ ok: true, result: (await run((request.body ?? {}) as Body)) ?? null }))

@@ -1,19 +1,34 @@
 /**
  * Example service A: server-rendered pages, `requireLogin` on one route, local accounts
- * kept by the `onAccount` hook.
+ * kept through the `accounts` adapter (keyed by the gateway's stable user id, so a rename
+ * re-keys the account instead of creating a second one).
  *
  * Environment: PORT (3001), HOST (127.0.0.1), GATEWAY_URL (browser URL of the gateway),
  * GATEWAY_INTERNAL_URL (server-to-server, defaults to GATEWAY_URL), SSO_TOKEN,
  * SSO_SIGNING_SECRET, SESSION_SECRET, DATABASE (service-a.sqlite), NODE_ENV.
  */
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import fastifySsoService from 'fastify-sso-service'
+import fastifySsoService, { type AccountsAdapter } from 'fastify-sso-service'
 
 const env = process.env
 const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
-/** The app's own account table: what `onAccount` creates and updates. */
-const accounts = new Map<string, { email: string | null, updates: number }>()
+/** The app's own account table (a real app would use its database). */
+interface LocalAccount { id: string, username: string, attributes: Record<string, unknown> }
+const accounts = new Map<string, LocalAccount>()
+const keyOf = (account: { user_id?: string, username: string }): string => account.user_id ?? account.username
+
+const adapter: AccountsAdapter<LocalAccount> = {
+  find: (ctx) => accounts.get(keyOf(ctx.account)),
+  create: (ctx) => {
+    const local = { id: keyOf(ctx.account), username: ctx.account.username, attributes: ctx.attributes }
+    accounts.set(local.id, local)
+    return local
+  },
+  update: (ctx) => { Object.assign(ctx.local!, { username: ctx.account.username, attributes: ctx.attributes }) },
+  rename: (ctx) => { const local = accounts.get(ctx.userId); if (local !== undefined) local.username = ctx.username },
+  remove: (ctx) => { accounts.delete(ctx.userId ?? ctx.username) }
+}
 
 const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'info' } })
 
@@ -26,13 +41,10 @@ await app.register(fastifySsoService, {
   database: env.DATABASE ?? 'service-a.sqlite',
   cookieName: 'demo_service_a_session',
   cookieSecure: env.NODE_ENV !== 'development',
-  onAccount: async (account) => {
-    const known = accounts.get(account.username)
-    accounts.set(account.username, { email: account.email ?? null, updates: (known?.updates ?? 0) + 1 })
-  }
+  accounts: adapter
 })
 
-/** The three ways out, each a POST with the CSRF token (see the README's logout table). */
+/** The three ways out, each a POST with the CSRF token (see the README's signing-out table). */
 function logoutForms (csrf: string): string {
   const form = (scope: string, id: string, label: string): string =>
     `<form method="post" action="/logout/"><input type="hidden" name="_csrf" value="${esc(csrf)}">` +
@@ -56,9 +68,12 @@ async function page (request: FastifyRequest, reply: FastifyReply, body: string)
 app.get('/', async (request, reply) => await page(request, reply, '<p>A public page of service A.</p>'))
 
 app.get('/private', { preHandler: app.requireLogin }, async (request, reply) => {
-  const account = accounts.get(request.ssoUser?.username ?? '')
-  return await page(request, reply, `<p id="private">Private page of service A. Local account: ${esc(account?.email ?? 'none')}.</p>`)
+  const local = accounts.get(request.ssoUser?.userId ?? request.ssoUser?.username ?? '')
+  return await page(request, reply, `<p id="private">Private page of service A. Local account: ${esc(local?.attributes.email ?? 'none')}.</p>`)
 })
+
+/** The local account table, to see renames, fields and deletions arrive (demo only). */
+app.get('/accounts.json', async () => [...accounts.values()])
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

@@ -1,15 +1,21 @@
 /**
  * Example service B: a small JSON API whose whole context requires a login (one
- * `requireLogin` hook for an encapsulated plugin), and a page showing who is signed in.
+ * `requireLogin` hook for an encapsulated plugin), the plugin's own sign-out page, a
+ * pipeline step of its own that can refuse a sign-in, and a resync endpoint.
  *
- * Environment: as service A (PORT defaults to 3002, DATABASE to service-b.sqlite).
+ * Environment: as service A (PORT defaults to 3002, DATABASE to service-b.sqlite), plus
+ * ADMIN_TOKEN to enable `POST /admin/resync`.
  */
+import { createHash, timingSafeEqual } from 'node:crypto'
 import Fastify from 'fastify'
-import fastifySsoService from 'fastify-sso-service'
+import fastifySsoService, { insertBefore } from 'fastify-sso-service'
 
 const env = process.env
 const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 const signOuts: string[] = []
+
+/** Local accounts by the gateway's user id: username and the fields the gateway sends B. */
+const accounts = new Map<string, { username: string, fields: Record<string, unknown> }>()
 
 const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'info' } })
 
@@ -22,6 +28,24 @@ await app.register(fastifySsoService, {
   database: env.DATABASE ?? 'service-b.sqlite',
   cookieName: 'demo_service_b_session',
   cookieSecure: env.NODE_ENV !== 'development',
+  accounts: {
+    find: (ctx) => accounts.get(ctx.account.user_id ?? ctx.account.username),
+    create: (ctx) => {
+      const local = { username: ctx.account.username, fields: ctx.attributes }
+      accounts.set(ctx.account.user_id ?? ctx.account.username, local)
+      return local
+    },
+    update: (ctx) => { Object.assign(ctx.local!, { username: ctx.account.username, fields: ctx.attributes }) },
+    rename: (ctx) => { const local = accounts.get(ctx.userId); if (local !== undefined) local.username = ctx.username },
+    remove: (ctx) => { accounts.delete(ctx.userId ?? ctx.username) }
+  },
+  // B's own rule, as a pipeline step: accounts flagged `b_blocked` are refused with a message.
+  pipeline: (steps) => insertBefore(steps, 'find-account', {
+    name: 'b-policy',
+    run (ctx) {
+      if (ctx.account.b_blocked === true) ctx.refuse('Service B is closed to your account. Ask the service B team.')
+    }
+  }),
   onDeauthenticate: async (username) => { signOuts.push(username) }
 })
 
@@ -46,6 +70,19 @@ app.get('/', async (request, reply) => {
 <body><h1>Service B</h1><p id="who">${who}</p><p><a id="account" href="/account">My account</a></p>
 <p>Sign-outs heard from the gateway: ${signOuts.length}</p></body></html>`)
 })
+
+/** The local account table, to see renames, fields and deletions arrive (demo only). */
+app.get('/accounts.json', async () => [...accounts.entries()].map(([id, a]) => ({ id, ...a })))
+
+if (env.ADMIN_TOKEN !== undefined) {
+  const expected = createHash('sha256').update(`Bearer ${env.ADMIN_TOKEN}`).digest()
+  // After an outage longer than the gateway's retry window: fetch every account's current state.
+  app.post('/admin/resync', async (request, reply) => {
+    const given = createHash('sha256').update(String(request.headers.authorization)).digest()
+    if (!timingSafeEqual(given, expected)) return await reply.code(401).send({ error: 'admin token required' })
+    return await app.ssoService.resync()
+  })
+}
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
