@@ -1,4 +1,4 @@
-import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify'
+import { errorCodes, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import {
   accountsBodySchema, authenticationTokenBodySchema, checkNextUrl, deauthenticateBodySchema, errorResponseSchema, generateToken, hashToken,
   obtainBodySchema, PATHS
@@ -58,12 +58,17 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
   const store = gateway.store
   const obtainBudget = new WindowCounter(options.obtainRateLimit.max, options.obtainRateLimit.timeWindow)
 
-  for (const url of [PATHS.obtain, `${PATHS.obtain}/`]) fastify.post(url, {
-    bodyLimit: BODY_LIMIT,
-    preValidation: authenticateThenCheckBody(gateway, obtainBodySchema),
-    schema: { body: obtainBodySchema, response: { 200: { type: 'object', properties: { token: { type: 'string' } } }, ...errorResponses } }
-  }, async (request, reply) => {
-    const service = callers.get(request)!
+  /** A server-to-server route, with and without the trailing slash: the caller is proven first. */
+  function serviceRoute (path: string, schema: { properties: object }, response: object,
+    handler: (request: FastifyRequest, reply: FastifyReply, service: ServiceRecord) => Promise<unknown>): void {
+    const preValidation = authenticateThenCheckBody(gateway, schema)
+    for (const url of [path, `${path}/`]) {
+      fastify.post(url, { bodyLimit: BODY_LIMIT, preValidation, schema: { body: schema, response: { ...response, ...errorResponses } } },
+        async (request, reply) => await handler(request, reply, callers.get(request)!))
+    }
+  }
+
+  serviceRoute(PATHS.obtain, obtainBodySchema, { 200: { type: 'object', properties: { token: { type: 'string' } } } }, async (request, reply, service) => {
     const now = Date.now()
     const wait = obtainBudget.take(service.id, now)
     if (wait > 0) {
@@ -81,12 +86,7 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
     return { token }
   })
 
-  for (const url of [PATHS.get, `${PATHS.get}/`]) fastify.post(url, {
-    bodyLimit: BODY_LIMIT,
-    preValidation: authenticateThenCheckBody(gateway, authenticationTokenBodySchema),
-    schema: { body: authenticationTokenBodySchema, response: { ...errorResponses } }
-  }, async (request) => {
-    const service = callers.get(request)!
+  serviceRoute(PATHS.get, authenticationTokenBodySchema, {}, async (request, _reply, service) => {
     const hash = hashToken((request.body as { authentication_token: string }).authentication_token)
     const token = await store.getRequestToken(hash, Date.now())
     if (token === null || token.status === 'used') throw new errors.INVALID_REQUEST_TOKEN()
@@ -116,12 +116,7 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
     }
   })
 
-  for (const url of [PATHS.makeUsed, `${PATHS.makeUsed}/`]) fastify.post(url, {
-    bodyLimit: BODY_LIMIT,
-    preValidation: authenticateThenCheckBody(gateway, authenticationTokenBodySchema),
-    schema: { body: authenticationTokenBodySchema, response: { ...errorResponses } }
-  }, async (request) => {
-    const service = callers.get(request)!
+  serviceRoute(PATHS.makeUsed, authenticationTokenBodySchema, {}, async (request, _reply, service) => {
     const hash = hashToken((request.body as { authentication_token: string }).authentication_token)
     const now = Date.now()
     const used = await store.consumeRequestToken(hash, service.id, now)
@@ -141,12 +136,7 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
     return { ok: true }
   })
 
-  for (const url of [PATHS.deauthenticate, `${PATHS.deauthenticate}/`]) fastify.post(url, {
-    bodyLimit: BODY_LIMIT,
-    preValidation: authenticateThenCheckBody(gateway, deauthenticateBodySchema),
-    schema: { body: deauthenticateBodySchema, response: { ...errorResponses } }
-  }, async (request) => {
-    const service = callers.get(request)!
+  serviceRoute(PATHS.deauthenticate, deauthenticateBodySchema, {}, async (request, _reply, service) => {
     const body = request.body as { user_identy: string, sso_session?: string }
     const user = await gateway.userByName(body.user_identy)
     if (user === null || !(await store.hasSignedIn(service.id, user.id))) {
@@ -168,13 +158,8 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
     return { ok: true }
   })
 
-  for (const url of [PATHS.accounts, `${PATHS.accounts}/`]) fastify.post(url, {
-    bodyLimit: BODY_LIMIT,
-    preValidation: authenticateThenCheckBody(gateway, accountsBodySchema),
-    schema: { body: accountsBodySchema, response: { ...errorResponses } }
-  }, async (request) => {
-    // Resync: the current state of every account that ever signed in to the calling service.
-    const service = callers.get(request)!
+  // Resync: the current state of every account that ever signed in to the calling service.
+  serviceRoute(PATHS.accounts, accountsBodySchema, {}, async (request, _reply, service) => {
     const body = request.body as { cursor?: string, limit?: string }
     const limit = Math.min(Math.max(Number(body.limit ?? 100), 1), 500)
     const rows = await store.serviceUsers(service.id, body.cursor ?? '', limit)
