@@ -64,6 +64,8 @@ export class OutboxDispatcher {
    */
   readonly #leaseMs: number
   #statusLoggedAt = -Infinity
+  /** Wakes a run that is waiting on slow deliveries, so it claims newly due events at once. */
+  #wake: (() => void) | undefined
 
   constructor (options: OutboxDispatcherOptions) {
     this.#o = options
@@ -86,6 +88,7 @@ export class OutboxDispatcher {
     if (this.#closed) return
     if (this.#running !== undefined) {
       this.#again = true
+      this.#wake?.()
       return
     }
     this.#running = this.#drain().finally(() => {
@@ -102,17 +105,40 @@ export class OutboxDispatcher {
     while (this.#running !== undefined) await this.#running
   }
 
+  /**
+   * One run: claims due events and delivers them, up to BATCH at a time. It does not wait
+   * for a whole batch: as soon as a delivery ends, or a kick says more is due, it claims
+   * again, so a service that hangs (until `timeout`) never holds up the others.
+   */
   async #drain (): Promise<void> {
+    const going = new Set<Promise<void>>()
+    let failed = false
     try {
       for (;;) {
-        const events = await this.#o.store.claimEvents(this.#now(), this.#leaseMs, BATCH)
-        if (events.length === 0) return
-        const results = await Promise.all(events.map((e) => this.#deliver(e)))
-        if (!results.every(Boolean)) await this.#logStatus()
-        if (this.#closed) return
+        this.#again = false
+        if (failed) {
+          failed = false
+          await this.#logStatus()
+        }
+        const room = this.#closed ? 0 : BATCH - going.size
+        const events = room > 0 ? await this.#o.store.claimEvents(this.#now(), this.#leaseMs, room) : []
+        for (const e of events) {
+          const p: Promise<void> = this.#deliver(e)
+            .then((ok) => { if (!ok) failed = true }, (err: unknown) => {
+              failed = true
+              this.#o.log.error({ err, event: e.id }, 'sso outbox: recording a delivery failed')
+            })
+            .finally(() => going.delete(p))
+          going.add(p)
+        }
+        if (going.size === 0) break
+        if (room > 0 && events.length === room) continue
+        await Promise.race([...going, new Promise<void>((resolve) => { this.#wake = resolve })])
+        this.#wake = undefined
       }
     } catch (err) {
       this.#o.log.error({ err }, 'sso outbox: claiming events failed')
+      await Promise.allSettled(going)
     }
   }
 
