@@ -127,3 +127,7 @@ t.test('invalid access rules are refused with clear errors', async (t) => {
   const open = await api.registerService({ name: 'open', baseUrl: 'http://open.test', access: {} })
   t.same(open.service.access, { users: [], groups: [] }, 'an empty rule lets nobody in')
 })
+
+t.test('the accessCheck option must be a function', async (t) => {
+  await t.rejects(buildApp({ accessCheck: 'bob' as never }), { code: 'FST_SSO_GATEWAY_INVALID_OPTION', message: /accessCheck: must be a function/ })
+})

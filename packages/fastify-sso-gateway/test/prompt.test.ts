@@ -1,4 +1,5 @@
 import t from 'tap'
+import { SqliteGatewayStore } from '../src/index.js'
 import { Browser, buildApp, call, obtain, PASSWORD, record, signInAs, sleep } from './helpers.js'
 
 async function setup () {
@@ -163,4 +164,37 @@ t.test('obtain refuses an unknown prompt', async (t) => {
   t.teardown(() => app.close())
   const res = await call(app, '/sso/obtain/', { token: alpha.secret, next_url: '/x', prompt: 'consent' })
   t.equal(res.statusCode, 400)
+})
+
+t.test('two concurrent reads of a declined request: exactly one is told login_required', async (t) => {
+  // A store whose reads are slow, so both calls read "declined" before either spends it.
+  class SlowReads extends SqliteGatewayStore {
+    override async getRequestToken (hash: string, now: number) {
+      const token = await super.getRequestToken(hash, now)
+      await sleep(30)
+      return token
+    }
+  }
+  const { app } = await buildApp({ store: new SlowReads({ filename: ':memory:' }) })
+  t.teardown(() => app.close())
+  const { secret } = await app.ssoGateway.registerService({ name: 'alpha', baseUrl: 'http://alpha.test' })
+  const token = await obtain(app, secret, { prompt: 'none' })
+  await new Browser(app).request('GET', `/login/?sso=${token}`)
+  const both = await Promise.all([get(app, secret, token), get(app, secret, token)])
+  t.same(both.map((r) => r.statusCode).sort(), [200, 404])
+})
+
+t.test('a session signed in by an older version (no authAt) reports its sign-in time as auth_time', async (t) => {
+  const { app, alpha } = await setup()
+  t.teardown(() => app.close())
+  const browser = new Browser(app)
+  await signInAs(app, browser, alpha.secret, 'alice')
+  const db = (app.ssoGateway as unknown as { store: SqliteGatewayStore }).store.db
+  const row = db.prepare('SELECT sid, data FROM gateway_sessions WHERE user_key IS NOT NULL').get() as { sid: string, data: string }
+  const data = JSON.parse(row.data)
+  delete data.authAt
+  db.prepare('UPDATE gateway_sessions SET data = ? WHERE sid = ?').run(JSON.stringify(data), row.sid)
+  const token = await obtain(app, alpha.secret)
+  t.equal((await browser.request('GET', `/login/?sso=${token}`)).statusCode, 302)
+  t.equal((await get(app, alpha.secret, token)).json().auth_time, data.createdAt)
 })

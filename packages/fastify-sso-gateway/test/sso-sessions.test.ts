@@ -248,3 +248,36 @@ t.test('a failing housekeeping run is logged and retried', async (t) => {
   while (store.failures >= 0 && Date.now() < deadline) await sleep(50)
   t.match(log.lines.find((l) => l.msg === 'sso gateway housekeeping failed'), { level: 40, err: { message: 'disk on fire' } })
 })
+
+t.test('sessions from an older version (no device fields) and a browser that sends no user agent are still listed', async (t) => {
+  const { app, alpha, api } = await setup()
+  t.teardown(() => app.close())
+  // A real HTTP client that sends no User-Agent header (inject always adds one).
+  const { request } = await import('node:http')
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  const token = (await call(app, '/sso/obtain/', { token: alpha.secret, next_url: '/' })).json().token as string
+  const raw = async (method: string, path: string, headers: Record<string, string>, body?: string) =>
+    await new Promise<{ status: number, headers: Record<string, unknown>, body: string }>((resolve, reject) => {
+      const req = request(`${base}${path}`, { method, headers }, (res) => {
+        let data = ''
+        res.on('data', (c) => { data += String(c) })
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: data }))
+      })
+      req.on('error', reject)
+      req.end(body)
+    })
+  const form = await raw('GET', `/login/?sso=${token}`, {})
+  const cookie = String((form.headers['set-cookie'] as string[])[0]).split(';')[0]!
+  const post = await raw('POST', `/login/?sso=${token}`, { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    new URLSearchParams({ username: 'alice', password: PASSWORD, _csrf: Browser.csrf(form.body) }).toString())
+  t.equal(post.status, 303)
+  t.match(await api.listSessions('alice'), [{ userAgent: '', ip: '127.0.0.1', services: ['alpha'] }])
+
+  // The stored session loses the fields an older version did not write; a reached service is unknown.
+  const db = (app.ssoGateway as unknown as { store: SqliteGatewayStore }).store.db
+  age(app, (d) => { delete d.ua; delete d.ip; delete d.seenAt; delete d.createdAt })
+  const sso = (await api.listSessions('alice'))[0]!.id
+  db.prepare('INSERT INTO sso_session_services (sso_session, service_id, user_id, last_at) VALUES (?, ?, ?, ?)')
+    .run(sso, 'svc_gone', (await api.getUser('alice'))!.id, Date.now() + 1)
+  t.same(await api.listSessions('alice'), [{ id: sso, createdAt: 0, lastSeenAt: 0, userAgent: null, ip: null, services: ['alpha', 'svc_gone'] }])
+})

@@ -77,6 +77,8 @@ t.test('store edge cases', async (t) => {
   await store.createUser(user)
   await t.rejects(store.createUser({ ...user, username: 'other' }), { code: 'FST_SSO_GATEWAY_USER_EXISTS' }, 'a duplicate id')
   await t.rejects(store.createUser({ ...user, id: 'usr_2', username: null as never }), { code: 'SQLITE_CONSTRAINT_NOTNULL' }, 'other errors pass through')
+  await t.rejects(store.updateUser('usr_1', { username: null as never }), { code: 'SQLITE_CONSTRAINT_NOTNULL' }, 'on update too')
+  t.match(await store.getUserById('usr_1'), { username: 'alice' }, 'nothing changed')
   const service = { id: 'svc_1', name: 's', baseUrl: 'http://s', eventUrl: 'http://s/e', tokenHash: 'h', signingSecret: 'whsec_x', djangoToken: null, protocol: 'fastify-sso' as const, enabled: true, freshLogin: false, access: null, fields: null }
   await store.createService(service)
   await t.rejects(store.createService({ ...service, id: 'svc_2', name: null as never, tokenHash: 'h2' }), { code: 'SQLITE_CONSTRAINT_NOTNULL' })
