@@ -144,7 +144,9 @@ t.test('misbehaving services', async (t) => {
     t.same(got, events.map((r) => r.id), 'in order: the earlier event first')
   })
 
-  await t.test('a graceful stop with deliveries hanging: exits in time, nothing left claimed', async (t) => {
+  await t.test('a graceful stop with a delivery hanging: exits in time, nothing left claimed', async (t) => {
+    const seen = (await standIn.received('fs-hang')).length
+    await waitFor('an attempt in flight', async () => (await standIn.received('fs-hang')).length > seen, 5000)
     const started = Date.now()
     await fleet.stopApp('gateway', 'SIGTERM')
     t.ok(Date.now() - started < 5000, `stopped in ${Date.now() - started} ms`)
