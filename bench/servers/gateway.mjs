@@ -1,0 +1,114 @@
+// The bench's gateway: fastify-sso-gateway with production settings (argon2id at the OWASP
+// minimum, SQLite in WAL, default lifetimes), except the per-service obtain budget and the
+// per-IP password budget, raised so that one load generator on one IP can be measured.
+//
+// Environment: PORT, DATABASE, SESSION_SECRET, SERVICES (JSON: [{ name, baseUrl, eventUrl,
+// secret, signingSecret }]), USERS (how many users bench0..n-1), PASSWORD, LOG_LEVEL,
+// BENCH_DEBUG=1 adds /__bench/* routes (event-loop delay, memory, session clones, outbox drain).
+import { createHmac, randomBytes } from 'node:crypto'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import Fastify from 'fastify'
+import fastifySsoGateway, { SqliteGatewayStore } from 'fastify-sso-gateway'
+import { generateToken, sessionIndexer, SqliteSessionStore } from 'fastify-sso-protocol'
+
+const env = process.env
+const lifetime = { idleTimeout: 30 * 60_000, absoluteTimeout: 12 * 60 * 60_000 }
+const store = new SqliteGatewayStore({ filename: env.DATABASE })
+const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'warn' } })
+
+await app.register(fastifySsoGateway, {
+  sessionSecret: env.SESSION_SECRET,
+  store,
+  cookieName: 'bench_gateway_session',
+  cookieSecure: false,
+  ...lifetime,
+  // Tokens are prepared ahead of the get/make_used run: give them time to wait for it.
+  authenticatedTokenTtl: 10 * 60_000,
+  obtainRateLimit: { max: 1_000_000_000, timeWindow: 60_000 },
+  loginRateLimit: { max: 1_000_000_000, timeWindow: 60_000 }
+})
+if (env.BENCH_DEBUG === '1') {
+  const eld = monitorEventLoopDelay({ resolution: 5 })
+  eld.enable()
+  const ms = (ns) => Math.round(ns / 1e4) / 100
+  app.get('/__bench/ping', async () => ({ ok: true }))
+  app.get('/__bench/stats', async (request) => {
+    const mem = process.memoryUsage()
+    const out = {
+      rss: mem.rss,
+      heapUsed: mem.heapUsed,
+      external: mem.external,
+      eventLoopDelay: { p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max), mean: ms(eld.mean), count: eld.count },
+      sessions: store.db.prepare('SELECT count(*) AS n FROM gateway_sessions').get().n
+    }
+    if (request.query.reset === '1') eld.reset()
+    return out
+  })
+  // Clones a real signed-in session `count` times through the gateway's own session store
+  // (same table, same index function); answers the signed cookie values.
+  const sessions = new SqliteSessionStore({ db: store.db, table: 'gateway_sessions', index: sessionIndexer(lifetime) })
+  app.post('/__bench/sessions', async (request) => {
+    const { count, sid } = request.body
+    const template = await new Promise((resolve, reject) => sessions.get(sid, (err, s) => (err ? reject(err) : resolve(s))))
+    if (template == null) throw new Error('no such session')
+    const secret = env.SESSION_SECRET
+    const cookies = []
+    const now = Date.now()
+    store.db.transaction(() => {
+      for (let i = 0; i < count; i++) {
+        const id = randomBytes(24).toString('base64url')
+        const clone = { ...template, sso: 'sso_' + generateToken(18), createdAt: now, seenAt: now }
+        sessions.set(id, clone, (err) => { if (err) throw err })
+        cookies.push(id + '.' + createHmac('sha256', secret).update(id).digest('base64').replace(/=/g, ''))
+      }
+    })()
+    return { cookies }
+  })
+  // Queues `count` deauthenticate events over every enabled service (distinct users, so
+  // nothing waits on per-user ordering), then times the outbox draining all of them.
+  app.post('/__bench/drain', async (request) => {
+    const { count } = request.body
+    const services = (await store.listServices()).filter((s) => s.enabled)
+    const events = []
+    for (let i = 0; i < count; i++) {
+      const s = services[i % services.length]
+      const username = `drain${Math.floor(i / services.length)}`
+      events.push({ id: 'evt_' + generateToken(18), serviceId: s.id, userKey: 'usr_' + username, payload: JSON.stringify({ type: 'deauthenticate', username }) })
+    }
+    const t0 = performance.now()
+    await store.enqueueEvents(events)
+    const t1 = performance.now()
+    await app.ssoGateway.events.flush()
+    const t2 = performance.now()
+    const status = await app.ssoGateway.events.status()
+    return { enqueueMs: t1 - t0, drainMs: t2 - t1, status }
+  })
+}
+
+await app.ready()
+
+for (const s of JSON.parse(env.SERVICES ?? '[]')) {
+  if (await app.ssoGateway.getService(s.name) === null) await app.ssoGateway.registerService(s)
+}
+// Users: one hashed for real, the others share its PHC string (same cost to verify).
+const users = Number(env.USERS ?? 0)
+if (users > 0 && await app.ssoGateway.getUser('bench0') === null) {
+  await app.ssoGateway.createUser({ username: 'bench0', password: env.PASSWORD, email: 'bench0@example.com' })
+  const first = await store.getUserByUsername('bench0')
+  for (let i = 1; i < users; i++) {
+    await store.createUser({
+      id: 'usr_' + generateToken(12),
+      username: `bench${i}`,
+      passwordHash: first.passwordHash,
+      isActive: true,
+      isStaff: false,
+      isSuperuser: false,
+      email: `bench${i}@example.com`,
+      displayName: `Bench User ${i}`,
+      attributes: {}
+    })
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => { app.close().then(() => process.exit(0), () => process.exit(1)) })
+await app.listen({ port: Number(env.PORT), host: '127.0.0.1' })
