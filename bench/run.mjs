@@ -562,7 +562,7 @@ try {
   if (wanted('memory')) {
     await memory()
     // glibc keeps each argon2 thread's 19 MiB in its arena unless mmap's threshold is fixed.
-    await memory('mmap-threshold', { MALLOC_MMAP_THRESHOLD_: '131072' }, Math.min(C.touch, 20_000))
+    if (!QUICK) await memory('mmap-threshold', { MALLOC_MMAP_THRESHOLD_: '131072' }, Math.min(C.touch, 20_000))
   }
 } catch (err) {
   failed = err
