@@ -280,4 +280,7 @@ t.test('sessions from an older version (no device fields) and a browser that sen
   db.prepare('INSERT INTO sso_session_services (sso_session, service_id, user_id, last_at) VALUES (?, ?, ?, ?)')
     .run(sso, 'svc_gone', (await api.getUser('alice'))!.id, Date.now() + 1)
   t.same(await api.listSessions('alice'), [{ id: sso, createdAt: 0, lastSeenAt: 0, userAgent: null, ip: null, services: ['alpha', 'svc_gone'] }])
+  // A gateway session from before SSO sessions existed has nothing to list.
+  age(app, (d) => { delete d.sso })
+  t.same(await api.listSessions('alice'), [])
 })
