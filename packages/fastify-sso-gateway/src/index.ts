@@ -118,44 +118,55 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
   })
 
   await fastify.register(async function ssoGatewayRoutes (instance: FastifyInstance) {
-    await instance.register(fastifyCookie)
-    await instance.register(fastifySession, {
-      secret: options.sessionSecret,
-      cookieName: options.cookieName,
-      store: sessions as never,
-      saveUninitialized: false,
-      rolling: false,
-      cookie: { httpOnly: true, sameSite: 'lax', secure: options.cookieSecure, path: '/', maxAge: options.absoluteTimeout }
-    })
-    await instance.register(fastifyCsrf, { sessionPlugin: '@fastify/session' })
     // Only form and JSON bodies: anything else (text/plain included) is a 415.
     instance.removeContentTypeParser('text/plain')
     await instance.register(fastifyFormbody, { bodyLimit: 16 * 1024 })
-    await instance.register(fastifyRateLimit, { global: false })
-    await instance.register(fastifyHelmet, {
-      contentSecurityPolicy: {
-        useDefaults: false,
-        directives: {
-          defaultSrc: ["'none'"],
-          styleSrc: ["'self'"],
-          imgSrc: ["'self'"],
-          baseUri: ["'none'"],
-          frameAncestors: ["'none'"]
-        }
-      },
-      referrerPolicy: { policy: 'no-referrer' },
-      crossOriginEmbedderPolicy: false
-    })
-    await instance.register(fastifyView, { engine: { eta }, production: true })
     instance.setErrorHandler(errorHandler(options, pages))
     instance.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'Not found' }))
 
-    await protocolRoutes(instance, ctx)
-    await loginRoutes(instance, ctx)
-    await logoutRoutes(instance, ctx)
-    await welcomeRoutes(instance, ctx)
-    await sessionRoutes(instance, ctx)
+    // Server-to-server endpoints: no cookies, sessions, CSRF or page headers on this hot path.
+    await instance.register(async function ssoProtocolRoutes (api: FastifyInstance) {
+      api.addHook('onSend', async (_request, reply) => {
+        reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff')
+      })
+      await protocolRoutes(api, ctx)
+    })
+
+    // Browser pages: the gateway session, CSRF, throttling, security headers, eta views.
+    await instance.register(async function ssoPageRoutes (web: FastifyInstance) {
+      await web.register(fastifyCookie)
+      await web.register(fastifySession, {
+        secret: options.sessionSecret,
+        cookieName: options.cookieName,
+        store: sessions as never,
+        saveUninitialized: false,
+        rolling: false,
+        cookie: { httpOnly: true, sameSite: 'lax', secure: options.cookieSecure, path: '/', maxAge: options.absoluteTimeout }
+      })
+      await web.register(fastifyCsrf, { sessionPlugin: '@fastify/session' })
+      await web.register(fastifyRateLimit, { global: false })
+      await web.register(fastifyHelmet, {
+        contentSecurityPolicy: {
+          useDefaults: false,
+          directives: {
+            defaultSrc: ["'none'"],
+            styleSrc: ["'self'"],
+            imgSrc: ["'self'"],
+            baseUri: ["'none'"],
+            frameAncestors: ["'none'"]
+          }
+        },
+        referrerPolicy: { policy: 'no-referrer' },
+        crossOriginEmbedderPolicy: false
+      })
+      await web.register(fastifyView, { engine: { eta }, production: true })
+      await loginRoutes(web, ctx)
+      await logoutRoutes(web, ctx)
+      await welcomeRoutes(web, ctx)
+      await sessionRoutes(web, ctx)
+    })
   })
+
 }
 
 /**
