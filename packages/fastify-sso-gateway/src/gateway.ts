@@ -396,16 +396,22 @@ export class Gateway implements SsoGatewayApi {
     this.#d.log.info({ audit: 'password_rehashed', user: user.username }, 'sso password re-hashed with current parameters')
   }
 
+  /** Queues `update_account` for the service the user is signing in to, delivered in the background. */
+  async queueAccountFor (service: ServiceRecord, user: UserRecord): Promise<void> {
+    await this.#d.store.enqueueEvents([updateAccountEvent(service, user, await this.#d.store.groupsOfUser(user.id))])
+    this.#d.outbox.kick()
+  }
+
   /**
-   * Queues and tries at once to deliver `update_account` to the service the user is signing
-   * in to, waiting at most `timeout` ms in all. For a django-sso service, which needs the
-   * account before it can sign the user in, earlier events still queued for that user and
-   * service are tried first (in order), so a retry works as soon as the service is back.
+   * For a django-sso service, which finds the user only through `update_account`: queues it
+   * and tries at once to deliver it, waiting at most `timeout` ms in all. Earlier events still
+   * queued for that user and service are tried first (in order), so a retry works as soon as
+   * the service is back.
    */
   async pushAccountTo (service: ServiceRecord, user: UserRecord, timeout: number): Promise<boolean> {
     const deadline = Date.now() + timeout
     const event = updateAccountEvent(service, user, await this.#d.store.groupsOfUser(user.id))
-    const earlier = service.protocol === 'django-sso' ? await this.#d.store.expediteEvents(service.id, user.id, Date.now()) : []
+    const earlier = await this.#d.store.expediteEvents(service.id, user.id, Date.now())
     await this.#d.store.enqueueEvents([event])
     let delivered = true
     for (const id of [...earlier, event.id]) {

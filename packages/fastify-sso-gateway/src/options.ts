@@ -45,7 +45,7 @@ export interface FastifySsoGatewayOptions {
   passwordHash?: Partial<HashParameters>
   /** Total time allowed for one event delivery attempt, in ms. @default 10_000 */
   eventTimeout?: number
-  /** How long a sign-in waits for the service to take its `update_account` event, in ms. @default 3000 */
+  /** How long a sign-in to a django-sso service waits for it to take its `update_account` event, in ms (fastify-sso services get theirs in the background). @default 3000 */
   inlineEventTimeout?: number
   /** How often the outbox looks for due events, in ms. @default 1000 */
   outboxInterval?: number

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import argon2 from 'argon2'
 
 /** argon2id cost parameters. */
@@ -24,13 +25,31 @@ export const MAX_PASSWORD_LENGTH = 1024
 export class PasswordHasher {
   readonly params: Readonly<HashParameters>
   #dummy: Promise<string> | undefined
+  /** At most this many hashes run at once: more than the cores only adds queueing and memory. */
+  readonly #slots: number
+  #busy = 0
+  readonly #waiting: Array<() => void> = []
 
-  constructor (params: HashParameters) {
+  constructor (params: HashParameters, concurrency: number = availableParallelism()) {
     this.params = Object.freeze({ ...params })
+    this.#slots = Math.max(1, concurrency)
+  }
+
+  async #limited<T> (work: () => Promise<T>): Promise<T> {
+    if (this.#busy >= this.#slots) await new Promise<void>((resolve) => this.#waiting.push(resolve))
+    else this.#busy++
+    try {
+      return await work()
+    } finally {
+      // Hand the slot straight to the next waiter, or free it.
+      const next = this.#waiting.shift()
+      if (next === undefined) this.#busy--
+      else next()
+    }
   }
 
   async hash (password: string): Promise<string> {
-    return await argon2.hash(password, { type: argon2.argon2id, ...this.params })
+    return await this.#limited(async () => await argon2.hash(password, { type: argon2.argon2id, ...this.params }))
   }
 
   /**
@@ -41,12 +60,13 @@ export class PasswordHasher {
     if (password.length > MAX_PASSWORD_LENGTH) return { ok: false, rehash: false }
     if (hash === null) {
       this.#dummy ??= this.hash('dummy password for unknown users')
-      await argon2.verify(await this.#dummy, password)
+      const dummy = await this.#dummy
+      await this.#limited(async () => await argon2.verify(dummy, password))
       return { ok: false, rehash: false }
     }
     let ok: boolean
     try {
-      ok = await argon2.verify(hash, password)
+      ok = await this.#limited(async () => await argon2.verify(hash, password))
     } catch {
       return { ok: false, rehash: false }
     }

@@ -53,3 +53,20 @@ t.test('the hasher: unknown users checked against a dummy, no truncation, garbag
   const wrong = (await time(hash) + await time(hash) + await time(hash)) / 3
   t.ok(unknown > wrong / 3 && unknown < wrong * 3, `unknown ${unknown.toFixed(1)} ms vs wrong ${wrong.toFixed(1)} ms`)
 })
+
+t.test('with one slot, concurrent hashes queue and every one completes, in order', async (t) => {
+  const hasher = new PasswordHasher(OWASP_MINIMUM, 1)
+  const started: number[] = []
+  const done: number[] = []
+  const work = [0, 1, 2].map(async (i) => {
+    started.push(i)
+    const hash = await hasher.hash(`password-${i}`)
+    done.push(i)
+    return hash
+  })
+  const hashes = await Promise.all(work)
+  t.same(done, [0, 1, 2], 'one at a time, in order')
+  t.equal(new Set(hashes).size, 3)
+  t.match(await hasher.verify(hashes[1]!, 'password-1'), { ok: true })
+  t.match(await hasher.verify(null, 'x'), { ok: false })
+})

@@ -127,12 +127,9 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       })
     }
     request.log.info({ audit: 'token_authenticated', service: pending.service.name, user: user.username }, 'sso authentication request authenticated')
-    // A fastify-sso service builds the account from /sso/get/: the sign-in completes even if
-    // the event could not go now (it stays queued).
-    if (pending.service.protocol !== 'django-sso' && !await gateway.pushAccountTo(pending.service, user, options.inlineEventTimeout)) {
-      request.log.warn({ audit: 'event_inline_failed', service: pending.service.name, user: user.username },
-        'sso update_account not delivered at sign-in; it stays queued')
-    }
+    // A fastify-sso service builds the account from /sso/get/ (which carries the same fields), so
+    // its update_account is queued and delivered in the background: the browser never waits for it.
+    if (pending.service.protocol !== 'django-sso') await gateway.queueAccountFor(pending.service, user)
     // Only the registered base URL decides where the browser goes: never Host or forwarding headers.
     return redirect(reply, `${pending.service.baseUrl}/sso/accept/`, status)
   }
