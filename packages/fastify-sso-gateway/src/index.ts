@@ -100,6 +100,8 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     const sweep = async (): Promise<void> => {
       try {
         await store.pruneRequestTokens(Date.now())
+        // Delivered events are kept an hour for inspection, then deleted: the outbox stays small.
+        await store.pruneDeliveredEvents(Date.now() - 3_600_000)
         // SSO sessions that expired unused end at every service they reached, too.
         for (const ended of sessions.takeExpired(500)) {
           if (ended.user !== null && ended.ssoSession !== null) await gateway.expireSsoSession(ended.user, ended.ssoSession)

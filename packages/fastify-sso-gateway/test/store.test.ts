@@ -113,3 +113,20 @@ t.test('without options the store opens sso-gateway.sqlite in the working direct
   t.equal(store.db.name, 'sso-gateway.sqlite')
   await store.close()
 })
+
+t.test('delivered events are pruned after their retention; pending and dead ones stay', async (t) => {
+  const store = new SqliteGatewayStore({ filename: ':memory:' })
+  t.teardown(() => store.close())
+  await store.enqueueEvents([
+    { id: 'evt_done', serviceId: 's', userKey: 'u1', payload: '{}' },
+    { id: 'evt_pending', serviceId: 's', userKey: 'u2', payload: '{}' },
+    { id: 'evt_dead', serviceId: 's', userKey: 'u3', payload: '{}' }
+  ])
+  await store.completeEvent('evt_done')
+  await store.failEvent('evt_dead', 'HTTP 410', null)
+  t.equal(await store.pruneDeliveredEvents(Date.now() - 60_000), 0, 'not yet: still within the retention')
+  t.equal(await store.pruneDeliveredEvents(Date.now() + 1), 1, 'the delivered one goes')
+  t.same((await store.listEvents('pending', 10)).map((e) => e.id), ['evt_pending'])
+  t.same((await store.listEvents('dead', 10)).map((e) => e.id), ['evt_dead'])
+  t.same(await store.listEvents('delivered', 10), [])
+})

@@ -320,6 +320,7 @@ function prepareStatements (db: Db) {
     fail: p(`UPDATE outbox SET status = CASE WHEN @next IS NULL THEN 'dead' ELSE 'pending' END,
       next_attempt_at = COALESCE(@next, next_attempt_at), lease_until = NULL, attempts = attempts + 1,
       last_error = @error, failing_since = COALESCE(failing_since, @now) WHERE id = @id`),
+    pruneDelivered: p(`DELETE FROM outbox WHERE status = 'delivered' AND created_at < ?`),
     release: p('UPDATE outbox SET lease_until = NULL WHERE id = ?'),
     eventsByStatus: p('SELECT * FROM outbox WHERE status = ? ORDER BY seq LIMIT ?'),
     replay: p(`UPDATE outbox SET status = 'pending', next_attempt_at = ?, lease_until = NULL WHERE id = ? AND status = 'dead'`),
@@ -596,6 +597,10 @@ export class SqliteGatewayStore implements GatewayStore {
 
   async listEvents (status: OutboxEvent['status'], limit: number): Promise<OutboxEvent[]> {
     return (this.#st.eventsByStatus.all(status, limit) as OutboxRow[]).map(toEvent)
+  }
+
+  async pruneDeliveredEvents (before: number): Promise<number> {
+    return this.#st.pruneDelivered.run(before).changes
   }
 
   async replayEvent (id: string, now: number): Promise<boolean> {

@@ -221,6 +221,8 @@ export interface GatewayStore {
   releaseEvent: (id: string) => Promise<void>
   /** Events in a state, oldest first. */
   listEvents: (status: OutboxEvent['status'], limit: number) => Promise<OutboxEvent[]>
+  /** Deletes delivered events created before `before` (ms); returns how many. */
+  pruneDeliveredEvents: (before: number) => Promise<number>
   /** Puts a dead event back in the queue; false if it was not dead. */
   replayEvent: (id: string, now: number) => Promise<boolean>
   deliveryStatus: () => Promise<DeliveryStatus[]>
