@@ -39,3 +39,24 @@ t.test('no request token, secret, password or cookie reaches the logs; audit rec
   }
   t.match(all, /"url":"\/login\/\?sso=\[redacted\]"/, 'the login URL is logged with the token redacted')
 })
+
+t.test('user input cannot forge a log line', async (t) => {
+  const lines: string[] = []
+  const stream = new Writable({
+    write (chunk: Buffer, _enc, cb) {
+      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''))
+      cb()
+    }
+  })
+  const { app, agent } = await buildApp({}, { logger: { level: 'info', stream } })
+  t.teardown(() => app.close())
+  await seed(app, agent)
+  const browser = new Browser(app)
+  const form = await browser.request('GET', '/login/')
+  const forged = 'mallory\n{"level":30,"audit":"login","user":"admin","msg":"sso sign-in"}'
+  await browser.request('POST', '/login/', { username: forged, password: 'x', _csrf: Browser.csrf(form.body) })
+  const parsed = lines.map((l) => JSON.parse(l) as { audit?: string, user?: string })
+  t.equal(parsed.length, lines.length, 'every line is one JSON record')
+  t.notOk(parsed.some((l) => l.audit === 'login'), 'no forged sign-in record')
+  t.ok(parsed.some((l) => l.audit === 'login_failed' && typeof l.user === 'string' && l.user.includes('\n')), 'the newline stays inside the string')
+})

@@ -360,3 +360,18 @@ t.test('event bodies', async (t) => {
   t.same(JSON.parse(deauthenticateEvent(service, u, 'sso_1', 'logout').payload), { type: 'deauthenticate', username: 'alice', user_id: 'u', sso_session: 'sso_1', reason: 'logout', token: 'tok' })
   t.same(JSON.parse(deauthenticateEvent({ ...service, protocol: 'fastify-sso', djangoToken: null }, u).payload), { type: 'deauthenticate', username: 'alice', user_id: 'u' })
 })
+
+t.test('a backlog larger than a batch is claimed in chunks and delivered in full; a kick claims at once', async (t) => {
+  const { store, pool, run, event, service, user, dispatcher } = await setup(t)
+  let served = 0
+  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, () => { served++; return {} }).delay(20).persist()
+  for (let i = 0; i < 100; i++) await event(updateAccountEvent(service, user(`backlog-${i}`)))
+  dispatcher.kick()
+  // While the first batch is in flight, a kick asks for more at once.
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  await event(updateAccountEvent(service, user('late')))
+  dispatcher.kick()
+  await run()
+  t.equal(served, 101, 'every event delivered once')
+  t.same(await store.listEvents('pending', 10), [])
+})

@@ -13,6 +13,8 @@ export const RETRY_SCHEDULE: readonly number[] = [
 ]
 
 const BATCH = 64
+/** Free slots that make a run claim again while deliveries are still going. */
+const REFILL = BATCH / 4
 /** Delivery status is looked up and logged at most once per this long, in ms. */
 const STATUS_LOG_MS = 60_000
 
@@ -107,21 +109,24 @@ export class OutboxDispatcher {
 
   /**
    * One run: claims due events and delivers them, up to BATCH at a time. It does not wait
-   * for a whole batch: as soon as a delivery ends, or a kick says more is due, it claims
-   * again, so a service that hangs (until `timeout`) never holds up the others.
+   * for a whole batch: once a quarter of the slots are free, or a kick says more is due, it
+   * claims again, so a service that hangs (until `timeout`) never holds up the others, and a
+   * backlog is claimed in chunks (one claim transaction per event would double the writes).
    */
   async #drain (): Promise<void> {
     const going = new Set<Promise<void>>()
     let failed = false
     try {
       for (;;) {
+        const kicked = this.#again
         this.#again = false
         if (failed) {
           failed = false
           await this.#logStatus()
         }
         const room = this.#closed ? 0 : BATCH - going.size
-        const events = room > 0 ? await this.#o.store.claimEvents(this.#now(), this.#leaseMs, room) : []
+        const claim = room > 0 && (room >= REFILL || going.size === 0 || kicked)
+        const events = claim ? await this.#o.store.claimEvents(this.#now(), this.#leaseMs, room) : []
         for (const e of events) {
           const p: Promise<void> = this.#deliver(e)
             .then((ok) => { if (!ok) failed = true }, (err: unknown) => {
@@ -132,7 +137,7 @@ export class OutboxDispatcher {
           going.add(p)
         }
         if (going.size === 0) break
-        if (room > 0 && events.length === room) continue
+        if (claim && events.length === room) continue
         await Promise.race([...going, new Promise<void>((resolve) => { this.#wake = resolve })])
         this.#wake = undefined
       }
