@@ -117,6 +117,11 @@ async function ceiling (label) {
 
 const svcBody = (s, fields) => form({ token: s.token, ...fields })
 
+/** Waits until the gateway's outbox has delivered the background events earlier steps queued. */
+async function settle () {
+  await http(`${G}/__bench/settle`, { method: 'POST', expect: 200 })
+}
+
 async function obtain (s = S0, next = '/private') {
   const res = await http(`${G}/sso/obtain/`, { method: 'POST', headers: FORM, body: svcBody(s, { next_url: next }), expect: 200 })
   return JSON.parse(res.text).token
@@ -193,6 +198,7 @@ async function protocolEndpoints () {
   })
   const prepSeconds = (performance.now() - t0) / 1000
   log(`prepared ${tokens.length} authenticated tokens in ${round(prepSeconds, 1)} s`)
+  await settle()
   const getLat = []
   const usedLat = []
   const pairs = await measured(() => closedLoop({
@@ -227,12 +233,14 @@ async function silentHop () {
   const browsers = Array.from({ length: HOP_BROWSERS }, () => new Browser())
   await pmap(browsers, 8, async (b, i) => gatewayLogin(b, `bench${10 + i}`))
   await pmap(browsers, 8, async (b) => hop(b, S0)) // warm-up: one hop each
+  await settle()
   const ceil = await ceiling('hop')
   const r = await measured(() => closedLoop({
     concurrency: HOP_BROWSERS, durationMs: C.hopMs, maxOps: MAX_OPS, warmupMs: 500,
     op: async (w) => hop(browsers[w], S0)
   }))
   log(`silent hop: ${rate(r)} hops/s (${round(r.rate / ceil.rate * 100, 2)}% of the ceiling); cpu ${JSON.stringify(r.cpu)}`)
+  await settle() // each hop queued an update_account, delivered in the background
   results.scenarios.silentHop = {
     ceiling: { rate: rate(ceil) }, browsers: HOP_BROWSERS,
     hops: { rate: rate(r), ...lat(r), ratio: round(r.rate / ceil.rate, 4), ops: r.ops, errors: r.errors, cpu: r.cpu }
@@ -286,6 +294,7 @@ async function fanOut () {
     const b = new Browser()
     await gatewayLogin(b, username)
     for (const s of services) await hop(b, s)
+    await settle()
     await Promise.all(services.map((s) => http(`${s.url}/__bench/events?reset=1`, { expect: 200 })))
     const page = await b.request(`${G}/logout/`, { expect: 200 })
     const csrf = csrfOf(page.text)

@@ -32,6 +32,13 @@ if (env.BENCH_DEBUG === '1') {
   eld.enable()
   const ms = (ns) => Math.round(ns / 1e4) / 100
   app.get('/__bench/ping', async () => ({ ok: true }))
+  // Waits until the outbox has delivered everything due: a phase's background events
+  // (update_account at each sign-in) are not billed to the next phase.
+  app.post('/__bench/settle', async () => {
+    const t0 = performance.now()
+    await app.ssoGateway.events.flush()
+    return { settleMs: performance.now() - t0 }
+  })
   app.get('/__bench/stats', async (request) => {
     const mem = process.memoryUsage()
     const out = {
