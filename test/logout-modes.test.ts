@@ -182,3 +182,28 @@ t.test('passive and forced sign-in, both ways', async (t) => {
   t.equal(done.url, `${fleet.urls.b}/account`)
   t.ok(await signedIn(browser, fleet.urls.a), 'A still signed in: the SSO session was kept')
 })
+
+t.test('absolute expiry at the gateway ends the service sessions, however busy the browser is', async (t) => {
+  const fleet = await startFleet({
+    dataDir: mkdtempSync(join(tmpdir(), 'sso-absolute-')),
+    password: PASSWORD,
+    appEnv: { gateway: { IDLE_TIMEOUT: '3000', ABSOLUTE_TIMEOUT: '5000', HOUSEKEEPING_INTERVAL: '250' } }
+  })
+  t.teardown(fleet.stop)
+  const browser = new HttpBrowser()
+  await signInBoth(browser, fleet)
+  const started = Date.now()
+  // Busy at the gateway every second, so the idle limit never ends the session: only the absolute one can.
+  let signedInUntil = started
+  while (Date.now() - started < 12_000) {
+    const gw = await signedInAtGateway(browser, fleet)
+    if (!gw) break
+    signedInUntil = Date.now()
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+  }
+  t.ok(signedInUntil - started >= 3000, 'kept alive past the idle limit by use')
+  t.notOk(await signedInAtGateway(browser, fleet), 'the gateway session ended at its absolute limit')
+  await eventually('A and B to end the session', async () =>
+    !(await signedIn(browser, fleet.urls.a)) && !(await signedIn(browser, fleet.urls.b)))
+  t.pass('the services ended it too')
+})
