@@ -10,16 +10,27 @@ import { fileURLToPath } from 'node:url'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const APPS = ['gateway', 'service-a', 'service-b']
 
-/** A free loopback TCP port. */
+const bindable = async (port) => await new Promise((resolve) => {
+  const srv = createServer()
+  srv.once('error', () => resolve(false))
+  srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
+})
+
+const handedOut = new Set()
+
+/**
+ * A free loopback TCP port, below Linux's ephemeral range (32768 and up): a port the kernel
+ * hands out for port 0 can be taken by any outgoing connection before the app listens on it.
+ */
 export async function freePort () {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000)
+    if (!handedOut.has(port) && await bindable(port)) {
+      handedOut.add(port)
+      return port
+    }
+  }
+  throw new Error('no free port between 20000 and 32000')
 }
 
 const secret = () => randomBytes(32).toString('base64url')

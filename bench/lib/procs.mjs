@@ -1,21 +1,11 @@
 // Server processes of a bench run: spawned with `node`, waited for, stopped by their own PID.
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { performance } from 'node:perf_hooks'
 
 const children = new Set()
 
-export async function freePort () {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
-}
+export { freePort } from '../../scripts/fleet.mjs'
 
 /**
  * Starts `node [nodeArgs] script` with `env`; resolves once `readyUrl` answers.
