@@ -24,7 +24,7 @@ console.log(`
 
   1. Open Service A's private page and sign in at the gateway.
   2. Open Service B's account page: you are signed in without a password.
-  3. Log out at B, reload A: you are signed out there too.
+  3. On B, follow 'Sign out…' and press 'Sign out'; reload A: you are signed out there too.
 
   Ctrl+C stops all three.
 `)
