@@ -2,7 +2,8 @@ import { Writable } from 'node:stream'
 import t from 'tap'
 import { Browser, buildApp, call, PASSWORD, seed } from './helpers.js'
 
-t.test('no request token, secret, password or cookie reaches the logs; audit records do', async (t) => {
+/** Raw log lines, as written. */
+function captureLogs (): { lines: string[], stream: Writable } {
   const lines: string[] = []
   const stream = new Writable({
     write (chunk: Buffer, _enc, cb) {
@@ -10,6 +11,11 @@ t.test('no request token, secret, password or cookie reaches the logs; audit rec
       cb()
     }
   })
+  return { lines, stream }
+}
+
+t.test('no request token, secret, password or cookie reaches the logs; audit records do', async (t) => {
+  const { lines, stream } = captureLogs()
   const { app, agent } = await buildApp({}, { logger: { level: 'debug', stream } })
   t.teardown(() => app.close())
   const { secret, signingSecret } = await seed(app, agent)
@@ -41,13 +47,7 @@ t.test('no request token, secret, password or cookie reaches the logs; audit rec
 })
 
 t.test('user input cannot forge a log line', async (t) => {
-  const lines: string[] = []
-  const stream = new Writable({
-    write (chunk: Buffer, _enc, cb) {
-      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''))
-      cb()
-    }
-  })
+  const { lines, stream } = captureLogs()
   const { app, agent } = await buildApp({}, { logger: { level: 'info', stream } })
   t.teardown(() => app.close())
   await seed(app, agent)
