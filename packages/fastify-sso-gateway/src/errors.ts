@@ -19,6 +19,8 @@ export const errors = {
   PENDING: createError('FST_SSO_GATEWAY_PENDING', 'The authentication request is pending: the user has not signed in yet', 409),
   /** `/sso/deauthenticate/` for a user who never signed in through the calling service. */
   UNKNOWN_USER: createError('FST_SSO_GATEWAY_UNKNOWN_USER', 'This service has no signed-in user with that name', 404),
+  /** `/sso/touch/`: the SSO session has ended (or never reached the calling service). */
+  UNKNOWN_SSO_SESSION: createError('FST_SSO_GATEWAY_UNKNOWN_SSO_SESSION', 'This SSO session has ended', 404),
   /** A user with that username already exists. */
   USER_EXISTS: createError('FST_SSO_GATEWAY_USER_EXISTS', 'A user named %s already exists', 409),
   /** No user with that username or id. */
@@ -48,6 +50,7 @@ export type GatewayErrorCode =
   | 'FST_SSO_GATEWAY_INVALID_REQUEST_TOKEN'
   | 'FST_SSO_GATEWAY_PENDING'
   | 'FST_SSO_GATEWAY_UNKNOWN_USER'
+  | 'FST_SSO_GATEWAY_UNKNOWN_SSO_SESSION'
   | 'FST_SSO_GATEWAY_USER_EXISTS'
   | 'FST_SSO_GATEWAY_USER_NOT_FOUND'
   | 'FST_SSO_GATEWAY_INVALID_USERNAME'

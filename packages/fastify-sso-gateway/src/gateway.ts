@@ -340,6 +340,16 @@ export class Gateway implements SsoGatewayApi {
     this.#d.log.info({ audit: 'sso_session_ended', user: user.username, reason, services: events.length }, 'sso session ended')
   }
 
+  /**
+   * A service says an SSO session is in use there: its idle clock restarts, as if the browser
+   * had used the gateway. False if the session is not live, or never reached that service.
+   */
+  async touchSsoSession (service: ServiceRecord, ssoSession: string, lifetime: { idleTimeout: number, absoluteTimeout: number }): Promise<boolean> {
+    const reached = await this.#d.store.ssoSessionServices(ssoSession)
+    if (!reached.some((r) => r.serviceId === service.id)) return false
+    return this.#d.sessions.touchBySsoSession(ssoSession, Date.now(), lifetime) > 0
+  }
+
   /** An SSO session that ended without a request (it expired while nobody used it). */
   async expireSsoSession (userId: string, ssoSession: string): Promise<void> {
     const user = await this.#d.store.getUserById(userId)

@@ -175,6 +175,11 @@ export class GatewayClient {
     if (body.ok !== true) throw new GatewayRefusedError('the gateway did not confirm the sign-in')
   }
 
+  /** `POST /sso/touch/`: the SSO session is in use here. Throws GatewayRefusedError once it has ended. */
+  async touch (ssoSession: string): Promise<void> {
+    await this.#post(PATHS.touch, { sso_session: ssoSession })
+  }
+
   /**
    * `POST /sso/deauthenticate/`: tells the gateway the user signed out here. With
    * `ssoSession`, only that SSO session ends; without, every session of the user.

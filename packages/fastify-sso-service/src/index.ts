@@ -4,7 +4,7 @@ import fastifyCookie from '@fastify/cookie'
 import fastifyCsrfProtection from '@fastify/csrf-protection'
 import fastifyFormbody from '@fastify/formbody'
 import fastifySession from '@fastify/session'
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { InvalidOptionError, SessionConflictError } from './errors.js'
 import { GatewayClient } from './gateway-client.js'
@@ -94,7 +94,24 @@ const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opt
   fastify.decorate('requireLogin', requireLogin)
   fastify.decorate('requireFreshLogin', requireFreshLogin)
   fastify.decorate('ssoService', api)
-  fastify.addHook('onRequest', sessionLifetimeHook(lifetime))
+  // Keep-alive: a user active here keeps the SSO session alive at the gateway, in the background;
+  // an SSO session the gateway says has ended (revoked, expired) ends here at once.
+  const keepAlive = options.keepAliveInterval === 0
+    ? undefined
+    : {
+        interval: options.keepAliveInterval,
+        send: (ssoSession: string, request: FastifyRequest): void => {
+          client.touch(ssoSession).catch((err: FastifyError) => {
+            if (err.code !== 'FST_SSO_SERVICE_GATEWAY_REFUSED') {
+              request.log.debug({ code: err.code }, 'keep-alive: the gateway could not be reached')
+              return
+            }
+            const ended = db.store.destroyBySsoSession(ssoSession)
+            request.log.info({ audit: 'session_ended', reason: 'sso session ended at the gateway', sessionsEnded: ended }, 'SSO session ended at the gateway')
+          })
+        }
+      }
+  fastify.addHook('onRequest', sessionLifetimeHook(lifetime, Date.now, keepAlive))
 
   const context: RouteContext = { options, db, client, sync }
   await fastify.register(browserRoutes, context)

@@ -127,6 +127,7 @@ export function resolveOptions (options: FastifySsoServiceOptions): ResolvedOpti
   const idleTimeout = duration('idleTimeout', o.idleTimeout, DEFAULTS.idleTimeout)
   const absoluteTimeout = duration('absoluteTimeout', o.absoluteTimeout, DEFAULTS.absoluteTimeout)
   const requestTimeout = duration('requestTimeout', o.requestTimeout, DEFAULTS.requestTimeout)
+  const keepAliveInterval = o.keepAliveInterval === 0 ? 0 : duration('keepAliveInterval', o.keepAliveInterval, 60_000)
 
   const dispatcher = o.dispatcher
   if (dispatcher !== undefined && (dispatcher === null || typeof (dispatcher as { dispatch?: unknown }).dispatch !== 'function')) {
@@ -149,6 +150,7 @@ export function resolveOptions (options: FastifySsoServiceOptions): ResolvedOpti
     idleTimeout,
     absoluteTimeout,
     requestTimeout,
+    keepAliveInterval,
     dispatcher: dispatcher as ResolvedOptions['dispatcher'],
     afterLogoutUrl: afterLogoutUrl as string,
     accounts: accountsAdapter(o.accounts),

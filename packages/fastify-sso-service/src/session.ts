@@ -25,6 +25,8 @@ export interface ServiceSessionFields {
   ssoRequest?: { token: string, next: string, prompt?: 'none' | 'login', startedAt: number }
   /** When a passive check (`prompt=none`) came back anonymous in this browser session (ms). */
   passiveChecked?: number
+  /** When the gateway was last told this SSO session is in use here (keep-alive). */
+  ssoTouchedAt?: number
 }
 
 /** The request's session, with this plugin's fields typed. */
@@ -149,7 +151,8 @@ export function userFromSession (session: SignedInSession): SsoUser {
  * onRequest hook: enforces the idle and absolute lifetimes server-side and sets
  * `request.ssoUser` (and `request.ssoPassiveChecked`). An expired session is destroyed and the request is anonymous.
  */
-export function sessionLifetimeHook (lifetime: SessionLifetime, now: () => number = Date.now): onRequestAsyncHookHandler {
+export function sessionLifetimeHook (lifetime: SessionLifetime, now: () => number = Date.now,
+  keepAlive?: { interval: number, send: (ssoSession: string, request: FastifyRequest) => void }): onRequestAsyncHookHandler {
   return async function ssoSessionLifetime (request) {
     const session = sessionOf(request)
     if (session.passiveChecked !== undefined) request.ssoPassiveChecked = true
@@ -163,5 +166,9 @@ export function sessionLifetimeHook (lifetime: SessionLifetime, now: () => numbe
     }
     if (state === 'touch') session.seenAt = t
     if (typeof session.user === 'string' && session.account !== undefined) request.ssoUser = userFromSession(session as SignedInSession)
+    if (keepAlive !== undefined && typeof session.sso === 'string' && t - (session.ssoTouchedAt ?? session.createdAt ?? 0) >= keepAlive.interval) {
+      session.ssoTouchedAt = t
+      keepAlive.send(session.sso, request)
+    }
   }
 }

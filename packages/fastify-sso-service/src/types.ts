@@ -75,6 +75,12 @@ export interface FastifySsoServiceOptions {
   absoluteTimeout?: number
   /** Timeout of each call to the gateway, in ms. @default 5000 */
   requestTimeout?: number
+  /**
+   * While a signed-in user is active here, tell the gateway at most this often (`/sso/touch/`,
+   * in the background) so the SSO session does not idle out there; an SSO session the gateway
+   * says has ended ends here too. 0 turns it off (e.g. for a django-sso gateway). @default 60000
+   */
+  keepAliveInterval?: number
   /** undici dispatcher for calls to the gateway (e.g. a MockAgent in tests). @default undici's global dispatcher */
   dispatcher?: Dispatcher
   /**
@@ -120,6 +126,7 @@ export interface ResolvedOptions {
   readonly idleTimeout: number
   readonly absoluteTimeout: number
   readonly requestTimeout: number
+  readonly keepAliveInterval: number
   readonly dispatcher: Dispatcher | undefined
   readonly afterLogoutUrl: string
   readonly accounts: AccountsAdapter<any> | undefined

@@ -13,6 +13,7 @@ export const PATHS = {
   event: '/sso/event',
   test: '/sso/test',
   accounts: '/sso/accounts',
+  touch: '/sso/touch',
   signedOut: '/sso/signed-out'
 } as const
 
@@ -54,6 +55,17 @@ export const accountsBodySchema = {
     token,
     cursor: token,
     limit: { type: 'string', pattern: '^[0-9]{1,4}$' }
+  }
+} as const
+
+/** Body of `POST /sso/touch/`: a service says an SSO session is in use there. */
+export const touchBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['sso_session'],
+  properties: {
+    token,
+    sso_session: token
   }
 } as const
 

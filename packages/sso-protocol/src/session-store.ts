@@ -49,6 +49,7 @@ export class SqliteSessionStore {
   readonly #listUser: Statement<[string, number]>
   readonly #prune: Statement<[number]>
   readonly #takeExpired: Statement<[number, number]>
+  readonly #touchSso: Statement<[{ sso: string, now: number, idle: number, absolute: number }]>
   readonly #table: string
   readonly #rekey = new Map<string, Statement<unknown[]>>()
 
@@ -81,6 +82,9 @@ export class SqliteSessionStore {
     this.#countUser = this.#db.prepare(`SELECT count(*) AS n FROM ${table} WHERE user_key = ? AND expires_at > ?`)
     this.#listUser = this.#db.prepare(`SELECT data FROM ${table} WHERE user_key = ? AND expires_at > ?`)
     this.#prune = this.#db.prepare(`DELETE FROM ${table} WHERE expires_at <= ?`)
+    this.#touchSso = this.#db.prepare(`UPDATE ${table} SET data = json_set(data, '$.seenAt', @now),
+      expires_at = MIN(@now + @idle, COALESCE(json_extract(data, '$.createdAt') + @absolute, @now + @idle))
+      WHERE sso_session = @sso AND expires_at > @now`)
     this.#takeExpired = this.#db.prepare(`DELETE FROM ${table} WHERE sid IN
       (SELECT sid FROM ${table} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING user_key, sso_session`)
   }
@@ -170,6 +174,14 @@ export class SqliteSessionStore {
   takeExpired (limit: number): Array<{ user: string | null, ssoSession: string | null }> {
     return this.#db.transaction(() => this.#takeExpired.all(this.#now(), limit) as Array<{ user_key: string | null, sso_session: string | null }>)()
       .map((r) => ({ user: r.user_key, ssoSession: r.sso_session }))
+  }
+
+  /**
+   * Marks every live session of an SSO session as used now (`seenAt`), pushing its expiry to
+   * `now + idleTimeout` but never past `createdAt + absoluteTimeout`. Returns how many were live.
+   */
+  touchBySsoSession (ssoSession: string, now: number, lifetime: { idleTimeout: number, absoluteTimeout: number }): number {
+    return this.#touchSso.run({ sso: ssoSession, now, idle: lifetime.idleTimeout, absolute: lifetime.absoluteTimeout }).changes
   }
 
   /** Deletes expired sessions; returns how many. */

@@ -242,3 +242,25 @@ t.test('rekeyUser moves a user\'s sessions to a new name, index and data', async
   t.throws(() => store.rekeyUser('a', 'b', ['$.user\'); DROP TABLE sessions; --']), TypeError, 'paths are checked, never pasted')
   t.throws(() => store.rekeyUser('a', 'b', ['user']), TypeError)
 })
+
+t.test('touchBySsoSession restarts the idle clock of an SSO session, capped by the absolute limit', async (t) => {
+  const { store, set, db } = open(t)
+  const lifetime = { idleTimeout: 1000, absoluteTimeout: 5000 }
+  await set('a', { user: 'alice', sso: 's1', createdAt: 1_000_000, seenAt: 1_000_000, expiresAt: 1_001_000 })
+  await set('b', { user: 'alice', sso: 's2', createdAt: 1_000_000, seenAt: 1_000_000, expiresAt: 1_001_000 })
+  await set('old', { user: 'bob', sso: 's3', expiresAt: 999_000 })
+  const row = (sid: string) => db.prepare('SELECT data, expires_at FROM sessions WHERE sid = ?').get(sid) as { data: string, expires_at: number }
+  t.equal(store.touchBySsoSession('s1', 1_000_500, lifetime), 1)
+  t.equal(row('a').expires_at, 1_001_500, 'idle clock restarted')
+  t.equal(JSON.parse(row('a').data).seenAt, 1_000_500, 'seenAt written into the session')
+  t.equal(row('b').expires_at, 1_001_000, 'another SSO session untouched')
+  t.equal(store.touchBySsoSession('s1', 1_004_800, lifetime), 0, 'an idle-expired session is not revived')
+  await set('a', { user: 'alice', sso: 's1', createdAt: 1_000_000, seenAt: 1_004_500, expiresAt: 1_005_000 })
+  t.equal(store.touchBySsoSession('s1', 1_004_600, lifetime), 1)
+  t.equal(row('a').expires_at, 1_005_000, 'never past createdAt + absoluteTimeout')
+  t.equal(store.touchBySsoSession('s3', 1_000_000, lifetime), 0, 'an expired session stays expired')
+  t.equal(store.touchBySsoSession('nope', 1_000_000, lifetime), 0)
+  await set('c', { user: 'carol', sso: 's4', expiresAt: 1_002_000 })
+  t.equal(store.touchBySsoSession('s4', 1_000_100, lifetime), 1)
+  t.equal(row('c').expires_at, 1_001_100, 'a session without createdAt gets the idle limit')
+})

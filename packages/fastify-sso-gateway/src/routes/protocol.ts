@@ -1,6 +1,6 @@
 import { errorCodes, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import {
-  accountsBodySchema, authenticationTokenBodySchema, checkNextUrl, deauthenticateBodySchema, errorResponseSchema, generateToken, hashToken,
+  accountsBodySchema, authenticationTokenBodySchema, checkNextUrl, touchBodySchema, deauthenticateBodySchema, errorResponseSchema, generateToken, hashToken,
   obtainBodySchema, PATHS
 } from 'fastify-sso-protocol'
 import type { RouteContext } from '../context.js'
@@ -155,6 +155,14 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
       await gateway.endSsoSession(user, body.sso_session, 'logout')
     }
     request.log.info({ audit: 'logout', scope: 'session', service: service.name, user: user.username }, 'sso logout of one SSO session requested by a service')
+    return { ok: true }
+  })
+
+  // Keep-alive: a service in use keeps the SSO session behind it from idling out at the gateway.
+  serviceRoute(PATHS.touch, touchBodySchema, {}, async (request, _reply, service) => {
+    if (!await gateway.touchSsoSession(service, (request.body as { sso_session: string }).sso_session, options)) {
+      throw new errors.UNKNOWN_SSO_SESSION()
+    }
     return { ok: true }
   })
 
