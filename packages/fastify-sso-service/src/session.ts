@@ -166,7 +166,8 @@ export function sessionLifetimeHook (lifetime: SessionLifetime, now: () => numbe
     }
     if (state === 'touch') session.seenAt = t
     if (typeof session.user === 'string' && session.account !== undefined) request.ssoUser = userFromSession(session as SignedInSession)
-    if (keepAlive !== undefined && typeof session.sso === 'string' && t - (session.ssoTouchedAt ?? session.createdAt ?? 0) >= keepAlive.interval) {
+    // A session with `sso` was made at sign-in, so it has `createdAt`.
+    if (keepAlive !== undefined && typeof session.sso === 'string' && t - (session.ssoTouchedAt ?? session.createdAt as number) >= keepAlive.interval) {
       session.ssoTouchedAt = t
       keepAlive.send(session.sso, request)
     }
