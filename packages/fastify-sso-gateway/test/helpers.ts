@@ -31,6 +31,12 @@ export async function seed (app: FastifyInstance, agent: MockAgent): Promise<{ s
 }
 
 /** A browser-like client over `inject` that keeps cookies between requests. */
+/**
+ * The one-time code the gateway put in each browser's redirect to `/sso/accept/`, by request
+ * token: what a service's accept route would read from its URL. `call()` adds it for the token.
+ */
+export const codes = new Map<string, string>()
+
 export class Browser {
   readonly cookies = new Map<string, string>()
   constructor (readonly app: FastifyInstance, readonly headers: Record<string, string> = {}) {}
@@ -51,6 +57,9 @@ export class Browser {
       if (c.expires !== undefined && c.expires.getTime() < Date.now()) this.cookies.delete(c.name)
       else this.cookies.set(c.name, c.value)
     }
+    const sso = /[?&]sso=([^&]+)/.exec(url)?.[1]
+    const code = /\/sso\/accept\/\?code=([^&]+)/.exec(String(res.headers.location ?? ''))?.[1]
+    if (sso !== undefined && code !== undefined) codes.set(decodeURIComponent(sso), code)
     return res
   }
 
@@ -64,6 +73,9 @@ export class Browser {
 
 /** Calls a protocol endpoint the way a service does (form-encoded, token field). */
 export async function call (app: FastifyInstance, path: string, fields: Record<string, string>): Promise<LightMyRequestResponse> {
+  // Like a service's accept route: the browser's code goes with the token (unless the test sets one).
+  const code = fields.authentication_token === undefined ? undefined : codes.get(fields.authentication_token)
+  if (code !== undefined && !('code' in fields) && /\/sso\/(get|make_used)/.test(path)) fields = { ...fields, code }
   return await app.inject({
     method: 'POST',
     url: path,

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildApp, call, seed, signIn, Browser } from './helpers.js'
+import { buildApp, call, seed, signIn, Browser, codes } from './helpers.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 const JSON_CT = { 'content-type': 'application/json' }
@@ -21,10 +21,10 @@ t.test('protocol endpoints answer with and without the trailing slash, form and 
   // get / make_used / deauthenticate, JSON with the secret in X-Token, without the slash
   const browser = new Browser(app)
   const token = await signIn(app, browser, secret, '/here')
-  const got = await app.inject({ method: 'POST', url: '/sso/get', headers: { ...JSON_CT, 'x-token': secret }, payload: { authentication_token: token } })
+  const got = await app.inject({ method: 'POST', url: '/sso/get', headers: { ...JSON_CT, 'x-token': secret }, payload: { authentication_token: token, code: codes.get(token) } })
   t.equal(got.statusCode, 200)
   t.match(got.json(), { authenticated: true, user_identy: 'alice', next_url: '/here', sso_session: /^sso_/ })
-  const used = await app.inject({ method: 'POST', url: '/sso/make_used', headers: { ...JSON_CT, 'x-token': secret }, payload: { authentication_token: token } })
+  const used = await app.inject({ method: 'POST', url: '/sso/make_used', headers: { ...JSON_CT, 'x-token': secret }, payload: { authentication_token: token, code: codes.get(token) } })
   t.same(used.json(), { ok: true })
   const deauth = await app.inject({ method: 'POST', url: '/sso/deauthenticate', headers: { ...JSON_CT, 'x-token': secret }, payload: { user_identy: 'alice' } })
   t.same(deauth.json(), { ok: true })

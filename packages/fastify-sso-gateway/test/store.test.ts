@@ -8,7 +8,7 @@ import { Browser, buildApp, PASSWORD, SESSION_SECRET, signIn } from './helpers.j
 t.test('a real SQLite file: WAL, migrations applied once and versioned, data kept across restarts', async (t) => {
   const file = join(t.testdir({}), 'gateway.sqlite')
   const first = new SqliteGatewayStore({ filename: file })
-  t.equal(first.schemaVersion, 4)
+  t.equal(first.schemaVersion, 5)
   t.equal(first.db.pragma('journal_mode', { simple: true }), 'wal')
   await first.createUser({ id: 'usr_1', username: 'alice', passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: { a: 1 } })
   await first.close()
@@ -16,9 +16,9 @@ t.test('a real SQLite file: WAL, migrations applied once and versioned, data kep
 
   const second = new SqliteGatewayStore({ filename: file })
   t.teardown(() => second.close())
-  t.equal(second.schemaVersion, 4, 'same version after reopening')
+  t.equal(second.schemaVersion, 5, 'same version after reopening')
   const rows = second.db.prepare('SELECT version FROM schema_migrations').all()
-  t.same(rows, [1, 2, 3, 4].map((version) => ({ version })), 'each migration applied once')
+  t.same(rows, [1, 2, 3, 4, 5].map((version) => ({ version })), 'each migration applied once')
   t.match(await second.getUserByUsername('alice'), { id: 'usr_1', attributes: { a: 1 } }, 'data kept')
   t.equal(second.db.pragma('journal_mode', { simple: true }), 'wal')
   t.equal(second.db.pragma('foreign_keys', { simple: true }), 1)
@@ -30,11 +30,12 @@ t.test('a database at an older schema version is migrated forward, keeping its d
   await current.createUser({ id: 'usr_1', username: 'alice', passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: {} })
   // Turn it back into a version-3 database (before groups and per-service access).
   current.db.exec(`DROP TABLE group_members; DROP TABLE groups; ALTER TABLE services DROP COLUMN access;
-    ALTER TABLE services DROP COLUMN fields; DELETE FROM schema_migrations WHERE version = 4`)
+    ALTER TABLE services DROP COLUMN fields; ALTER TABLE request_tokens DROP COLUMN code_hash;
+    DELETE FROM schema_migrations WHERE version >= 4`)
   await current.close()
   const reopened = new SqliteGatewayStore({ filename: file })
   t.teardown(() => reopened.close())
-  t.equal(reopened.schemaVersion, 4)
+  t.equal(reopened.schemaVersion, 5)
   t.ok((reopened.db.prepare('PRAGMA table_info(services)').all() as Array<{ name: string }>).some((c) => c.name === 'access'))
   t.match(await reopened.getUserByUsername('alice'), { id: 'usr_1' }, 'data kept')
 })
@@ -67,7 +68,7 @@ t.test('store edge cases', async (t) => {
   t.equal(await store.getServiceByTokenHash('none'), null)
   t.equal(await store.getRequestToken('none', Date.now()), null)
   t.equal(await store.consumeRequestToken('none', 'svc', Date.now()), null)
-  t.equal(await store.authenticateRequestToken('none', { userId: 'u', ssoSession: 'sso', sessionEndsAt: Date.now() + 5000, authAt: Date.now(), expiresAt: Date.now() + 1000 }, Date.now()), false)
+  t.equal(await store.authenticateRequestToken('none', { userId: 'u', ssoSession: 'sso', sessionEndsAt: Date.now() + 5000, authAt: Date.now(), codeHash: null, expiresAt: Date.now() + 1000 }, Date.now()), false)
   t.equal(await store.pruneRequestTokens(Date.now()), 0)
   t.equal(await store.hasSignedIn('svc', 'u'), false)
   t.same(await store.deliveryStatus(), [])
@@ -85,8 +86,8 @@ t.test('store edge cases', async (t) => {
 
   const now = Date.now()
   await store.createRequestToken({ hash: 't1', serviceId: 'svc_1', nextUrl: '/', prompt: null, expiresAt: now + 60_000, createdAt: now })
-  t.equal(await store.authenticateRequestToken('t1', { userId: 'usr_1', ssoSession: 'sso_1', sessionEndsAt: now + 3_600_000, authAt: now, expiresAt: now + 60_000 }, now), true)
-  t.equal(await store.authenticateRequestToken('t1', { userId: 'usr_1', ssoSession: 'sso_1', sessionEndsAt: now + 3_600_000, authAt: now, expiresAt: now + 60_000 }, now), false, 'only a pending token')
+  t.equal(await store.authenticateRequestToken('t1', { userId: 'usr_1', ssoSession: 'sso_1', sessionEndsAt: now + 3_600_000, authAt: now, codeHash: null, expiresAt: now + 60_000 }, now), true)
+  t.equal(await store.authenticateRequestToken('t1', { userId: 'usr_1', ssoSession: 'sso_1', sessionEndsAt: now + 3_600_000, authAt: now, codeHash: null, expiresAt: now + 60_000 }, now), false, 'only a pending token')
   t.equal(await store.hasSignedIn('svc_1', 'usr_1'), true)
   t.equal(await store.consumeRequestToken('t1', 'svc_other', now), null, 'only by its service')
   t.match(await store.consumeRequestToken('t1', 'svc_1', now), { status: 'used', userId: 'usr_1', ssoSession: 'sso_1' })

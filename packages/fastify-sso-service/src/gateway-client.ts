@@ -130,8 +130,8 @@ export class GatewayClient {
    * `{authenticated: false, reason: 'login_required'}` answer is a `GetDeclined`;
    * otherwise anything but an authenticated answer is a refusal.
    */
-  async get (authenticationToken: string, passive = false): Promise<GetResult | GetDeclined> {
-    const body = await this.#post(PATHS.get, { authentication_token: authenticationToken })
+  async get (authenticationToken: string, passive = false, code?: string): Promise<GetResult | GetDeclined> {
+    const body = await this.#post(PATHS.get, { authentication_token: authenticationToken, ...(code === undefined ? {} : { code }) })
     if (passive && body.authenticated === false && body.reason === 'login_required') return { declined: 'login_required' }
     if (body.authenticated !== true) throw new GatewayRefusedError('the sign-in was not completed')
     const username = body.user_identy
@@ -170,8 +170,8 @@ export class GatewayClient {
   }
 
   /** `POST /sso/make_used/`: burns the request token; the sign-in is valid only if this succeeds. */
-  async makeUsed (authenticationToken: string): Promise<void> {
-    const body = await this.#post(PATHS.makeUsed, { authentication_token: authenticationToken })
+  async makeUsed (authenticationToken: string, code?: string): Promise<void> {
+    const body = await this.#post(PATHS.makeUsed, { authentication_token: authenticationToken, ...(code === undefined ? {} : { code }) })
     if (body.ok !== true) throw new GatewayRefusedError('the gateway did not confirm the sign-in')
   }
 

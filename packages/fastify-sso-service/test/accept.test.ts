@@ -168,3 +168,20 @@ t.test('a service session never outlives the gateway session it came from', asyn
   const after = await browser.request('/sso/test/')
   t.equal(after.statusCode, 302, 'anonymous once the gateway session has ended')
 })
+
+t.test('the code the gateway put in the accept URL goes with the token to /sso/get/ and /sso/make_used/, and stays out of the logs', async (t) => {
+  const { app, gateway, logs } = await buildApp(t)
+  const browser = new Browser(app)
+  const bodies: string[] = []
+  gateway.intercept({ path: '/sso/obtain/', method: 'POST' }).reply(200, { token: 'tok-c' })
+  gateway.intercept({ path: '/sso/get/', method: 'POST' }).reply(200, (o) => {
+    bodies.push(String(o.body))
+    return { authenticated: true, user_identy: 'alice', next_url: '/', user: { username: 'alice', is_active: true, is_staff: false, is_superuser: false } }
+  })
+  gateway.intercept({ path: '/sso/make_used/', method: 'POST' }).reply(200, (o) => { bodies.push(String(o.body)); return { ok: true } })
+  await browser.request('/login/')
+  const res = await browser.request('/sso/accept/?code=browser-code-123')
+  t.equal(res.statusCode, 302)
+  t.same(bodies.map((b) => new URLSearchParams(b).get('code')), ['browser-code-123', 'browser-code-123'])
+  t.notMatch(JSON.stringify(logs), /browser-code-123/, 'the code is redacted from the request log')
+})

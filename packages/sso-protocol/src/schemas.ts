@@ -43,7 +43,9 @@ export const authenticationTokenBodySchema = {
   required: ['authentication_token'],
   properties: {
     token,
-    authentication_token: token
+    authentication_token: token,
+    /** The one-time code the gateway put in the browser's redirect to `/sso/accept/`. */
+    code: token
   }
 } as const
 

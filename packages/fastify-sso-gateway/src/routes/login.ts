@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { hashToken, MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
+import { generateToken, hashToken, MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
 import { confirmSession, currentUser, redirect, startSession, type RouteContext } from '../context.js'
 import { sendMessage } from '../pages.js'
 import { MAX_PASSWORD_LENGTH } from '../passwords.js'
@@ -112,7 +112,11 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
     }
     const now = Date.now()
     const session = request.session
+    // The code binds the request to this browser: only the browser sent back to the service
+    // carries it, so a token an attacker started cannot be finished in the attacker's browser.
+    const code = pending.service.protocol === 'django-sso' ? null : generateToken()
     const ok = await store.authenticateRequestToken(pending.token.hash, {
+      codeHash: code === null ? null : hashToken(code),
       userId: user.id,
       ssoSession: session.get('sso') as string,
       sessionEndsAt: (session.get('createdAt') as number) + options.absoluteTimeout,
@@ -131,7 +135,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
     // its update_account is queued and delivered in the background: the browser never waits for it.
     if (pending.service.protocol !== 'django-sso') await gateway.queueAccountFor(pending.service, user)
     // Only the registered base URL decides where the browser goes: never Host or forwarding headers.
-    return redirect(reply, `${pending.service.baseUrl}/sso/accept/`, status)
+    return redirect(reply, `${pending.service.baseUrl}/sso/accept/${code === null ? '' : `?code=${code}`}`, status)
   }
 
   async function showForm (request: FastifyRequest, reply: FastifyReply, pending: Pending | undefined, status: number, error: string | null, username: string): Promise<FastifyReply> {

@@ -1,14 +1,14 @@
 import { errorCodes, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import {
   accountsBodySchema, authenticationTokenBodySchema, checkNextUrl, touchBodySchema, deauthenticateBodySchema, errorResponseSchema, generateToken, hashToken,
-  obtainBodySchema, PATHS
+  obtainBodySchema, PATHS, safeEqual
 } from 'fastify-sso-protocol'
 import type { RouteContext } from '../context.js'
 import { errors } from '../errors.js'
 import { accountFor } from '../outbox/events.js'
 import { authenticateService } from '../service-auth.js'
 import type { Gateway } from '../gateway.js'
-import type { ServiceRecord } from '../store/store.js'
+import type { RequestTokenRecord, ServiceRecord } from '../store/store.js'
 
 const BODY_LIMIT = 8 * 1024
 const errorResponses = { '4xx': errorResponseSchema, '5xx': errorResponseSchema }
@@ -86,6 +86,19 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
     return { token }
   })
 
+  /**
+   * An authenticated request of a fastify-sso service is only good with the code its browser
+   * brought back: without it (or with another), the token is burnt. See login.ts, complete().
+   */
+  async function requireCode (request: FastifyRequest, service: ServiceRecord, token: RequestTokenRecord): Promise<void> {
+    if (token.codeHash === null) return
+    const code = (request.body as { code?: string }).code
+    if (code !== undefined && safeEqual(hashToken(code), token.codeHash)) return
+    await store.burnRequestToken(token.hash)
+    request.log.warn({ audit: 'token_code_mismatch', service: service.name }, 'sso token presented without its browser code: burnt')
+    throw new errors.INVALID_REQUEST_TOKEN()
+  }
+
   serviceRoute(PATHS.get, authenticationTokenBodySchema, {}, async (request, _reply, service) => {
     const hash = hashToken((request.body as { authentication_token: string }).authentication_token)
     const token = await store.getRequestToken(hash, Date.now())
@@ -102,6 +115,7 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
       request.log.info({ audit: 'token_declined', service: service.name }, 'sso passive request: nobody signed in')
       return { authenticated: false, reason: 'login_required' }
     }
+    await requireCode(request, service, token)
     /* c8 ignore next: an authenticated token always has its user (set in the same UPDATE) */
     const user = token.userId === null ? null : await store.getUserById(token.userId)
     if (user === null || !user.isActive) throw new errors.INVALID_REQUEST_TOKEN()
@@ -119,6 +133,8 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
   serviceRoute(PATHS.makeUsed, authenticationTokenBodySchema, {}, async (request, _reply, service) => {
     const hash = hashToken((request.body as { authentication_token: string }).authentication_token)
     const now = Date.now()
+    const before = await store.getRequestToken(hash, now)
+    if (before !== null && before.serviceId === service.id && before.status === 'authenticated') await requireCode(request, service, before)
     const used = await store.consumeRequestToken(hash, service.id, now)
     if (used === null) {
       const token = await store.getRequestToken(hash, now)

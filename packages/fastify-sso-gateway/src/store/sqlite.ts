@@ -93,7 +93,9 @@ const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    CREATE INDEX group_members_user ON group_members (user_id);
    ALTER TABLE services ADD COLUMN access TEXT;
-   ALTER TABLE services ADD COLUMN fields TEXT;`
+   ALTER TABLE services ADD COLUMN fields TEXT;`,
+  // 5: the code that binds an authenticated request to the browser that completed it.
+  'ALTER TABLE request_tokens ADD COLUMN code_hash TEXT;'
 ]
 
 interface UserRow {
@@ -136,6 +138,7 @@ interface TokenRow {
   session_ends_at: number | null
   prompt: SsoPrompt | null
   auth_at: number | null
+  code_hash: string | null
   expires_at: number
   created_at: number
 }
@@ -193,6 +196,7 @@ const toToken = (r: TokenRow): RequestTokenRecord => ({
   sessionEndsAt: r.session_ends_at,
   prompt: r.prompt,
   authAt: r.auth_at,
+  codeHash: r.code_hash,
   expiresAt: r.expires_at,
   createdAt: r.created_at
 })
@@ -287,7 +291,7 @@ function prepareStatements (db: Db) {
     serviceUsers: p(`SELECT l.user_id, l.username AS last_username, u.* FROM service_logins l LEFT JOIN users u ON u.id = l.user_id
       WHERE l.service_id = ? AND l.user_id > ? ORDER BY l.user_id LIMIT ?`),
     token: p('SELECT * FROM request_tokens WHERE hash = ? AND expires_at > ?'),
-    authenticate: p(`UPDATE request_tokens SET status = 'authenticated', user_id = ?, sso_session = ?, session_ends_at = ?, auth_at = ?, expires_at = ?
+    authenticate: p(`UPDATE request_tokens SET status = 'authenticated', user_id = ?, sso_session = ?, session_ends_at = ?, auth_at = ?, code_hash = ?, expires_at = ?
       WHERE hash = ? AND status = 'pending' AND expires_at > ? RETURNING service_id`),
     recordLogin: p(`INSERT INTO service_logins (service_id, user_id, last_at, username)
       VALUES (@service, @user, @now, (SELECT username FROM users WHERE id = @user))
@@ -469,7 +473,7 @@ export class SqliteGatewayStore implements GatewayStore {
 
   async authenticateRequestToken (hash: string, by: TokenAuthentication, now: number): Promise<boolean> {
     return this.db.transaction((): boolean => {
-      const row = this.#st.authenticate.get(by.userId, by.ssoSession, by.sessionEndsAt, by.authAt, by.expiresAt, hash, now) as { service_id: string } | undefined
+      const row = this.#st.authenticate.get(by.userId, by.ssoSession, by.sessionEndsAt, by.authAt, by.codeHash, by.expiresAt, hash, now) as { service_id: string } | undefined
       if (row === undefined) return false
       this.#st.recordLogin.run({ service: row.service_id, user: by.userId, now })
       this.#st.recordSsoService.run(by.ssoSession, row.service_id, by.userId, now)

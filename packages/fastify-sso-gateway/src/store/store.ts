@@ -85,6 +85,11 @@ export interface RequestTokenRecord {
   prompt: SsoPrompt | null
   /** When the user last entered their password in that gateway session (ms), or null. */
   authAt: number | null
+  /**
+   * SHA-256 of the one-time code given to the browser that completed the request, which the
+   * service must present with the token; null for django-sso services (they cannot).
+   */
+  codeHash: string | null
   expiresAt: number
   createdAt: number
 }
@@ -100,6 +105,8 @@ export interface TokenAuthentication {
   sessionEndsAt: number
   /** When the user last entered their password in that session (ms). */
   authAt: number
+  /** SHA-256 of the code put in the browser's redirect, or null. */
+  codeHash: string | null
   /** The token's expiry once authenticated (ms). */
   expiresAt: number
 }

@@ -1,5 +1,5 @@
-import type { FastifyError, FastifyPluginAsync } from 'fastify'
-import { checkNextUrl, PATHS } from 'fastify-sso-protocol'
+import type { FastifyError, FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { checkNextUrl, MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
 import type { SsoAccount } from 'fastify-sso-protocol'
 import { bothForms } from '../context.js'
 import type { RouteContext } from '../context.js'
@@ -25,7 +25,13 @@ function freshEnough (authTime: number | null, startedAt: number): boolean {
  */
 export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client, sync }) => {
   for (const url of bothForms(PATHS.accept)) {
-    fastify.get(url, { schema: { querystring: { type: 'object' } } }, async (request, reply) => {
+    fastify.get(url, {
+      schema: { querystring: { type: 'object', properties: { code: { type: 'string', minLength: 1, maxLength: MAX_TOKEN_LENGTH } } } },
+      // The one-time code in the URL is a credential until it is used: never logged.
+      logSerializers: { req: (req: FastifyRequest) => ({ method: req.method, url: req.url.replace(/([?&]code=)[^&#]*/g, '$1[redacted]') }) }
+    }, async (request, reply) => {
+      // The gateway's code for the browser it sent here (fastify-sso gateways; django-sso ones send none).
+      const code = (request.query as { code?: string }).code
       const session = sessionOf(request)
       const pending = session.ssoRequest
       if (pending === undefined) {
@@ -36,7 +42,7 @@ export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { 
       const retry = loginHref(pending.next, pending.prompt)
       let username: string | undefined
       try {
-        const got = await client.get(pending.token, pending.prompt === 'none')
+        const got = await client.get(pending.token, pending.prompt === 'none', code)
         if ('declined' in got) {
           // Passive check, browser not signed in at the gateway: continue anonymously.
           session.passiveChecked = Date.now()
@@ -45,7 +51,7 @@ export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { 
           return reply.redirect(pending.next) // checked by /login/ before it was stored server-side
         }
         username = got.username
-        await client.makeUsed(pending.token)
+        await client.makeUsed(pending.token, code)
         if (pending.prompt === 'login' && !freshEnough(got.authTime, pending.startedAt)) throw new FreshLoginNotConfirmedError()
         const account: SsoAccount = got.account ?? { username: got.username, is_active: true, is_staff: false, is_superuser: false }
         await sync.serialised(account.user_id ?? account.username, async () => {
