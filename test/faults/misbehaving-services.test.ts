@@ -44,7 +44,7 @@ t.test('misbehaving services', async (t) => {
   async function fastifySignIn (t: Test, name: string): Promise<void> {
     const { page, ms } = await signInAtGateway(new HttpBrowser(), gw, await obtain(gw, secret(name)), PASSWORD)
     t.equal(page.status, 303, `${name}: the sign-in completes`)
-    t.equal(page.headers.location, `${standIn.url}/${name}/sso/accept/`, `${name}: back to the service`)
+    t.ok(String(page.headers.location).startsWith(`${standIn.url}/${name}/sso/accept/?code=`), `${name}: back to the service`)
     t.ok(ms < INLINE + SLACK, `${name}: sign-in took ${ms} ms (inline timeout ${INLINE} ms)`)
   }
 

@@ -345,8 +345,12 @@ export class Gateway implements SsoGatewayApi {
    * had used the gateway. False if the session is not live, or never reached that service.
    */
   async touchSsoSession (service: ServiceRecord, ssoSession: string, lifetime: { idleTimeout: number, absoluteTimeout: number }): Promise<boolean> {
-    const reached = await this.#d.store.ssoSessionServices(ssoSession)
-    if (!reached.some((r) => r.serviceId === service.id)) return false
+    const reach = (await this.#d.store.ssoSessionServices(ssoSession)).find((r) => r.serviceId === service.id)
+    if (reach === undefined) return false
+    // A user who lost access to the service since sign-in no longer keeps the session alive there
+    // (the service ends its session on this refusal).
+    const user = await this.#d.store.getUserById(reach.userId)
+    if (user === null || !await this.mayUse(service, user)) return false
     return this.#d.sessions.touchBySsoSession(ssoSession, Date.now(), lifetime) > 0
   }
 

@@ -28,3 +28,18 @@ t.test('a service keeps an SSO session alive while the user works there; an ende
   t.equal(ended.statusCode, 404)
   t.same(ended.json(), { error: 'This SSO session has ended', code: 'FST_SSO_GATEWAY_UNKNOWN_SSO_SESSION' })
 })
+
+t.test('a user who lost access to the service no longer keeps the session alive through it', async (t) => {
+  const { app, agent } = await buildApp()
+  t.teardown(() => app.close())
+  const { secret } = await seed(app, agent)
+  const browser = new Browser(app)
+  const token = await signIn(app, browser, secret)
+  const sso = await ssoOf(app, secret, token)
+  t.equal((await call(app, '/sso/touch/', { token: secret, sso_session: sso })).statusCode, 200)
+  await app.ssoGateway.groups.create('staff')
+  await app.ssoGateway.updateService('alpha', { access: { groups: ['staff'] } })
+  t.equal((await call(app, '/sso/touch/', { token: secret, sso_session: sso })).statusCode, 404, 'refused: the service ends its session')
+  await app.ssoGateway.deleteUser('alice')
+  t.equal((await call(app, '/sso/touch/', { token: secret, sso_session: sso })).statusCode, 404, 'a deleted user: refused')
+})

@@ -3,7 +3,7 @@ import { generateSigningSecret, verifyWebhook } from 'fastify-sso-protocol'
 import t from 'tap'
 import { MockAgent } from 'undici'
 import { OutboxDispatcher, RETRY_SCHEDULE } from '../src/outbox/dispatcher.js'
-import { deauthenticateEvent, updateAccountEvent } from '../src/outbox/events.js'
+import { bodyFor, deauthenticateEvent, updateAccountEvent } from '../src/outbox/events.js'
 import { SqliteGatewayStore } from '../src/store/sqlite.js'
 import type { NewOutboxEvent, ServiceRecord, UserRecord } from '../src/store/store.js'
 
@@ -355,9 +355,11 @@ t.test('event bodies', async (t) => {
   const service = { id: 's', protocol: 'django-sso', djangoToken: 'tok', fields: ['email', 'display_name', 'team', 'missing'] } as ServiceRecord
   const u = { id: 'u', username: 'alice', isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: 'A', attributes: { username: 'forged', team: 'x' } } as unknown as UserRecord
   const upd = JSON.parse(updateAccountEvent(service, u).payload)
-  t.same(upd, { user_id: 'u', username: 'alice', team: 'x', is_active: true, is_staff: false, is_superuser: false, email: null, display_name: 'A', type: 'update_account', token: 'tok' },
+  t.notOk('token' in upd, 'the secret is never stored in the outbox')
+  t.same(JSON.parse(bodyFor(service, JSON.stringify(upd))), { ...upd, token: 'tok' }, 'it is added to the body sent to a django-sso service')
+  t.same(upd, { user_id: 'u', username: 'alice', team: 'x', is_active: true, is_staff: false, is_superuser: false, email: null, display_name: 'A', type: 'update_account' },
     'only the fields the service asked for; attributes never override the core fields')
-  t.same(JSON.parse(deauthenticateEvent(service, u, 'sso_1', 'logout').payload), { type: 'deauthenticate', username: 'alice', user_id: 'u', sso_session: 'sso_1', reason: 'logout', token: 'tok' })
+  t.same(JSON.parse(deauthenticateEvent(service, u, 'sso_1', 'logout').payload), { type: 'deauthenticate', username: 'alice', user_id: 'u', sso_session: 'sso_1', reason: 'logout' })
   t.same(JSON.parse(deauthenticateEvent({ ...service, protocol: 'fastify-sso', djangoToken: null }, u).payload), { type: 'deauthenticate', username: 'alice', user_id: 'u' })
 })
 

@@ -1,6 +1,7 @@
 import { Agent, request, type Dispatcher } from 'undici'
 import type { FastifyBaseLogger } from 'fastify'
 import { signWebhook } from 'fastify-sso-protocol'
+import { bodyFor } from './events.js'
 import type { GatewayStore, OutboxEvent, ServiceRecord } from '../store/store.js'
 
 /**
@@ -243,12 +244,13 @@ export class OutboxDispatcher {
   async #send (service: ServiceRecord, event: OutboxEvent, abort: AbortSignal): Promise<Outcome> {
     const timestamp = Math.floor(this.#now() / 1000)
     const timeout = this.#o.timeout
+    const body = bodyFor(service, event.payload)
     try {
       const res = await request(service.eventUrl, {
         method: 'POST',
         dispatcher: this.#agent,
-        headers: { 'content-type': 'application/json', ...signWebhook(service.signingSecret, event.id, timestamp, event.payload) },
-        body: event.payload,
+        headers: { 'content-type': 'application/json', ...signWebhook(service.signingSecret, event.id, timestamp, body) },
+        body,
         headersTimeout: timeout,
         bodyTimeout: timeout,
         signal: AbortSignal.any([AbortSignal.timeout(timeout), abort])

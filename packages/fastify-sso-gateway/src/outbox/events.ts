@@ -33,15 +33,19 @@ export function accountFor (service: Pick<ServiceRecord, 'fields'>, user: UserRe
   return account
 }
 
-/**
- * An outbox entry for one service. django-sso services get their secret in the body
- * (that is how they authenticate events); every event is also signed when sent.
- */
+/** An outbox entry for one service. Its secret never goes in the stored payload (see `bodyFor`). */
 export function eventFor (service: ServiceRecord, userKey: string, body: SsoEvent): NewOutboxEvent {
-  const payload = service.protocol === 'django-sso' && service.djangoToken !== null
-    ? { ...body, token: service.djangoToken }
-    : body
-  return { id: 'evt_' + generateToken(18), serviceId: service.id, userKey, payload: JSON.stringify(payload) }
+  return { id: 'evt_' + generateToken(18), serviceId: service.id, userKey, payload: JSON.stringify(body) }
+}
+
+/**
+ * The body actually sent: django-sso services get their secret in it as `token` (that is how
+ * they authenticate events), added only now so the outbox (and `events.dead()`) never holds it.
+ * Every event is also signed over exactly this body.
+ */
+export function bodyFor (service: ServiceRecord, payload: string): string {
+  if (service.protocol !== 'django-sso' || service.djangoToken === null) return payload
+  return JSON.stringify({ ...JSON.parse(payload) as object, token: service.djangoToken })
 }
 
 export function updateAccountEvent (service: ServiceRecord, user: UserRecord, groups: readonly string[] = [], changed?: string[]): NewOutboxEvent {
