@@ -193,8 +193,10 @@ async function protocolEndpoints () {
   const t0 = performance.now()
   const tokens = await pmap(Array.from({ length: C.tokens }), CONCURRENCY, async (_t, _i, worker) => {
     const t = await obtain()
-    await browsers[worker].request(`${G}/login/?sso=${encodeURIComponent(t)}`, { expect: 302 })
-    return t
+    const res = await browsers[worker].request(`${G}/login/?sso=${encodeURIComponent(t)}`, { expect: 302 })
+    // The one-time code the gateway gives the browser: a service's accept route passes it on.
+    const code = new URL(String(res.headers.location)).searchParams.get('code')
+    return { t, code }
   })
   const prepSeconds = (performance.now() - t0) / 1000
   log(`prepared ${tokens.length} authenticated tokens in ${round(prepSeconds, 1)} s`)
@@ -204,7 +206,7 @@ async function protocolEndpoints () {
   const pairs = await measured(() => closedLoop({
     concurrency: CONCURRENCY, durationMs: C.loadMs, maxOps: tokens.length,
     op: async (_w, i) => {
-      const b = svcBody(S0, { authentication_token: tokens[i] })
+      const b = svcBody(S0, { authentication_token: tokens[i].t, code: tokens[i].code })
       const a = performance.now()
       const got = await http(`${G}/sso/get/`, { method: 'POST', headers: FORM, body: b, expect: 200 })
       const m = performance.now()
