@@ -102,7 +102,8 @@ export class AccountSync {
 
   /** A rename: every session of `oldUsername` becomes `username`'s, then `accounts.rename`. */
   async rename (source: PipelineSource, userId: string, oldUsername: string, username: string, origin: Origin): Promise<number> {
-    const moved = this.#db.store.rekeyUser(oldUsername, username, SESSION_USERNAME_PATHS)
+    // Only this user's sessions: if another user held `oldUsername` meanwhile, theirs stay theirs.
+    const moved = this.#db.store.rekeyUser(oldUsername, username, SESSION_USERNAME_PATHS, { path: '$.account.user_id', value: userId })
     this.#db.rememberUser(userId, username)
     const rename = this.#options.accounts?.rename
     if (rename !== undefined) {

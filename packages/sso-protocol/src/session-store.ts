@@ -143,18 +143,20 @@ export class SqliteSessionStore {
    * (`$.user`, the field `sessionIndexer` reads, by default) become `newUser`.
    * One UPDATE through the user index; returns how many sessions moved.
    */
-  rekeyUser (oldUser: string, newUser: string, dataPaths: readonly string[] = ['$.user']): number {
-    if (dataPaths.length === 0 || !dataPaths.every((p) => JSON_PATH.test(p))) {
+  rekeyUser (oldUser: string, newUser: string, dataPaths: readonly string[] = ['$.user'], only?: { path: string, value: string }): number {
+    if (dataPaths.length === 0 || ![...dataPaths, only?.path ?? '$.x'].every((p) => JSON_PATH.test(p))) {
       throw new TypeError(`invalid JSON paths: ${JSON.stringify(dataPaths)}`)
     }
-    const key = dataPaths.join(' ')
+    const key = `${dataPaths.join(' ')}|${only?.path ?? ''}`
     let statement = this.#rekey.get(key)
     if (statement === undefined) {
       const sets = dataPaths.map(() => '?, ?').join(', ')
-      statement = this.#db.prepare(`UPDATE ${this.#table} SET user_key = ?, data = json_set(data, ${sets}) WHERE user_key = ?`)
+      // `only`: sessions that record another value there (another user who held the name) stay put.
+      const filter = only === undefined ? '' : ` AND (json_extract(data, '${only.path}') IS NULL OR json_extract(data, '${only.path}') = ?)`
+      statement = this.#db.prepare(`UPDATE ${this.#table} SET user_key = ?, data = json_set(data, ${sets}) WHERE user_key = ?${filter}`)
       this.#rekey.set(key, statement)
     }
-    return statement.run(newUser, ...dataPaths.flatMap((p) => [p, newUser]), oldUser).changes
+    return statement.run(newUser, ...dataPaths.flatMap((p) => [p, newUser]), oldUser, ...(only === undefined ? [] : [only.value])).changes
   }
 
   /** How many live sessions a user has. */

@@ -264,3 +264,18 @@ t.test('touchBySsoSession restarts the idle clock of an SSO session, capped by t
   t.equal(store.touchBySsoSession('s4', 1_000_100, lifetime), 1)
   t.equal(row('c').expires_at, 1_001_100, 'a session without createdAt gets the idle limit')
 })
+
+t.test('rekeyUser with `only` moves one user\'s sessions, not those of another user who held the name', async (t) => {
+  const { store, set, get } = open(t)
+  // Two users swapped names; the rename of usr_B (bob -> alice) was applied first.
+  await set('a1', { user: 'alice', account: { user_id: 'usr_A', username: 'alice' } })
+  await set('b1', { user: 'alice', account: { user_id: 'usr_B', username: 'alice' } })
+  await set('legacy', { user: 'alice' })
+  t.equal(store.rekeyUser('alice', 'carol', ['$.user', '$.account.username'], { path: '$.account.user_id', value: 'usr_A' }), 2,
+    'usr_A\'s session and one that records no id')
+  t.match(await get('a1'), { user: 'carol', account: { user_id: 'usr_A', username: 'carol' } })
+  t.match(await get('b1'), { user: 'alice', account: { user_id: 'usr_B', username: 'alice' } }, 'usr_B keeps the name it now holds')
+  t.match(await get('legacy'), { user: 'carol' })
+  t.same(store.listByUser('alice').length, 1)
+  t.throws(() => store.rekeyUser('a', 'b', ['$.user'], { path: "$.x') OR 1=1 --", value: 'v' }), TypeError, 'only plain JSON paths')
+})
