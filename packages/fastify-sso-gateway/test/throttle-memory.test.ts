@@ -35,3 +35,14 @@ t.test('the obtain window counter', async (t) => {
   for (let i = 0; i <= 10_001; i++) c.take(`svc${i}`, 1000)
   t.equal(c.take('svc', 1001), 0, 'memory is bounded: the table starts afresh past 10 000 services')
 })
+
+t.test('an overflowing failure table drops expired windows and the oldest ones, not every lockout', async (t) => {
+  const c = new FailureCounter(1, 1000)
+  c.fail('expired', 0)
+  for (let i = 0; i < 99_998; i++) c.fail(`live${i}`, 500)
+  c.fail('victim', 600)
+  t.ok(c.blockedFor('victim', 700) > 0)
+  c.fail('newcomer', 1200) // 'expired' is past its window and the table is full: it goes first
+  t.ok(c.blockedFor('victim', 1200) > 0, 'a live lockout survives the overflow')
+  t.ok(c.blockedFor('newcomer', 1200) > 0)
+})

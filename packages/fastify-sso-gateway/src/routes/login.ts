@@ -49,7 +49,13 @@ export class FailureCounter {
   fail (key: string, now: number): void {
     const f = this.#failures.get(key)
     if (f === undefined || now - f.first >= this.window) {
-      if (this.#failures.size > 100_000) this.#failures.clear()
+      this.#failures.delete(key)
+      // Bounded memory without forgetting every lockout at once: drop the oldest windows first
+      // (a Map iterates in insertion order, and a new window is always inserted last).
+      for (const [old, v] of this.#failures) {
+        if (this.#failures.size < 100_000 && now - v.first < this.window) break
+        this.#failures.delete(old)
+      }
       this.#failures.set(key, { first: now, count: 1 })
     } else f.count++
   }

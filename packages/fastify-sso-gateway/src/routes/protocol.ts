@@ -133,11 +133,12 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
   serviceRoute(PATHS.makeUsed, authenticationTokenBodySchema, {}, async (request, _reply, service) => {
     const hash = hashToken((request.body as { authentication_token: string }).authentication_token)
     const now = Date.now()
-    const before = await store.getRequestToken(hash, now)
-    if (before !== null && before.serviceId === service.id && before.status === 'authenticated') await requireCode(request, service, before)
-    const used = await store.consumeRequestToken(hash, service.id, now)
+    // One atomic check-and-set, the browser code included; the reason is looked up only on failure.
+    const code = (request.body as { code?: string }).code
+    const used = await store.consumeRequestToken(hash, service.id, now, code === undefined ? null : hashToken(code))
     if (used === null) {
       const token = await store.getRequestToken(hash, now)
+      if (token !== null && token.serviceId === service.id && token.status === 'authenticated') await requireCode(request, service, token)
       if (token !== null && token.serviceId !== service.id) {
         await store.burnRequestToken(hash)
         request.log.warn({ audit: 'token_wrong_service', service: service.name }, 'sso token presented by another service: burnt')

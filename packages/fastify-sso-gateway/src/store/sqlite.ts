@@ -297,7 +297,8 @@ function prepareStatements (db: Db) {
       VALUES (@service, @user, @now, (SELECT username FROM users WHERE id = @user))
       ON CONFLICT (service_id, user_id) DO UPDATE SET last_at = excluded.last_at, username = excluded.username`),
     consume: p(`UPDATE request_tokens SET status = 'used'
-      WHERE hash = ? AND service_id = ? AND status = 'authenticated' AND expires_at > ? RETURNING *`),
+      WHERE hash = ? AND service_id = ? AND status = 'authenticated' AND expires_at > ?
+        AND (code_hash IS NULL OR code_hash = ?) RETURNING *`),
     burn: p(`UPDATE request_tokens SET status = 'used' WHERE hash = ?`),
     pruneTokens: p('DELETE FROM request_tokens WHERE expires_at <= ?'),
     renameLogins: p('UPDATE service_logins SET username = ? WHERE user_id = ?'),
@@ -481,8 +482,8 @@ export class SqliteGatewayStore implements GatewayStore {
     }).immediate()
   }
 
-  async consumeRequestToken (hash: string, serviceId: string, now: number): Promise<RequestTokenRecord | null> {
-    const row = this.#st.consume.get(hash, serviceId, now) as TokenRow | undefined
+  async consumeRequestToken (hash: string, serviceId: string, now: number, codeHash: string | null): Promise<RequestTokenRecord | null> {
+    const row = this.#st.consume.get(hash, serviceId, now, codeHash) as TokenRow | undefined
     return row === undefined ? null : toToken(row)
   }
 

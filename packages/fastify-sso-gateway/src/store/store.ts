@@ -173,10 +173,11 @@ export interface GatewayStore {
    */
   authenticateRequestToken: (hash: string, by: TokenAuthentication, now: number) => Promise<boolean>
   /**
-   * Atomic check-and-set: an authenticated, unexpired token of `serviceId` becomes used and is
-   * returned; anything else returns null. Exactly one of many concurrent calls wins.
+   * Atomic check-and-set: an authenticated, unexpired token of `serviceId` whose browser code
+   * (if it has one) hashes to `codeHash` becomes used and is returned; anything else returns
+   * null. Exactly one of many concurrent calls wins.
    */
-  consumeRequestToken: (hash: string, serviceId: string, now: number) => Promise<RequestTokenRecord | null>
+  consumeRequestToken: (hash: string, serviceId: string, now: number, codeHash: string | null) => Promise<RequestTokenRecord | null>
   /** Makes a token unusable (e.g. another service tried it). */
   burnRequestToken: (hash: string) => Promise<void>
   /** Deletes tokens that expired before `now`; returns how many. */
