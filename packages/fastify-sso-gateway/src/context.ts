@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { checkSessionLifetime, generateToken } from 'fastify-sso-protocol'
+import { checkSessionLifetime, generateToken, type FixedWindowCounter } from 'fastify-sso-protocol'
 import type { Gateway } from './gateway.js'
+import type { OutboxDispatcher } from './outbox/dispatcher.js'
 import type { ResolvedGatewayOptions } from './options.js'
 import type { Pages } from './pages.js'
 import type { UserRecord } from './store/store.js'
@@ -27,6 +28,13 @@ export interface RouteContext {
   options: ResolvedGatewayOptions
   gateway: Gateway
   pages: Pages
+  /**
+   * Per service: sign-ins completed through its request tokens (what `obtainRateLimit` counts),
+   * and raw `/sso/obtain/` calls (ceiling: 10 × `obtainRateLimit.max`).
+   */
+  budgets: { signIns: FixedWindowCounter, obtains: FixedWindowCounter }
+  /** The event dispatcher: a service that calls the gateway is reachable again (its backlog goes out). */
+  outbox: OutboxDispatcher
 }
 
 /**

@@ -32,8 +32,10 @@ function checkUrl (name: string, field: string, value: unknown): string {
   return url.href
 }
 
-function checkPassword (password: unknown): string {
+function checkPassword (password: unknown, min: number): string {
   if (typeof password !== 'string' || password.length === 0) throw new errors.INVALID_PASSWORD('it must be a non-empty string')
+  // Counted in code points, as a user counts characters (an emoji is one).
+  if ([...password].length < min) throw new errors.INVALID_PASSWORD(`it must be at least ${min} characters`)
   if (password.length > MAX_PASSWORD_LENGTH) throw new errors.INVALID_PASSWORD(`it must be at most ${MAX_PASSWORD_LENGTH} characters`)
   return password
 }
@@ -74,6 +76,8 @@ export interface GatewayDeps {
   log: FastifyBaseLogger
   /** The app's extra access rule, if any. */
   accessCheck?: AccessCheck | undefined
+  /** Shortest password accepted when one is set. @default 15 */
+  minPasswordLength: number
 }
 
 /** The gateway's own logic, shared by the routes and the `fastify.ssoGateway` decorator. */
@@ -201,7 +205,7 @@ export class Gateway implements SsoGatewayApi {
   async createUser (input: CreateUserInput): Promise<GatewayUser> {
     const username = canonicalUsername(input?.username)
     if (username === null) throw new errors.INVALID_USERNAME(JSON.stringify(input?.username))
-    const passwordHash = input.password === undefined ? null : await this.#d.hasher.hash(checkPassword(input.password))
+    const passwordHash = input.password === undefined ? null : await this.#d.hasher.hash(checkPassword(input.password, this.#d.minPasswordLength))
     const user = await this.#d.store.createUser({
       id: 'usr_' + generateToken(12),
       username,
@@ -261,7 +265,7 @@ export class Gateway implements SsoGatewayApi {
   async updateUser (username: string, patch: UpdateUserInput): Promise<GatewayUser> {
     const user = await this.#requireUser(username)
     const p: UserPatch = {}
-    if (patch.password !== undefined) p.passwordHash = await this.#d.hasher.hash(checkPassword(patch.password))
+    if (patch.password !== undefined) p.passwordHash = await this.#d.hasher.hash(checkPassword(patch.password, this.#d.minPasswordLength))
     if (patch.isActive !== undefined) p.isActive = patch.isActive === true
     if (patch.isStaff !== undefined) p.isStaff = patch.isStaff === true
     if (patch.isSuperuser !== undefined) p.isSuperuser = patch.isSuperuser === true
@@ -299,7 +303,7 @@ export class Gateway implements SsoGatewayApi {
 
   async changePassword (username: string, password: string, options: ChangePasswordOptions = {}): Promise<number> {
     const user = await this.#requireUser(username)
-    await this.#d.store.updateUser(user.id, { passwordHash: await this.#d.hasher.hash(checkPassword(password)) })
+    await this.#d.store.updateUser(user.id, { passwordHash: await this.#d.hasher.hash(checkPassword(password, this.#d.minPasswordLength)) })
     this.#d.log.info({ audit: 'password_changed', user: user.username }, 'sso password changed')
     const end = options.endSessions ?? 'others'
     if (end === 'none') return 0

@@ -8,17 +8,18 @@ import fastifyView from '@fastify/view'
 import { Eta } from 'eta'
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { sessionIndexer } from 'fastify-sso-protocol'
+import { FixedWindowCounter, sessionIndexer } from 'fastify-sso-protocol'
 import type { RouteContext } from './context.js'
 import { errors } from './errors.js'
 import { Gateway } from './gateway.js'
-import { resolveOptions, type FastifySsoGatewayOptions, type ResolvedGatewayOptions } from './options.js'
+import { resolveOptions, type FastifySsoGatewayOptions, type GatewayStoreWithSessions, type ResolvedGatewayOptions } from './options.js'
+import { protectSecrets } from './sealed-secrets.js'
 import { OutboxDispatcher } from './outbox/dispatcher.js'
 import { compilePages, sendMessage, type Pages } from './pages.js'
 import { PasswordHasher } from './passwords.js'
 import { loginRoutes } from './routes/login.js'
 import { logoutRoutes } from './routes/logout.js'
-import { protocolRoutes } from './routes/protocol.js'
+import { OBTAIN_CEILING, protocolRoutes } from './routes/protocol.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { welcomeRoutes } from './routes/welcome.js'
 import { SqliteGatewayStore } from './store/sqlite.js'
@@ -75,7 +76,18 @@ function errorHandler (options: ResolvedGatewayOptions, pages: Pages) {
 
 const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opts) => {
   const options = resolveOptions(opts)
-  const store = options.store ?? new SqliteGatewayStore({ filename: options.database, busyTimeout: options.busyTimeout })
+  if ((fastify.server as { requestTimeout?: number }).requestTimeout === 0) {
+    fastify.log.warn('fastify-sso-gateway: the server has no requestTimeout, so a client that stalls mid-request holds its socket forever; ' +
+      'create it with Fastify({ ...RECOMMENDED_SERVER_OPTIONS }) (see the README, "Timeouts")')
+  }
+  const rawStore = options.store ?? new SqliteGatewayStore({ filename: options.database, busyTimeout: options.busyTimeout })
+  let store: GatewayStoreWithSessions
+  try {
+    store = await protectSecrets(rawStore, options.secretsKey)
+  } catch (err) {
+    await rawStore.close()
+    throw err
+  }
   const sessions = store.createSessionStore(sessionIndexer(options))
   const outbox = new OutboxDispatcher({
     store,
@@ -86,11 +98,13 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     dispatcher: options.dispatcher
   })
   const gateway = new Gateway({
-    store, sessions, hasher: new PasswordHasher(options.passwordHash), outbox, log: fastify.log, accessCheck: options.accessCheck
+    store, sessions, hasher: new PasswordHasher(options.passwordHash), outbox, log: fastify.log, accessCheck: options.accessCheck, minPasswordLength: options.minPasswordLength
   })
   const eta = new Eta({ autoEscape: true, cache: true })
   const pages = compilePages(eta, options)
-  const ctx: RouteContext = { options, gateway, pages }
+  const { max, timeWindow } = options.obtainRateLimit
+  const budgets = { signIns: new FixedWindowCounter(max, timeWindow, 10_000), obtains: new FixedWindowCounter(OBTAIN_CEILING * max, timeWindow, 10_000) }
+  const ctx: RouteContext = { options, gateway, pages, budgets, outbox }
 
   fastify.decorate('ssoGateway', gateway)
 
@@ -191,3 +205,4 @@ export { SqliteGatewayStore, type SqliteGatewayStoreOptions } from './store/sqli
 export type * from './store/store.js'
 export type * from './types.js'
 export { RETRY_SCHEDULE } from './outbox/dispatcher.js'
+export { RECOMMENDED_SERVER_OPTIONS } from 'fastify-sso-protocol'

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import type { Dispatcher } from 'undici'
 import { errors } from './errors.js'
 import { RETRY_SCHEDULE } from './outbox/dispatcher.js'
-import { OWASP_MINIMUM, type HashParameters } from './passwords.js'
+import { MAX_PASSWORD_LENGTH, OWASP_MINIMUM, type HashParameters } from './passwords.js'
 import type { GatewayStore } from './store/store.js'
 import type { AccessCheck } from './types.js'
 import { PAGE_NAMES } from './pages.js'
@@ -77,8 +77,21 @@ export interface FastifySsoGatewayOptions {
   accessCheck?: AccessCheck
   /** How often expired sessions and tokens are swept (expired SSO sessions are then ended at the services), in ms. @default 60_000 */
   housekeepingInterval?: number
-  /** `/sso/obtain/` budget per service. @default { max: 600, timeWindow: 60_000 } */
+  /**
+   * Sign-in budget per service: at most `max` sign-ins completed through a service's request
+   * tokens per `timeWindow`; past it, `/sso/obtain/` answers 429. Tokens nobody uses (anonymous
+   * visits to the service's `/login/`) do not spend it; raw `/sso/obtain/` calls are capped at
+   * 10 × `max` per window. Per gateway process. @default { max: 3000, timeWindow: 60_000 }
+   */
   obtainRateLimit?: RateLimit
+  /** Shortest password `createUser`, `updateUser` and `changePassword` accept (NIST SP 800-63B-4: 15 for a password that is the only factor; never below 8). @default 15 */
+  minPasswordLength?: number
+  /**
+   * Key(s) that encrypt each service's signing secret and django-sso token in the store
+   * (AES-256-GCM), e.g. from the environment: strings of at least 32 characters; the first
+   * encrypts, all decrypt (rotation). Without it they are stored as given. @default none
+   */
+  secretsKey?: string | string[]
   /** Password POST budget per client IP. @default { max: 30, timeWindow: 60_000 } */
   loginRateLimit?: RateLimit
 }
@@ -106,6 +119,8 @@ export interface ResolvedGatewayOptions {
   readonly accessCheck: AccessCheck | undefined
   readonly housekeepingInterval: number
   readonly obtainRateLimit: Readonly<RateLimit>
+  readonly minPasswordLength: number
+  readonly secretsKey: readonly string[]
   readonly loginRateLimit: Readonly<RateLimit>
 }
 
@@ -147,6 +162,23 @@ function rateLimit (options: Record<string, unknown>, name: string, def: RateLim
   if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) fail(`${name}.max`, 'must be a positive whole number', max)
   if (typeof timeWindow !== 'number' || !Number.isInteger(timeWindow) || timeWindow < 1) fail(`${name}.timeWindow`, 'must be a positive number of milliseconds', timeWindow)
   return Object.freeze({ max, timeWindow })
+}
+
+function minPasswordLength (v: unknown): number {
+  if (v === undefined) return 15
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 8 || v > MAX_PASSWORD_LENGTH) {
+    fail('minPasswordLength', `must be a whole number from 8 to ${MAX_PASSWORD_LENGTH}`, v)
+  }
+  return v
+}
+
+function secretsKeys (v: unknown): readonly string[] {
+  if (v === undefined) return Object.freeze([])
+  const keys = Array.isArray(v) ? v : [v]
+  if (keys.length === 0 || !keys.every((k) => typeof k === 'string' && k.length >= 32)) {
+    fail('secretsKey', 'must be a string of at least 32 characters, or a non-empty array of them', v)
+  }
+  return Object.freeze([...keys as string[]])
 }
 
 /** Checks every option once, at register, and returns them frozen with defaults filled in. */
@@ -229,7 +261,9 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
     accessCheck: o.accessCheck === undefined ? undefined : typeof o.accessCheck === 'function' ? o.accessCheck as AccessCheck
       : fail('accessCheck', 'must be a function (user, service) => boolean', typeof o.accessCheck),
     housekeepingInterval: duration(o, 'housekeepingInterval', 60_000, 100),
-    obtainRateLimit: rateLimit(o, 'obtainRateLimit', { max: 600, timeWindow: 60_000 }),
+    obtainRateLimit: rateLimit(o, 'obtainRateLimit', { max: 3000, timeWindow: 60_000 }),
+    minPasswordLength: minPasswordLength(o.minPasswordLength),
+    secretsKey: secretsKeys(o.secretsKey),
     loginRateLimit: rateLimit(o, 'loginRateLimit', { max: 30, timeWindow: 60_000 })
   })
 }

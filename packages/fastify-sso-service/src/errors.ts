@@ -15,6 +15,8 @@ export type SsoServiceErrorCode =
   | 'FST_SSO_SERVICE_INVALID_EVENT'
   | 'FST_SSO_SERVICE_FRESH_LOGIN_REQUIRED'
   | 'FST_SSO_SERVICE_FRESH_LOGIN_NOT_CONFIRMED'
+  | 'FST_SSO_SERVICE_DATABASE_UNAVAILABLE'
+  | 'FST_SSO_SERVICE_TOO_MANY_SIGN_INS'
 
 /** An option is missing or has a value the plugin cannot use. Makes `ready()` reject. */
 export const InvalidOptionError = createError<'FST_SSO_SERVICE_INVALID_OPTION', 500, [string, string]>(
@@ -68,3 +70,17 @@ export const BadSignatureError = createError<'FST_SSO_SERVICE_BAD_SIGNATURE', 40
 /** An event that passed the schema but lacks what its type needs (e.g. `rename_account` without `old_username`). */
 export const InvalidEventError = createError<'FST_SSO_SERVICE_INVALID_EVENT', 400, [string]>(
   'FST_SSO_SERVICE_INVALID_EVENT', 'Event refused: %s', 400)
+
+/** The service's own database (sessions) is full, read-only or otherwise failing: nothing was saved. */
+export const DatabaseUnavailableError = createError<'FST_SSO_SERVICE_DATABASE_UNAVAILABLE', 503, []>(
+  'FST_SSO_SERVICE_DATABASE_UNAVAILABLE', 'This app cannot keep your session right now (its database is unavailable). Please try again in a few minutes.', 503)
+
+/** One client asked `/login/` too often (`loginRateLimit`). */
+export const TooManySignInsError = createError<'FST_SSO_SERVICE_TOO_MANY_SIGN_INS', 429, []>(
+  'FST_SSO_SERVICE_TOO_MANY_SIGN_INS', 'Too many sign-in attempts from your address. Wait a minute and try again.', 429)
+
+/** Whether an error comes from SQLite (full, read-only, locked, I/O ...). */
+export function isDatabaseError (err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && code.startsWith('SQLITE_')
+}

@@ -20,6 +20,8 @@ export interface GetResult {
   ssoSessionEndsAt: number | null
   /** When the user last entered their password (ms), or null (django-sso gateways do not say). */
   authTime: number | null
+  /** The gateway's clock when it vouched for this sign-in (ms), or null (django-sso gateways do not say). */
+  issuedAt: number | null
 }
 
 /** A passive sign-in (`prompt=none`) the gateway declined: the browser is not signed in there. */
@@ -143,7 +145,8 @@ export class GatewayClient {
       account,
       ssoSession: typeof body.sso_session === 'string' && body.sso_session.length > 0 ? body.sso_session : null,
       ssoSessionEndsAt: Number.isSafeInteger(body.sso_session_ends_at) ? body.sso_session_ends_at as number : null,
-      authTime: Number.isSafeInteger(body.auth_time) && (body.auth_time as number) > 0 ? body.auth_time as number : null
+      authTime: Number.isSafeInteger(body.auth_time) && (body.auth_time as number) > 0 ? body.auth_time as number : null,
+      issuedAt: Number.isSafeInteger(body.issued_at) && (body.issued_at as number) > 0 ? body.issued_at as number : null
     }
   }
 

@@ -1,5 +1,6 @@
 import { PATHS } from 'fastify-sso-protocol'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { DatabaseUnavailableError, isDatabaseError } from './errors.js'
 
 /** Headers of every HTML page this plugin sends. */
 export const HTML_HEADERS = {
@@ -7,7 +8,23 @@ export const HTML_HEADERS = {
   'cache-control': 'no-store',
   'content-security-policy': "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'",
   'referrer-policy': 'no-referrer',
-  'x-content-type-options': 'nosniff'
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin'
+} as const
+
+/**
+ * Headers of every response of the plugin's browser routes, redirects included (not the
+ * content type): pages of this plugin cannot be framed, sniffed, or leak their URL.
+ */
+export const SECURITY_HEADERS = {
+  'content-security-policy': HTML_HEADERS['content-security-policy'],
+  'referrer-policy': HTML_HEADERS['referrer-policy'],
+  'x-content-type-options': HTML_HEADERS['x-content-type-options'],
+  'x-frame-options': HTML_HEADERS['x-frame-options'],
+  'cross-origin-opener-policy': HTML_HEADERS['cross-origin-opener-policy'],
+  'cross-origin-resource-policy': HTML_HEADERS['cross-origin-resource-policy']
 } as const
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
@@ -17,9 +34,9 @@ export function escapeHtml (value: string): string {
   return value.replace(/[&<>"']/g, (c) => ESCAPES[c] as string)
 }
 
-/** Sends a small HTML page; `bodyHtml` must already be escaped. */
-export function sendPage (reply: FastifyReply, status: number, title: string, bodyHtml: string): FastifyReply {
-  return reply.code(status).headers(HTML_HEADERS).send(`<!doctype html>
+/** A small HTML page; `bodyHtml` must already be escaped. */
+export function pageHtml (title: string, bodyHtml: string): string {
+  return `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title></head>
 <body>
@@ -27,7 +44,12 @@ export function sendPage (reply: FastifyReply, status: number, title: string, bo
 ${bodyHtml}
 </body>
 </html>
-`)
+`
+}
+
+/** Sends a small HTML page; `bodyHtml` must already be escaped. */
+export function sendPage (reply: FastifyReply, status: number, title: string, bodyHtml: string): FastifyReply {
+  return reply.code(status).headers(HTML_HEADERS).send(pageHtml(title, bodyHtml))
 }
 
 /** `/login/?next=...` (and `prompt`, if given) for a (checked) next path. */
@@ -38,6 +60,11 @@ export function loginHref (next: string, prompt?: 'none' | 'login'): string {
   return query.length === 0 ? `${PATHS.login}/` : `${PATHS.login}/?${query.join('&')}`
 }
 
+/** A SQLite failure is shown as what it is to a user: this app's database is unavailable (503). */
+function shown (err: FastifyError): FastifyError {
+  return isDatabaseError(err) ? new DatabaseUnavailableError() : err
+}
+
 function statusOf (err: FastifyError): number {
   const status = err.statusCode
   return typeof status === 'number' && status >= 400 && status <= 599 ? status : 500
@@ -45,12 +72,14 @@ function statusOf (err: FastifyError): number {
 
 /** What an error page says: the error's own message for 4xx and our 503, a generic one otherwise. */
 export function publicMessage (err: FastifyError, status: number): string {
-  if (status < 500 || err.code === 'FST_SSO_SERVICE_GATEWAY_UNAVAILABLE' || err.code === 'FST_SSO_SERVICE_ACCOUNT_HOOK_FAILED') return err.message
+  if (status < 500 || err.code === 'FST_SSO_SERVICE_GATEWAY_UNAVAILABLE' || err.code === 'FST_SSO_SERVICE_ACCOUNT_HOOK_FAILED' ||
+    err.code === 'FST_SSO_SERVICE_DATABASE_UNAVAILABLE') return err.message
   return 'Something went wrong on our side.'
 }
 
 /** Sends an error page with a link to try again. */
-export function sendErrorPage (reply: FastifyReply, err: FastifyError, retryHref: string, retryLabel = 'Try again'): FastifyReply {
+export function sendErrorPage (reply: FastifyReply, error: FastifyError, retryHref: string, retryLabel = 'Try again'): FastifyReply {
+  const err = shown(error)
   const status = statusOf(err)
   return sendPage(reply, status, status === 503 ? 'Sign-in unavailable' : 'Sign-in failed',
     `<p>${escapeHtml(publicMessage(err, status))}</p>\n<p><a href="${escapeHtml(retryHref)}">${escapeHtml(retryLabel)}</a></p>`)
@@ -64,9 +93,11 @@ export function sendRefusalPage (reply: FastifyReply, message: string, gatewayUr
 }
 
 /** Error handler of the browser routes: a page, never a stack trace. */
-export function htmlErrorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function htmlErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const err = shown(error)
   const status = statusOf(err)
-  if (status >= 500) request.log.error({ err }, 'fastify-sso-service: request failed')
+  if (status >= 500) request.log.error({ err: error }, 'fastify-sso-service: request failed')
+  if (status === 503) reply.header('retry-after', 60)
   else if (err.code?.startsWith('FST_CSRF_') === true) request.log.warn({ audit: 'csrf_rejected', url: request.routeOptions.url }, 'CSRF check failed')
   return sendPage(reply, status, status >= 500 ? 'Error' : 'Request refused',
     `<p>${escapeHtml(publicMessage(err, status))}</p>\n<p><a href="/">Home</a></p>`)

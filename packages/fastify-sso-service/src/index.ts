@@ -6,9 +6,11 @@ import fastifyFormbody from '@fastify/formbody'
 import fastifySession from '@fastify/session'
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { USERNAME_LOG_SERIALIZERS } from 'fastify-sso-protocol'
 import { InvalidOptionError, SessionConflictError } from './errors.js'
 import { GatewayClient } from './gateway-client.js'
-import { htmlErrorHandler } from './html.js'
+import { htmlErrorHandler, SECURITY_HEADERS } from './html.js'
+import { databaseFailureHook, GuardedSessionStore } from './session-guard.js'
 import { AccountSync } from './account-sync.js'
 import { buildPipeline, resolveOptions } from './options.js'
 import { requireFreshLogin, requireLogin } from './require-login.js'
@@ -27,7 +29,7 @@ const PRUNE_INTERVAL = 10 * 60_000
 async function browserRoutes (fastify: FastifyInstance, context: RouteContext): Promise<void> {
   fastify.setErrorHandler(htmlErrorHandler)
   fastify.addHook('onSend', async (_request, reply) => {
-    reply.header('cache-control', 'no-store')
+    reply.header('cache-control', 'no-store').headers(SECURITY_HEADERS)
   })
   await fastify.register(loginRoutes, context)
   await fastify.register(acceptRoutes, context)
@@ -67,18 +69,26 @@ const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opt
 
   if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie)
   if (!fastify.hasContentTypeParser('application/x-www-form-urlencoded')) await fastify.register(fastifyFormbody)
+  if ((fastify.server as { requestTimeout?: number }).requestTimeout === 0) {
+    fastify.log.warn('fastify-sso-service: the server has no requestTimeout, so a client that stalls mid-request holds its socket forever; ' +
+      'create it with Fastify({ ...RECOMMENDED_SERVER_OPTIONS }) (see the README, "Timeouts")')
+  }
+  const sessions = new GuardedSessionStore(db.store, (err, what) => {
+    fastify.log.error({ err }, `fastify-sso-service: ${what} failed (database unavailable)`)
+  })
   await fastify.register(fastifySession, {
     secret: options.sessionSecret,
     cookieName: options.cookieName,
-    store: db.store as unknown as fastifySession.SessionStore,
+    store: sessions as unknown as fastifySession.SessionStore,
     saveUninitialized: false,
     rolling: false,
     cookie: { httpOnly: true, sameSite: 'lax', secure: options.cookieSecure, path: '/' }
   })
   await fastify.register(fastifyCsrfProtection, { sessionPlugin: '@fastify/session' })
+  fastify.addHook('onSend', databaseFailureHook(sessions))
 
   const client = new GatewayClient(options)
-  const sync = new AccountSync(options, db, client, steps, fastify.log)
+  const sync = new AccountSync(options, db, client, steps, fastify.log.child({}, { serializers: USERNAME_LOG_SERIALIZERS }))
   const api: SsoServiceApi = {
     logoutUser (username: string): number {
       const ended = db.store.destroyByUser(username)
@@ -114,8 +124,9 @@ const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opt
   fastify.addHook('onRequest', sessionLifetimeHook(lifetime, Date.now, keepAlive))
 
   const context: RouteContext = { options, db, client, sync }
-  await fastify.register(browserRoutes, context)
-  await fastify.register(eventRoutes, context)
+  // Usernames come from the gateway: logged with line separators escaped.
+  await fastify.register(browserRoutes, { ...context, logSerializers: USERNAME_LOG_SERIALIZERS } as RouteContext)
+  await fastify.register(eventRoutes, { ...context, logSerializers: USERNAME_LOG_SERIALIZERS } as RouteContext)
 }
 
 /** The service plugin: sign this app's users in through a fastify-sso (or django-sso) gateway. */
@@ -145,3 +156,4 @@ export type {
   SsoUser
 } from './types.js'
 export type { SsoAccount } from 'fastify-sso-protocol'
+export { RECOMMENDED_SERVER_OPTIONS } from 'fastify-sso-protocol'

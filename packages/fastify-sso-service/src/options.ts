@@ -129,6 +129,12 @@ export function resolveOptions (options: FastifySsoServiceOptions): ResolvedOpti
   const requestTimeout = duration('requestTimeout', o.requestTimeout, DEFAULTS.requestTimeout)
   const keepAliveInterval = o.keepAliveInterval === 0 ? 0 : duration('keepAliveInterval', o.keepAliveInterval, 60_000)
 
+  const loginRateLimit = o.loginRateLimit ?? { max: 30, timeWindow: 60_000 }
+  if (typeof loginRateLimit !== 'object' || loginRateLimit === null) invalid('loginRateLimit', '{ max, timeWindow }', loginRateLimit)
+  const { max, timeWindow } = loginRateLimit as Record<string, unknown>
+  if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1) invalid('loginRateLimit.max', 'a positive integer', max)
+  if (typeof timeWindow !== 'number' || !Number.isSafeInteger(timeWindow) || timeWindow <= 0) invalid('loginRateLimit.timeWindow', 'a positive integer (milliseconds)', timeWindow)
+
   const dispatcher = o.dispatcher
   if (dispatcher !== undefined && (dispatcher === null || typeof (dispatcher as { dispatch?: unknown }).dispatch !== 'function')) {
     invalid('dispatcher', 'an undici Dispatcher', dispatcher)
@@ -151,6 +157,7 @@ export function resolveOptions (options: FastifySsoServiceOptions): ResolvedOpti
     absoluteTimeout,
     requestTimeout,
     keepAliveInterval,
+    loginRateLimit: Object.freeze({ max, timeWindow: timeWindow as number }),
     dispatcher: dispatcher as ResolvedOptions['dispatcher'],
     afterLogoutUrl: afterLogoutUrl as string,
     accounts: accountsAdapter(o.accounts),

@@ -21,6 +21,11 @@ export interface ServiceSessionFields {
   endsAt?: number
   /** When the user last entered their password at the gateway (ms), if the gateway said. */
   authTime?: number
+  /**
+   * The gateway's clock when it vouched for this sign-in (`issued_at` of `/sso/get/`): a
+   * `deauthenticate` issued before it does not end this session. Read by the session store.
+   */
+  issuedAt?: number
   /** A sign-in in progress, bound to this browser session. */
   ssoRequest?: { token: string, next: string, prompt?: 'none' | 'login', startedAt: number }
   /** When a passive check (`prompt=none`) came back anonymous in this browser session (ms). */

@@ -81,6 +81,13 @@ export interface FastifySsoServiceOptions {
    * says has ended ends here too. 0 turns it off (e.g. for a django-sso gateway). @default 60000
    */
   keepAliveInterval?: number
+  /**
+   * Sign-ins one client (by `request.ip`: set Fastify's `trustProxy` behind a proxy) may start at
+   * `/login/` per `timeWindow` ms; past it, a 429 page with `Retry-After`. Each sign-in spends
+   * a request token at the gateway, so one client cannot spend the service's budget there.
+   * Per process, in memory. @default { max: 30, timeWindow: 60000 }
+   */
+  loginRateLimit?: { max: number, timeWindow: number }
   /** undici dispatcher for calls to the gateway (e.g. a MockAgent in tests). @default undici's global dispatcher */
   dispatcher?: Dispatcher
   /**
@@ -127,6 +134,7 @@ export interface ResolvedOptions {
   readonly absoluteTimeout: number
   readonly requestTimeout: number
   readonly keepAliveInterval: number
+  readonly loginRateLimit: Readonly<{ max: number, timeWindow: number }>
   readonly dispatcher: Dispatcher | undefined
   readonly afterLogoutUrl: string
   readonly accounts: AccountsAdapter<any> | undefined

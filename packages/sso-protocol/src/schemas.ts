@@ -104,6 +104,7 @@ export const eventBodySchema = {
     old_username: { type: 'string', minLength: 1, maxLength: MAX_USERNAME_LENGTH },
     reason: { type: 'string', maxLength: 64 },
     changed: { type: 'array', maxItems: 100, items: { type: 'string', maxLength: 100 } },
+    issued_at: { type: 'integer', minimum: 0 },
     ...account
   }
 } as const
@@ -119,6 +120,7 @@ export const getResponseSchema = {
     sso_session: { type: 'string' },
     sso_session_ends_at: { type: 'integer' },
     auth_time: { type: 'integer' },
+    issued_at: { type: 'integer' },
     user: { type: 'object', additionalProperties: true, properties: account }
   }
 } as const

@@ -45,6 +45,8 @@ export class SqliteSessionStore {
   readonly #destroy: Statement<[string]>
   readonly #byUser: Statement<[string]>
   readonly #bySso: Statement<[string]>
+  readonly #byUserBefore: Statement<[string, number]>
+  readonly #bySsoBefore: Statement<[string, number]>
   readonly #countUser: Statement<[string, number]>
   readonly #listUser: Statement<[string, number]>
   readonly #prune: Statement<[number]>
@@ -79,6 +81,10 @@ export class SqliteSessionStore {
     this.#destroy = this.#db.prepare(`DELETE FROM ${table} WHERE sid = ?`)
     this.#byUser = this.#db.prepare(`DELETE FROM ${table} WHERE user_key = ?`)
     this.#bySso = this.#db.prepare(`DELETE FROM ${table} WHERE sso_session = ?`)
+    // A session without `issuedAt` (from a gateway that does not say when) always ends.
+    const issuedBefore = "(json_extract(data, '$.issuedAt') IS NULL OR json_extract(data, '$.issuedAt') <= ?)"
+    this.#byUserBefore = this.#db.prepare(`DELETE FROM ${table} WHERE user_key = ? AND ${issuedBefore}`)
+    this.#bySsoBefore = this.#db.prepare(`DELETE FROM ${table} WHERE sso_session = ? AND ${issuedBefore}`)
     this.#countUser = this.#db.prepare(`SELECT count(*) AS n FROM ${table} WHERE user_key = ? AND expires_at > ?`)
     this.#listUser = this.#db.prepare(`SELECT data FROM ${table} WHERE user_key = ? AND expires_at > ?`)
     this.#prune = this.#db.prepare(`DELETE FROM ${table} WHERE expires_at <= ?`)
@@ -127,14 +133,18 @@ export class SqliteSessionStore {
     callback()
   }
 
-  /** Ends every session of a user; returns how many ended. One index lookup. */
-  destroyByUser (user: string): number {
-    return this.#byUser.run(user).changes
+  /**
+   * Ends every session of a user; returns how many ended. One index lookup. With
+   * `issuedBefore` (ms, the gateway's clock), a session whose `issuedAt` is later survives:
+   * it was vouched for after the sign-out was issued, so a late event cannot end it.
+   */
+  destroyByUser (user: string, issuedBefore?: number): number {
+    return (issuedBefore === undefined ? this.#byUser.run(user) : this.#byUserBefore.run(user, issuedBefore)).changes
   }
 
-  /** Ends every session born from one SSO session; returns how many ended. */
-  destroyBySsoSession (ssoSession: string): number {
-    return this.#bySso.run(ssoSession).changes
+  /** Ends every session born from one SSO session (with `issuedBefore`: as `destroyByUser`); returns how many ended. */
+  destroyBySsoSession (ssoSession: string, issuedBefore?: number): number {
+    return (issuedBefore === undefined ? this.#bySso.run(ssoSession) : this.#bySsoBefore.run(ssoSession, issuedBefore)).changes
   }
 
   /**

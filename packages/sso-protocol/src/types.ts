@@ -36,6 +36,12 @@ export interface DeauthenticateEvent {
   /** Present when only one SSO session ends, absent when every session of the user ends. */
   sso_session?: string
   reason?: DeauthenticateReason
+  /**
+   * When the gateway issued the event (ms since the epoch, the gateway's clock): a service
+   * ends only sessions it was given (`issued_at` of `/sso/get/`) at or before this time, so a
+   * delayed event never ends a sign-in made after it. Only fastify-sso gateways send it.
+   */
+  issued_at?: number
   token?: string
 }
 
@@ -81,6 +87,8 @@ export interface GetResponse {
   sso_session_ends_at: number
   /** When the user last entered their password in that gateway session (ms since the epoch). */
   auth_time: number
+  /** The gateway's clock when it gave this answer (ms since the epoch); see `DeauthenticateEvent.issued_at`. */
+  issued_at: number
 }
 
 /**

@@ -18,6 +18,17 @@ const BATCH = 64
 const REFILL = BATCH / 4
 /** Delivery status is looked up and logged at most once per this long, in ms. */
 const STATUS_LOG_MS = 60_000
+/**
+ * Answers that may only mean "not yet" during a deploy or a signing-secret rotation (the new
+ * secret reaches the service a moment after the gateway): retried like a network error until
+ * this many attempts were made, then final.
+ */
+export const AUTH_FAILURE_ATTEMPTS = 4
+const NOT_YET = new Set([401, 403, 404])
+/** A service that last failed as unreachable is probed this often while its events wait, in ms. */
+export const PROBE_INTERVAL = 5_000
+/** A service calling the gateway makes its waiting events due at most this often, in ms. */
+const CONTACT_EXPEDITE_MS = 2_000
 
 export interface OutboxDispatcherOptions {
   store: GatewayStore
@@ -30,10 +41,12 @@ export interface OutboxDispatcherOptions {
   retrySchedule?: readonly number[] | undefined
   dispatcher?: Dispatcher | undefined
   now?: () => number
+  /** How often unreachable services with waiting events are probed, in ms. @default PROBE_INTERVAL */
+  probeInterval?: number
 }
 
 /** What one delivery attempt came to. */
-type Outcome = { ok: true } | { ok: false, final: boolean, error: string, retryAfter?: number }
+type Outcome = { ok: true } | { ok: false, final: boolean, error: string, retryAfter?: number, status?: number }
 
 function retryAfterMs (value: string | string[] | undefined, now: number): number | undefined {
   if (typeof value !== 'string') return undefined
@@ -69,6 +82,20 @@ export class OutboxDispatcher {
   #statusLoggedAt = -Infinity
   /** Wakes a run that is waiting on slow deliveries, so it claims newly due events at once. */
   #wake: (() => void) | undefined
+  /**
+   * Services whose events wait because the service could not be reached (no HTTP answer, or
+   * a proxy's 502/503/504), with the time before which they are not resumed. Their backlog goes
+   * out as soon as they are seen again: a probe answers, a delivery succeeds, or they call us.
+   */
+  readonly #unreachable = new Map<string, number>()
+  /**
+   * Resumes of a service not followed by a successful delivery: each one doubles the wait before
+   * the next (5 s, 10 s, 20 s ... 5 min), so a service that answers probes but still fails events
+   * cannot burn its events' attempts.
+   */
+  readonly #resumes = new Map<string, number>()
+  #probeTimer: NodeJS.Timeout | undefined
+  #probing = false
 
   constructor (options: OutboxDispatcherOptions) {
     this.#o = options
@@ -83,7 +110,61 @@ export class OutboxDispatcher {
   start (): void {
     this.#timer = setInterval(() => this.kick(), this.#o.interval)
     this.#timer.unref()
+    this.#probeTimer = setInterval(() => { void this.#probe() }, this.#o.probeInterval ?? PROBE_INTERVAL)
+    this.#probeTimer.unref()
+    // Events left waiting by an earlier run: their services are probed like any unreachable one.
+    void this.#o.store.deliveryStatus().then((all) => {
+      for (const s of all) if (s.pending > 0 && s.failingSince !== null) this.#unreachable.set(s.serviceId, -Infinity)
+    }, (err: unknown) => { this.#o.log.warn({ err }, 'sso outbox: reading the delivery status failed') })
     this.kick()
+  }
+
+  /**
+   * A service proved it is up (it called the gateway, or a probe got an answer): if its events
+   * wait because it was unreachable, they are made due now.
+   */
+  seen (serviceId: string): void {
+    const notBefore = this.#unreachable.get(serviceId)
+    if (notBefore === undefined || this.#closed || this.#now() < notBefore) return
+    this.#resumes.set(serviceId, (this.#resumes.get(serviceId) ?? 0) + 1)
+    this.#resume(serviceId)
+  }
+
+  #resume (serviceId: string): void {
+    this.#unreachable.delete(serviceId)
+    this.#o.store.expediteService(serviceId, this.#now()).then((n) => {
+      if (n > 0) this.#o.log.info({ audit: 'backlog_resumed', service: serviceId, events: n }, 'sso outbox: a service is back, its waiting events go out now')
+      this.kick()
+    }, (err: unknown) => { this.#o.log.warn({ err }, 'sso outbox: making waiting events due failed') })
+  }
+
+  /** One probe round: a HEAD to each unreachable service's event URL; any answer but 429 or 5xx means it is back. */
+  async #probe (): Promise<void> {
+    if (this.#probing || this.#unreachable.size === 0) return
+    this.#probing = true
+    try {
+      await Promise.all([...this.#unreachable.keys()].slice(0, 32).map(async (id) => {
+        const service = await this.#o.store.getServiceById(id)
+        if (service === null || !service.enabled) {
+          this.#unreachable.delete(id)
+          return
+        }
+        try {
+          const timeout = Math.min(this.#o.timeout, 2000)
+          const res = await request(service.eventUrl, {
+            method: 'HEAD', dispatcher: this.#agent, headersTimeout: timeout, bodyTimeout: timeout, signal: AbortSignal.timeout(timeout)
+          })
+          await res.body.dump()
+          if (res.statusCode < 500 && res.statusCode !== 429) this.seen(id)
+        } catch {
+          // Still unreachable: the events keep their schedule.
+        }
+      }))
+    } catch (err) {
+      this.#o.log.warn({ err }, 'sso outbox: probing services failed')
+    } finally {
+      this.#probing = false
+    }
   }
 
   /** Looks for due events now (coalesced with a run already going). */
@@ -223,15 +304,24 @@ export class OutboxDispatcher {
     }
     if (outcome.ok) {
       await store.completeEvent(event.id)
+      this.#resumes.delete(service.id)
+      if (this.#unreachable.has(service.id)) this.#resume(service.id)
       log.info({ audit: 'event_delivered', event: event.id, service: service.name, attempts: event.attempts + 1 }, 'sso event delivered')
       return true
     }
     const delay = this.#schedule[event.attempts]
-    if (outcome.final || delay === undefined) {
+    const notYet = outcome.status !== undefined && NOT_YET.has(outcome.status) && event.attempts + 1 < AUTH_FAILURE_ATTEMPTS
+    if ((outcome.final && !notYet) || delay === undefined) {
       await store.failEvent(event.id, outcome.error, null)
       log.error({ audit: 'event_dead', event: event.id, service: service.name, attempts: event.attempts + 1, error: outcome.error },
         'sso event dead-lettered')
       return false
+    }
+    if (outcome.status === undefined || outcome.status === 502 || outcome.status === 503 || outcome.status === 504) {
+      const resumes = this.#resumes.get(service.id) ?? 0
+      if (!this.#unreachable.has(service.id)) {
+        this.#unreachable.set(service.id, resumes === 0 ? -Infinity : this.#now() + Math.min(PROBE_INTERVAL * 2 ** resumes, 300_000))
+      }
     }
     const jittered = Math.round(delay * (0.8 + Math.random() * 0.4))
     const next = this.#now() + Math.max(jittered, outcome.retryAfter ?? 0)
@@ -260,8 +350,8 @@ export class OutboxDispatcher {
       if (status >= 200 && status < 300) return { ok: true }
       const error = `HTTP ${status}`
       const retryAfter = retryAfterMs(res.headers['retry-after'], this.#now())
-      if (status >= 400 && status < 500 && status !== 408 && status !== 429) return { ok: false, final: true, error }
-      return retryAfter === undefined ? { ok: false, final: false, error } : { ok: false, final: false, error, retryAfter }
+      if (status >= 400 && status < 500 && status !== 408 && status !== 429) return { ok: false, final: true, error, status }
+      return retryAfter === undefined ? { ok: false, final: false, error, status } : { ok: false, final: false, error, retryAfter, status }
     } catch (err) {
       return { ok: false, final: false, error: (err as Error).message }
     }
@@ -275,6 +365,7 @@ export class OutboxDispatcher {
   async close (deadline = 5000): Promise<void> {
     this.#closed = true
     clearInterval(this.#timer)
+    clearInterval(this.#probeTimer)
     let timer: NodeJS.Timeout | undefined
     await Promise.race([
       Promise.allSettled([...[...this.#inflight.values()].map((d) => d.done), this.#running]),

@@ -9,7 +9,7 @@ export const DEFAULT_FIELDS: readonly string[] = Object.freeze(['email', 'displa
 
 /** Names no custom attribute may take: they are the protocol's own. */
 export const RESERVED_FIELDS: ReadonlySet<string> = new Set(['type', 'token', 'user_id', 'username', 'is_active', 'is_staff', 'is_superuser',
-  'sso_session', 'reason', 'changed', 'old_username'])
+  'sso_session', 'reason', 'changed', 'old_username', 'issued_at'])
 
 /**
  * The account as one service sees it: the stable id, django-sso's fields, then only the
@@ -58,6 +58,8 @@ export function deauthenticateEvent (service: ServiceRecord, user: UserRecord, s
   const body: DeauthenticateEvent = { type: 'deauthenticate', username: user.username, user_id: user.id }
   if (ssoSession !== undefined) body.sso_session = ssoSession
   if (reason !== undefined) body.reason = reason
+  // What it ends as of when: a fastify-sso service keeps sessions it was given after this.
+  if (service.protocol !== 'django-sso') body.issued_at = Date.now()
   return eventFor(service, user.id, body)
 }
 

@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { generateToken, hashToken, MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
+import { createHmac } from 'node:crypto'
+import { FixedWindowCounter, generateToken, hashToken, logText, MAX_TOKEN_LENGTH, PATHS, safeEqual } from 'fastify-sso-protocol'
 import { confirmSession, currentUser, redirect, startSession, type RouteContext } from '../context.js'
 import { sendMessage } from '../pages.js'
+import type { ResolvedGatewayOptions } from '../options.js'
 import { MAX_PASSWORD_LENGTH } from '../passwords.js'
 import type { RequestTokenRecord, ServiceRecord, UserRecord } from '../store/store.js'
 
@@ -36,32 +38,47 @@ export function redactedRequest (request: FastifyRequest): Record<string, unknow
 }
 const logSerializers = { req: redactedRequest }
 
-/** Per-username failure counter: slows down guessing one account from many addresses. */
-export class FailureCounter {
-  readonly #failures = new Map<string, { first: number, count: number }>()
-  constructor (readonly max: number, readonly window: number) {}
-  blockedFor (key: string, now: number): number {
-    const f = this.#failures.get(key)
-    if (f === undefined || now - f.first >= this.window) return 0
-    return f.count >= this.max ? f.first + this.window - now : 0
+/** Failed passwords allowed per (account, client address) within `LOCKOUT_WINDOW`. */
+export const LOCKOUT_FAILURES = 10
+/** How long a (account, client address) pair stays locked after `LOCKOUT_FAILURES` failures, in ms. */
+export const LOCKOUT_WINDOW = 15 * 60_000
+
+/**
+ * The sign-in form's CSRF token for a browser with no gateway session: bound to a random
+ * value in a short-lived, HttpOnly cookie (HMAC with the session secret), so showing the form
+ * to an anonymous visitor stores nothing on the server. The session (and its row) starts
+ * only when a password is accepted.
+ */
+class FormTokens {
+  readonly #key: string
+  readonly #secure: boolean
+  readonly cookie: string
+  constructor (options: ResolvedGatewayOptions) {
+    this.#key = Array.isArray(options.sessionSecret) ? options.sessionSecret[0] as string : options.sessionSecret
+    this.#secure = options.cookieSecure
+    // `__Host-` (HTTPS only): no sibling subdomain can plant its own value.
+    this.cookie = `${options.cookieSecure ? '__Host-' : ''}${options.cookieName}_form`
   }
 
-  fail (key: string, now: number): void {
-    const f = this.#failures.get(key)
-    if (f === undefined || now - f.first >= this.window) {
-      this.#failures.delete(key)
-      // Bounded memory without forgetting every lockout at once: drop the oldest windows first
-      // (a Map iterates in insertion order, and a new window is always inserted last).
-      for (const [old, v] of this.#failures) {
-        if (this.#failures.size < 100_000 && now - v.first < this.window) break
-        this.#failures.delete(old)
-      }
-      this.#failures.set(key, { first: now, count: 1 })
-    } else f.count++
+  #mac (nonce: string): string {
+    return createHmac('sha256', this.#key).update(`login-form:${nonce}`).digest('base64url')
   }
 
-  clear (key: string): void {
-    this.#failures.delete(key)
+  /** The token for this browser's form cookie (set now if it has none). */
+  issue (request: FastifyRequest, reply: FastifyReply, maxAge: number): string {
+    let nonce = request.cookies[this.cookie]
+    if (nonce === undefined || !/^[A-Za-z0-9_-]{43}$/.test(nonce)) {
+      nonce = generateToken()
+      reply.setCookie(this.cookie, nonce, { httpOnly: true, sameSite: 'lax', secure: this.#secure, path: '/', maxAge: Math.floor(maxAge / 1000) })
+    }
+    return this.#mac(nonce)
+  }
+
+  /** Whether the posted token matches this browser's form cookie. */
+  valid (request: FastifyRequest): boolean {
+    const nonce = request.cookies[this.cookie]
+    const given = (request.body as { _csrf?: unknown } | undefined)?._csrf
+    return nonce !== undefined && typeof given === 'string' && safeEqual(given, this.#mac(nonce))
   }
 }
 
@@ -69,7 +86,20 @@ export class FailureCounter {
 export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { gateway, options, pages } = ctx
   const store = gateway.store
-  const accountFailures = new FailureCounter(10, 15 * 60_000)
+  // Per (account, client address): failures from one address never lock the owner out
+  // elsewhere (the lockout cannot be aimed at a victim); each address gets its own 10 tries.
+  const accountFailures = new FixedWindowCounter(LOCKOUT_FAILURES, LOCKOUT_WINDOW)
+  const formTokens = new FormTokens(options)
+  const csrfCheck = fastify.csrfProtection
+
+  /** CSRF check of the form: the anonymous form's cookie-bound token, or the session's. */
+  function checkForm (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
+    if (formTokens.valid(request)) {
+      done()
+      return
+    }
+    csrfCheck.call(fastify, request, reply, done)
+  }
 
   interface Pending { token: RequestTokenRecord, service: ServiceRecord, raw: string }
 
@@ -95,6 +125,11 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
     // Access is checked before the request is authenticated: a refused user's service hears nothing.
     if (!await gateway.mayUse(pending.service, user)) {
       request.log.warn({ audit: 'access_denied', service: pending.service.name, user: user.username }, 'sso access to a service refused')
+      if (pending.token.prompt === 'none') {
+        // Passive means never a page to act on: the service hears that nobody it may let in is signed in.
+        await store.declineRequestToken(pending.token.hash, Date.now())
+        return redirect(reply, `${pending.service.baseUrl}/sso/accept/`)
+      }
       return await sendMessage(reply.header('cache-control', 'no-store'), pages, options.title, 403, {
         heading: `No access to ${pending.service.name}`,
         message: `You are signed in as ${user.username}, but you do not have access to ${pending.service.name}. ` +
@@ -136,6 +171,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
         links: [{ href: `${pending.service.baseUrl}/login/`, label: `Sign in to ${pending.service.name} again` }]
       })
     }
+    ctx.budgets.signIns.add(pending.service.id, now)
     request.log.info({ audit: 'token_authenticated', service: pending.service.name, user: user.username }, 'sso authentication request authenticated')
     // A fastify-sso service builds the account from /sso/get/ (which carries the same fields), so
     // its update_account is queued and delivered in the background: the browser never waits for it.
@@ -149,7 +185,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
     return await reply.code(status).header('cache-control', 'no-store').view(pages.login as never, {
       title: options.title,
       action,
-      csrfToken: await reply.generateCsrf(),
+      csrfToken: request.session.get('user') === undefined ? formTokens.issue(request, reply, options.pendingTokenTtl) : await reply.generateCsrf(),
       serviceName: pending?.service.name ?? null,
       error,
       username
@@ -179,28 +215,30 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       schema: { querystring: querySchema, body: loginBodySchema },
       logSerializers,
       bodyLimit: 16 * 1024,
-      preHandler: fastify.csrfProtection,
+      preHandler: checkForm,
       config: { rateLimit: { max: options.loginRateLimit.max, timeWindow: options.loginRateLimit.timeWindow } }
     }, async (request, reply) => {
       const pending = await pendingRequest(request, reply)
       if (pending === null) return reply
       const { username, password } = request.body as { username: string, password: string }
       const name = username.normalize('NFKC').toLowerCase()
+      const failureKey = `${name}\u0000${request.ip}`
       const now = Date.now()
-      const blocked = accountFailures.blockedFor(name, now)
+      const blocked = accountFailures.blockedFor(failureKey, now)
       if (blocked > 0) {
-        request.log.warn({ audit: 'login_throttled', user: name.slice(0, 150) }, 'sso sign-in throttled for this account')
+        request.log.warn({ audit: 'login_throttled', user: logText(name.slice(0, 150)) }, 'sso sign-in throttled for this account and client')
         reply.header('retry-after', Math.ceil(blocked / 1000))
         return await showForm(request, reply, pending, 429, 'Too many failed attempts. Wait a few minutes and try again.', username)
       }
       const user = await gateway.userByName(username)
       const { ok, rehash } = await ctx.gateway.verifyPassword(user, password)
       if (!ok || user === null || !user.isActive) {
-        accountFailures.fail(name, now)
-        request.log.warn({ audit: 'login_failed', user: name.slice(0, 150) }, 'sso sign-in failed')
+        accountFailures.add(failureKey, now)
+        request.log.warn({ audit: 'login_failed', user: logText(name.slice(0, 150)) }, 'sso sign-in failed')
         return await showForm(request, reply, pending, 401, GENERIC_FAILURE, username)
       }
-      accountFailures.clear(name)
+      accountFailures.clear(failureKey)
+      reply.clearCookie(formTokens.cookie, { path: '/' })
       if (rehash) await ctx.gateway.rehashPassword(user, password)
       const current = await currentUser(request, ctx)
       if (current !== null && current.id === user.id) {

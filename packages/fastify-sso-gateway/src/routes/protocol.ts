@@ -22,10 +22,12 @@ const callers = new WeakMap<FastifyRequest, ServiceRecord>()
  * default Ajv strips unknown properties (`removeAdditional`) and coerces types, so
  * `additionalProperties: false` alone would let them through. Every protocol field is a string.
  */
-function authenticateThenCheckBody (gateway: Gateway, schema: { properties: object }) {
+function authenticateThenCheckBody (gateway: Gateway, schema: { properties: object }, seen: (serviceId: string) => void) {
   const allowed = new Set(Object.keys(schema.properties))
   return async function refuseExtraFields (request: FastifyRequest): Promise<void> {
-    callers.set(request, await authenticateService(request, gateway))
+    const service = await authenticateService(request, gateway)
+    callers.set(request, service)
+    seen(service.id)
     const body = request.body
     if (typeof body !== 'object' || body === null) return
     for (const [key, value] of Object.entries(body)) {
@@ -35,42 +37,42 @@ function authenticateThenCheckBody (gateway: Gateway, schema: { properties: obje
   }
 }
 
-/** Counts `/sso/obtain/` calls per service in fixed windows. Per process: see README. */
-export class WindowCounter {
-  readonly #hits = new Map<string, { start: number, count: number }>()
-  constructor (readonly max: number, readonly window: number) {}
-  /** Ms to wait before the next allowed call, or 0 when this one is allowed. */
-  take (key: string, now: number): number {
-    let slot = this.#hits.get(key)
-    if (slot === undefined || now - slot.start >= this.window) {
-      if (this.#hits.size > 10_000) this.#hits.clear()
-      slot = { start: now, count: 0 }
-      this.#hits.set(key, slot)
-    }
-    slot.count++
-    return slot.count > this.max ? slot.start + this.window - now : 0
-  }
+/**
+ * A service calling `/sso/obtain/` more than this many times its sign-in budget per window is
+ * refused outright: a runaway or a stolen secret cannot fill the token table.
+ */
+export const OBTAIN_CEILING = 10
+
+/**
+ * Request log serializer of the protocol routes: the path only. A query string here is never
+ * the protocol's (secrets travel in the body or `X-Token`), and a confused client may put its
+ * secret there: it must not reach the logs.
+ */
+export function protocolRequestLog (request: FastifyRequest): Record<string, unknown> {
+  return { method: request.method, url: request.url.split('?')[0], remoteAddress: request.ip }
 }
 
 /** The server-to-server endpoints: obtain, get, make_used, deauthenticate. */
 export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { gateway, options } = ctx
   const store = gateway.store
-  const obtainBudget = new WindowCounter(options.obtainRateLimit.max, options.obtainRateLimit.timeWindow)
+  const { signIns, obtains } = ctx.budgets
 
   /** A server-to-server route, with and without the trailing slash: the caller is proven first. */
   function serviceRoute (path: string, schema: { properties: object }, response: object,
     handler: (request: FastifyRequest, reply: FastifyReply, service: ServiceRecord) => Promise<unknown>): void {
-    const preValidation = authenticateThenCheckBody(gateway, schema)
+    const preValidation = authenticateThenCheckBody(gateway, schema, (id) => { ctx.outbox.seen(id) })
     for (const url of [path, `${path}/`]) {
-      fastify.post(url, { bodyLimit: BODY_LIMIT, preValidation, schema: { body: schema, response: { ...response, ...errorResponses } } },
+      fastify.post(url, { bodyLimit: BODY_LIMIT, preValidation, logSerializers: { req: protocolRequestLog }, schema: { body: schema, response: { ...response, ...errorResponses } } },
         async (request, reply) => await handler(request, reply, callers.get(request)!))
     }
   }
 
   serviceRoute(PATHS.obtain, obtainBodySchema, { 200: { type: 'object', properties: { token: { type: 'string' } } } }, async (request, reply, service) => {
     const now = Date.now()
-    const wait = obtainBudget.take(service.id, now)
+    // Only sign-ins that complete spend the service's budget (see login.ts, complete()): anonymous
+    // visits to the service's /login/ obtain tokens nobody uses, and cannot block real users.
+    const wait = Math.max(signIns.blockedFor(service.id, now), obtains.take(service.id, now))
     if (wait > 0) {
       request.log.warn({ audit: 'obtain_throttled', service: service.name }, 'sso obtain rate limit reached')
       return await reply.code(429).header('retry-after', Math.ceil(wait / 1000))
@@ -126,7 +128,8 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
       user: accountFor(service, user, await store.groupsOfUser(user.id)),
       sso_session: token.ssoSession,
       sso_session_ends_at: token.sessionEndsAt,
-      auth_time: token.authAt
+      auth_time: token.authAt,
+      issued_at: Date.now()
     }
   })
 

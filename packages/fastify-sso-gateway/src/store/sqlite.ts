@@ -320,6 +320,8 @@ function prepareStatements (db: Db) {
     lease: p('UPDATE outbox SET lease_until = ? WHERE id = ?'),
     expedite: p(`UPDATE outbox SET next_attempt_at = @now WHERE status = 'pending' AND service_id = @service AND user_key = @user
       AND next_attempt_at > @now AND (lease_until IS NULL OR lease_until <= @now)`),
+    expediteService: p(`UPDATE outbox SET next_attempt_at = @now WHERE status = 'pending' AND service_id = @service
+      AND next_attempt_at > @now AND (lease_until IS NULL OR lease_until <= @now)`),
     pendingOf: p(`SELECT id FROM outbox WHERE status = 'pending' AND service_id = ? AND user_key = ? ORDER BY seq`),
     complete: p(`UPDATE outbox SET status = 'delivered', lease_until = NULL, attempts = attempts + 1, last_error = NULL, failing_since = NULL WHERE id = ?`),
     fail: p(`UPDATE outbox SET status = CASE WHEN @next IS NULL THEN 'dead' ELSE 'pending' END,
@@ -586,6 +588,10 @@ export class SqliteGatewayStore implements GatewayStore {
       this.#st.expedite.run({ now, service: serviceId, user: userKey })
       return (this.#st.pendingOf.all(serviceId, userKey) as Array<{ id: string }>).map((r) => r.id)
     }).immediate()
+  }
+
+  async expediteService (serviceId: string, now: number): Promise<number> {
+    return this.#st.expediteService.run({ now, service: serviceId }).changes
   }
 
   async completeEvent (id: string): Promise<void> {

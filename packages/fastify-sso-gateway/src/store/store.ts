@@ -221,6 +221,11 @@ export interface GatewayStore {
    * ids of all its pending events, oldest first (a sign-in waiting on them tries them at once).
    */
   expediteEvents: (serviceId: string, userKey: string, now: number) => Promise<string[]>
+  /**
+   * Makes every pending, unclaimed event of a service due at `now` (the service is reachable
+   * again); returns how many were waiting for a later attempt.
+   */
+  expediteService: (serviceId: string, now: number) => Promise<number>
   /** Marks a claimed event delivered. */
   completeEvent: (id: string) => Promise<void>
   /** Records a failed attempt: retried at `nextAttemptAt`, or dead-lettered when null. */

@@ -66,6 +66,7 @@ export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { 
         // A service session never outlives the gateway session it came from.
         if (got.ssoSessionEndsAt !== null) fresh.endsAt = got.ssoSessionEndsAt
         if (got.authTime !== null) fresh.authTime = got.authTime
+        if (got.issuedAt !== null) fresh.issuedAt = got.issuedAt
         fresh.account = account
         fresh.createdAt = now
         fresh.seenAt = now

@@ -1,0 +1,111 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+import { errors } from './errors.js'
+import type { GatewayStoreWithSessions } from './options.js'
+import type { ServicePatch, ServiceRecord } from './store/store.js'
+
+const PREFIX = 'sealed:v1:'
+
+interface Key { id: string, key: Buffer }
+
+/**
+ * Encrypts the secrets a gateway must keep readable (each service's signing secret and a
+ * django-sso service's token) with AES-256-GCM under a key from the environment, so a copy of
+ * the database alone does not let anyone forge events or pose as a django-sso gateway. A value
+ * reads `sealed:v1:<key id>:<iv>:<ciphertext and tag>`; the service id is authenticated with it,
+ * so a sealed value copied to another service's row does not open.
+ */
+export class SecretBox {
+  readonly #keys: Key[]
+
+  constructor (keys: readonly string[]) {
+    this.#keys = keys.map((k) => ({
+      id: createHash('sha256').update(`fastify-sso key id:${k}`).digest('hex').slice(0, 8),
+      key: createHash('sha256').update(`fastify-sso secrets key:${k}`).digest()
+    }))
+  }
+
+  static isSealed (value: string): boolean {
+    return value.startsWith(PREFIX)
+  }
+
+  seal (value: string, serviceId: string): string {
+    const { id, key } = this.#keys[0] as Key
+    const iv = randomBytes(12)
+    const cipher = createCipheriv('aes-256-gcm', key, iv).setAAD(Buffer.from(serviceId))
+    const sealed = Buffer.concat([cipher.update(value, 'utf8'), cipher.final(), cipher.getAuthTag()])
+    return `${PREFIX}${id}:${iv.toString('base64url')}:${sealed.toString('base64url')}`
+  }
+
+  /** The plain value (a value stored before encryption was switched on is returned as it is). */
+  open (value: string, serviceId: string): string {
+    if (!SecretBox.isSealed(value)) return value
+    const [id, iv, data] = value.slice(PREFIX.length).split(':') as [string, string, string]
+    const key = this.#keys.find((k) => k.id === id)
+    if (key === undefined) throw new errors.INVALID_OPTION('secretsKey', `no key given opens the secrets of service ${serviceId} (key id ${id})`)
+    const bytes = Buffer.from(data, 'base64url')
+    const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(iv, 'base64url')).setAAD(Buffer.from(serviceId))
+    decipher.setAuthTag(bytes.subarray(bytes.length - 16))
+    return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString('utf8')
+  }
+
+  /** Whether `value` is sealed with the current (first) key. */
+  current (value: string): boolean {
+    return value.startsWith(`${PREFIX}${(this.#keys[0] as Key).id}:`)
+  }
+}
+
+const READS = new Set(['getServiceById', 'getServiceByName', 'getServiceByTokenHash', 'listServices', 'createService', 'updateService'])
+
+/**
+ * The store as the gateway sees it: service records go in sealed and come out open. Only
+ * the methods that hand service records over are wrapped (one place, whatever the store).
+ */
+function sealedStore (store: GatewayStoreWithSessions, box: SecretBox): GatewayStoreWithSessions {
+  const open = (s: ServiceRecord | null): ServiceRecord | null => s === null
+    ? null
+    : { ...s, signingSecret: box.open(s.signingSecret, s.id), djangoToken: s.djangoToken === null ? null : box.open(s.djangoToken, s.id) }
+  const seal = <T extends ServicePatch>(patch: T, id: string): T => {
+    const out = { ...patch }
+    if (patch.signingSecret !== undefined) out.signingSecret = box.seal(patch.signingSecret, id)
+    if (patch.djangoToken !== undefined && patch.djangoToken !== null) out.djangoToken = box.seal(patch.djangoToken, id)
+    return out
+  }
+  const wrapped: Record<string, unknown> = {
+    getServiceById: async (id: string) => open(await store.getServiceById(id)),
+    getServiceByName: async (name: string) => open(await store.getServiceByName(name)),
+    getServiceByTokenHash: async (hash: string) => open(await store.getServiceByTokenHash(hash)),
+    listServices: async () => (await store.listServices()).map((s) => open(s) as ServiceRecord),
+    createService: async (s: Omit<ServiceRecord, 'createdAt'>) => open(await store.createService(seal(s, s.id))),
+    updateService: async (id: string, patch: ServicePatch) => open(await store.updateService(id, seal(patch, id)))
+  }
+  return new Proxy(store, {
+    get (target, prop, receiver) {
+      if (typeof prop === 'string' && READS.has(prop)) return wrapped[prop]
+      const value: unknown = Reflect.get(target, prop, receiver)
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+    }
+  })
+}
+
+/**
+ * With keys: wraps the store so service secrets are sealed at rest, and seals (or re-seals
+ * with the first key) every secret stored in the clear or under an older key. Without keys:
+ * the store as it is, unless it holds sealed secrets (then `ready()` fails: events could not
+ * be signed).
+ */
+export async function protectSecrets (store: GatewayStoreWithSessions, keys: readonly string[]): Promise<GatewayStoreWithSessions> {
+  const services = await store.listServices()
+  if (keys.length === 0) {
+    const sealed = services.find((s) => SecretBox.isSealed(s.signingSecret))
+    if (sealed !== undefined) throw new errors.INVALID_OPTION('secretsKey', `is required: the store holds encrypted secrets (service ${sealed.name})`)
+    return store
+  }
+  const box = new SecretBox(keys)
+  const sealed = sealedStore(store, box)
+  for (const s of services) {
+    if (box.current(s.signingSecret) && (s.djangoToken === null || box.current(s.djangoToken))) continue
+    const plain = (await sealed.getServiceById(s.id)) as ServiceRecord
+    await sealed.updateService(s.id, { signingSecret: plain.signingSecret, djangoToken: plain.djangoToken })
+  }
+  return sealed
+}

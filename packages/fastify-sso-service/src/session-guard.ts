@@ -1,0 +1,85 @@
+import type { FastifyReply, FastifyRequest, onSendAsyncHookHandler } from 'fastify'
+import type { SqliteSessionStore, StoredSession } from 'fastify-sso-protocol'
+import { DatabaseUnavailableError } from './errors.js'
+import { escapeHtml, HTML_HEADERS, pageHtml } from './html.js'
+
+type Callback = (err?: unknown) => void
+
+/**
+ * The session store as @fastify/session sees it. A session that cannot be saved (database
+ * full or read-only) does not fail inside @fastify/session's own onSend hook, where Fastify
+ * could only answer its raw JSON 500: the failure is noted and `databaseFailureHook` turns the
+ * response into a 503 page (or JSON for non-browsers). A session that cannot be read is
+ * treated as absent (the request is anonymous: fail closed); one that cannot be deleted is a
+ * `DatabaseUnavailableError` for the route's error handler.
+ */
+export class GuardedSessionStore {
+  readonly #store: SqliteSessionStore
+  readonly #failed = new WeakSet<object>()
+  readonly #log: (err: unknown, what: string) => void
+
+  constructor (store: SqliteSessionStore, log: (err: unknown, what: string) => void) {
+    this.#store = store
+    this.#log = log
+  }
+
+  get (sid: string, callback: (err: unknown, session?: StoredSession | null) => void): void {
+    this.#store.get(sid, (err, session) => {
+      if (err !== null && err !== undefined) {
+        this.#log(err, 'reading a session')
+        callback(null, null)
+        return
+      }
+      callback(null, session)
+    })
+  }
+
+  set (sid: string, session: StoredSession, callback: Callback): void {
+    this.#store.set(sid, session, (err) => {
+      if (err !== undefined && err !== null) {
+        this.#log(err, 'saving a session')
+        this.#failed.add(session)
+      }
+      callback()
+    })
+  }
+
+  destroy (sid: string, callback: Callback): void {
+    this.#store.destroy(sid, (err) => {
+      if (err !== undefined && err !== null) {
+        this.#log(err, 'deleting a session')
+        callback(new DatabaseUnavailableError())
+        return
+      }
+      callback()
+    })
+  }
+
+  /** Whether saving this request's session failed. */
+  failed (request: FastifyRequest): boolean {
+    const session = (request as { session?: unknown }).session
+    return typeof session === 'object' && session !== null && this.#failed.has(session)
+  }
+}
+
+function wantsHtml (request: FastifyRequest): boolean {
+  return String(request.headers.accept ?? '').toLowerCase().includes('text/html')
+}
+
+/**
+ * onSend hook, after @fastify/session's: a response whose session could not be saved becomes a
+ * 503 (with `Retry-After`) saying so, instead of pretending the sign-in or sign-out worked.
+ */
+export function databaseFailureHook (guard: GuardedSessionStore): onSendAsyncHookHandler<unknown> {
+  return async function ssoSessionSaveFailed (request: FastifyRequest, reply: FastifyReply, payload: unknown) {
+    if (!guard.failed(request)) return payload
+    const err = new DatabaseUnavailableError()
+    reply.code(503).removeHeader('location').removeHeader('set-cookie').header('retry-after', 60).header('cache-control', 'no-store')
+    if (wantsHtml(request)) {
+      reply.headers(HTML_HEADERS)
+      return pageHtml('Temporarily unavailable', `<p id="database-unavailable">${escapeHtml(err.message)}</p>\n<p><a href="/">Home</a></p>`)
+    }
+    reply.header('content-type', 'application/json; charset=utf-8')
+    return JSON.stringify({ error: err.message, code: err.code })
+  }
+}
