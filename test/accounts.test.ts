@@ -35,7 +35,7 @@ const admin = async (fleet: Fleet, path: string, body: Record<string, unknown> =
 
 interface Local { id: string, username: string, attributes?: Record<string, unknown>, fields?: Record<string, unknown> }
 async function locals (base: string): Promise<Local[]> {
-  const res = await request(`${base}/accounts.json`)
+  const res = await request(`${base}/accounts.json`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
   return await res.body.json() as Local[]
 }
 
@@ -51,7 +51,7 @@ t.test('access per service, per-service fields, renames, pipeline refusals and r
   const fleet = await startFleet({
     dataDir: mkdtempSync(join(tmpdir(), 'sso-accounts-')),
     password: PASSWORD,
-    appEnv: { gateway: { ADMIN_TOKEN, OUTBOX_INTERVAL: '100', RETRY_SCHEDULE: '[100]' }, 'service-b': { ADMIN_TOKEN } }
+    appEnv: { gateway: { ADMIN_TOKEN, OUTBOX_INTERVAL: '100', RETRY_SCHEDULE: '[100]' }, 'service-a': { ADMIN_TOKEN }, 'service-b': { ADMIN_TOKEN } }
   })
   t.teardown(fleet.stop)
   const { urls } = fleet

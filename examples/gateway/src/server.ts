@@ -10,10 +10,12 @@
  *   INLINE_EVENT_TIMEOUT, EVENT_TIMEOUT, OUTBOX_INTERVAL, BUSY_TIMEOUT, IDLE_TIMEOUT, ABSOLUTE_TIMEOUT,
  *   HOUSEKEEPING_INTERVAL (ms) and RETRY_SCHEDULE (a JSON list of ms) override those gateway
  *   options (the tests use short ones).
- *   ADMIN_TOKEN   enables a small admin API (see admin.ts) that shows the decorator API at work.
+ *   ADMIN_TOKEN   enables a small admin API (see admin.ts) that shows the decorator API at work;
+ *                 at least 32 characters (a shorter one, the empty string included, stops the start).
+ *   SECRETS_KEY   encrypts the services' signing secrets (and django-sso tokens) in the database.
  */
 import Fastify from 'fastify'
-import fastifySsoGateway, { type FastifySsoGatewayOptions } from 'fastify-sso-gateway'
+import fastifySsoGateway, { RECOMMENDED_SERVER_OPTIONS, type FastifySsoGatewayOptions } from 'fastify-sso-gateway'
 import { adminRoutes } from './admin.js'
 
 interface ServiceSeed {
@@ -43,7 +45,13 @@ function durationsFromEnv (): Partial<FastifySsoGatewayOptions> {
   return Object.fromEntries(Object.entries(names).filter(([key]) => env[key] !== undefined).map(([key, option]) => [option, Number(env[key])]))
 }
 
-const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'info' } })
+if (env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN.length < 32) {
+  // An empty token would accept `Authorization: Bearer `: refuse to start rather than open the admin API.
+  process.stderr.write('ADMIN_TOKEN must be at least 32 characters (unset it to turn the admin API off)\n')
+  process.exit(1)
+}
+
+const app = Fastify({ ...RECOMMENDED_SERVER_OPTIONS, logger: { level: env.LOG_LEVEL ?? 'info' } })
 
 await app.register(fastifySsoGateway, {
   sessionSecret: env.SESSION_SECRET ?? '',
@@ -51,6 +59,7 @@ await app.register(fastifySsoGateway, {
   cookieName: 'demo_gateway_session',
   cookieSecure: env.NODE_ENV !== 'development',
   title: 'Demo single sign-on',
+  ...(env.SECRETS_KEY === undefined ? {} : { secretsKey: env.SECRETS_KEY }),
   ...durationsFromEnv(),
   ...(env.RETRY_SCHEDULE === undefined ? {} : { retrySchedule: JSON.parse(env.RETRY_SCHEDULE) as number[] })
 })

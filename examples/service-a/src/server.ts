@@ -5,10 +5,12 @@
  *
  * Environment: PORT (3001), HOST (127.0.0.1), GATEWAY_URL (browser URL of the gateway),
  * GATEWAY_INTERNAL_URL (server-to-server, defaults to GATEWAY_URL), SSO_TOKEN,
- * SSO_SIGNING_SECRET, SESSION_SECRET, DATABASE (service-a.sqlite), NODE_ENV.
+ * SSO_SIGNING_SECRET, SESSION_SECRET, DATABASE (service-a.sqlite), NODE_ENV, ADMIN_TOKEN (at least
+ * 32 characters: lets `GET /accounts.json` show the local accounts).
  */
+import { createHash, timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import fastifySsoService, { type AccountsAdapter } from 'fastify-sso-service'
+import fastifySsoService, { RECOMMENDED_SERVER_OPTIONS, type AccountsAdapter } from 'fastify-sso-service'
 
 const env = process.env
 const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
@@ -30,7 +32,21 @@ const adapter: AccountsAdapter<LocalAccount> = {
   remove: (ctx) => { accounts.delete(ctx.userId ?? ctx.username) }
 }
 
-const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'info' } })
+if (env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN.length < 32) {
+  process.stderr.write('ADMIN_TOKEN must be at least 32 characters (unset it to turn the admin routes off)\n')
+  process.exit(1)
+}
+const adminDigest = createHash('sha256').update(`Bearer ${env.ADMIN_TOKEN ?? ''}`).digest()
+/** Whether a request carries the admin token (never true without ADMIN_TOKEN). */
+const isAdmin = (request: FastifyRequest): boolean => env.ADMIN_TOKEN !== undefined &&
+  timingSafeEqual(createHash('sha256').update(String(request.headers.authorization)).digest(), adminDigest)
+
+const app = Fastify({ ...RECOMMENDED_SERVER_OPTIONS, logger: { level: env.LOG_LEVEL ?? 'info' } })
+// No page of this app may be framed by another site (a framed "Sign out everywhere" button is clickjacking).
+app.addHook('onSend', async (_request, reply) => {
+  reply.header('x-frame-options', 'DENY')
+  if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', "frame-ancestors 'none'")
+})
 
 await app.register(fastifySsoService, {
   gatewayUrl: env.GATEWAY_URL ?? 'http://127.0.0.1:3000',
@@ -72,8 +88,10 @@ app.get('/private', { preHandler: app.requireLogin }, async (request, reply) => 
   return await page(request, reply, `<p id="private">Private page of service A. Local account: ${esc(local?.attributes.email ?? 'none')}.</p>`)
 })
 
-/** The local account table, to see renames, fields and deletions arrive (demo only). */
-app.get('/accounts.json', async () => [...accounts.values()])
+/** The local account table, to see renames, fields and deletions arrive (demo only; admin token required). */
+app.get('/accounts.json', async (request, reply) => isAdmin(request)
+  ? [...accounts.values()]
+  : await reply.code(401).send({ error: 'admin token required' }))
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

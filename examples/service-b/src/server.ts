@@ -4,11 +4,11 @@
  * pipeline step of its own that can refuse a sign-in, and a resync endpoint.
  *
  * Environment: as service A (PORT defaults to 3002, DATABASE to service-b.sqlite), plus
- * ADMIN_TOKEN to enable `POST /admin/resync`.
+ * ADMIN_TOKEN (at least 32 characters) to enable `POST /admin/resync` and `GET /accounts.json`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
-import Fastify from 'fastify'
-import fastifySsoService, { insertBefore } from 'fastify-sso-service'
+import Fastify, { type FastifyRequest } from 'fastify'
+import fastifySsoService, { RECOMMENDED_SERVER_OPTIONS, insertBefore } from 'fastify-sso-service'
 
 const env = process.env
 const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
@@ -17,7 +17,21 @@ const signOuts: string[] = []
 /** Local accounts by the gateway's user id: username and the fields the gateway sends B. */
 const accounts = new Map<string, { username: string, fields: Record<string, unknown> }>()
 
-const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'info' } })
+if (env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN.length < 32) {
+  process.stderr.write('ADMIN_TOKEN must be at least 32 characters (unset it to turn the admin routes off)\n')
+  process.exit(1)
+}
+const adminDigest = createHash('sha256').update(`Bearer ${env.ADMIN_TOKEN ?? ''}`).digest()
+/** Whether a request carries the admin token (never true without ADMIN_TOKEN). */
+const isAdmin = (request: FastifyRequest): boolean => env.ADMIN_TOKEN !== undefined &&
+  timingSafeEqual(createHash('sha256').update(String(request.headers.authorization)).digest(), adminDigest)
+
+const app = Fastify({ ...RECOMMENDED_SERVER_OPTIONS, logger: { level: env.LOG_LEVEL ?? 'info' } })
+// No page of this app may be framed by another site (a framed "Sign out everywhere" button is clickjacking).
+app.addHook('onSend', async (_request, reply) => {
+  reply.header('x-frame-options', 'DENY')
+  if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', "frame-ancestors 'none'")
+})
 
 await app.register(fastifySsoService, {
   gatewayUrl: env.GATEWAY_URL ?? 'http://127.0.0.1:3000',
@@ -72,17 +86,14 @@ app.get('/', async (request, reply) => {
 })
 
 /** The local account table, to see renames, fields and deletions arrive (demo only). */
-app.get('/accounts.json', async () => [...accounts.entries()].map(([id, a]) => ({ id, ...a })))
+app.get('/accounts.json', async (request, reply) => isAdmin(request)
+  ? [...accounts.entries()].map(([id, a]) => ({ id, ...a }))
+  : await reply.code(401).send({ error: 'admin token required' }))
 
-if (env.ADMIN_TOKEN !== undefined) {
-  const expected = createHash('sha256').update(`Bearer ${env.ADMIN_TOKEN}`).digest()
-  // After an outage longer than the gateway's retry window: fetch every account's current state.
-  app.post('/admin/resync', async (request, reply) => {
-    const given = createHash('sha256').update(String(request.headers.authorization)).digest()
-    if (!timingSafeEqual(given, expected)) return await reply.code(401).send({ error: 'admin token required' })
-    return await app.ssoService.resync()
-  })
-}
+// After an outage longer than the gateway's retry window: fetch every account's current state.
+app.post('/admin/resync', async (request, reply) => isAdmin(request)
+  ? await app.ssoService.resync()
+  : await reply.code(401).send({ error: 'admin token required' }))
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

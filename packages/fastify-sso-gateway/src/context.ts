@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { checkSessionLifetime, generateToken, type FixedWindowCounter } from 'fastify-sso-protocol'
+import type { FormTokens } from './form-tokens.js'
 import type { Gateway } from './gateway.js'
 import type { OutboxDispatcher } from './outbox/dispatcher.js'
 import type { ResolvedGatewayOptions } from './options.js'
@@ -33,6 +34,8 @@ export interface RouteContext {
    * and raw `/sso/obtain/` calls (ceiling: 10 × `obtainRateLimit.max`).
    */
   budgets: { signIns: FixedWindowCounter, obtains: FixedWindowCounter }
+  /** CSRF tokens of forms shown to browsers with no gateway session (no session row for them). */
+  formTokens: FormTokens
   /** The event dispatcher: a service that calls the gateway is reachable again (its backlog goes out). */
   outbox: OutboxDispatcher
 }

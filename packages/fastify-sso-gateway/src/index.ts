@@ -14,6 +14,7 @@ import { errors } from './errors.js'
 import { Gateway } from './gateway.js'
 import { resolveOptions, type FastifySsoGatewayOptions, type GatewayStoreWithSessions, type ResolvedGatewayOptions } from './options.js'
 import { protectSecrets } from './sealed-secrets.js'
+import { FormTokens } from './form-tokens.js'
 import { OutboxDispatcher } from './outbox/dispatcher.js'
 import { compilePages, sendMessage, type Pages } from './pages.js'
 import { PasswordHasher } from './passwords.js'
@@ -104,7 +105,7 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
   const pages = compilePages(eta, options)
   const { max, timeWindow } = options.obtainRateLimit
   const budgets = { signIns: new FixedWindowCounter(max, timeWindow, 10_000), obtains: new FixedWindowCounter(OBTAIN_CEILING * max, timeWindow, 10_000) }
-  const ctx: RouteContext = { options, gateway, pages, budgets, outbox }
+  const ctx: RouteContext = { options, gateway, pages, budgets, outbox, formTokens: new FormTokens(options) }
 
   fastify.decorate('ssoGateway', gateway)
 

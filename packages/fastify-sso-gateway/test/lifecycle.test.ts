@@ -68,11 +68,13 @@ t.test('delete: deauthenticate (reason deleted) and delete_account to every enab
   await api.deleteUser('Alice')
   await api.events.flush()
   const expected = [
-    { type: 'deauthenticate', username: 'alice', user_id: alice.id, reason: 'deleted' },
+    // issued_at: when the gateway issued it, so services keep sessions signed in after it.
+    { type: 'deauthenticate', username: 'alice', user_id: alice.id, reason: 'deleted', issued_at: (events.alpha[0] as { issued_at: number }).issued_at },
     { type: 'delete_account', user_id: alice.id, username: 'alice' }
   ]
+  t.ok(Number.isSafeInteger(expected[0]?.issued_at))
   t.same(events.alpha, expected)
-  t.same(events.beta, expected)
+  t.same(events.beta, [{ ...expected[0], issued_at: (events.beta[0] as { issued_at: number }).issued_at }, expected[1]])
   t.same(events.gamma, [])
   t.equal(await api.getUser('alice'), null, 'gone')
   t.same((await api.groups.members('staff')), [], 'memberships gone')
@@ -124,7 +126,7 @@ t.test('changePassword: endSessions none, others (keeping one), all', async (t) 
   t.notOk(events.alpha.some((e) => e.changed !== undefined), 'a password is no account data: no update event')
 
   // others: every SSO session but the one kept (the default)
-  t.equal(await api.changePassword('alice', 'third password', { keepSsoSession: laptopSso }), 3)
+  t.equal(await api.changePassword('alice', 'third passphrase', { keepSsoSession: laptopSso }), 3)
   t.equal(await signedInAs(laptop), 'alice', 'the kept session stays')
   t.equal(await signedInAs(phone), null)
   t.equal(await signedInAs(tablet), null)
@@ -146,6 +148,6 @@ t.test('changePassword: endSessions none, others (keeping one), all', async (t) 
   t.equal(await api.changePassword('bob', 'bob new password'), 0, 'no sessions: nothing ended')
 
   // updateUser can set a password too (without ending sessions)
-  await api.updateUser('alice', { password: 'fifth password' })
-  t.equal((await signInAs(app, new Browser(app), alpha.secret, 'alice', 'fifth password')).res.statusCode, 303)
+  await api.updateUser('alice', { password: 'fifth passphrase here' })
+  t.equal((await signInAs(app, new Browser(app), alpha.secret, 'alice', 'fifth passphrase here')).res.statusCode, 303)
 })

@@ -48,7 +48,7 @@ t.test('POST /logout/ scope=everywhere ends every session of the user and tells 
 
   await app.ssoGateway.events.flush()
   t.same(received.filter((r) => (r.body as { type: string }).type === 'deauthenticate'),
-    [{ origin: 'beta', body: { type: 'deauthenticate', username: 'alice', user_id: (received[0]?.body as { user_id: string }).user_id, reason: 'logout_everywhere' } }],
+    [{ origin: 'beta', body: { type: 'deauthenticate', username: 'alice', user_id: (received[0]?.body as { user_id: string }).user_id, reason: 'logout_everywhere', issued_at: (received[0]?.body as { issued_at: number }).issued_at } }],
     'beta is told; disabled gamma is not')
   const statuses = await app.ssoGateway.events.status()
   t.same(statuses, [], 'nothing left pending: alpha took it too')
@@ -99,7 +99,7 @@ t.test('signed-out pages for an anonymous browser', async (t) => {
   t.match(get.body, /You are signed out/)
   t.notMatch(get.body, /<form/)
   const form = await browser.request('GET', '/login/')
-  const post = await browser.request('POST', '/logout', { _csrf: Browser.csrf(form.body) })
+  const post = await browser.request('POST', '/logout', { _csrf: Browser.csrf(form.body) }) // the anonymous form's token
   t.equal(post.statusCode, 200)
   t.match(post.body, /You are signed out/)
   t.notMatch(post.headers.location ?? '', /./, 'never a redirect')

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import fastifySsoGateway, { errors, OWASP_MINIMUM, RETRY_SCHEDULE, SqliteGatewayStore } from '../src/index.js'
-import { Browser, buildApp, SESSION_SECRET } from './helpers.js'
+import { Browser, buildApp, PASSWORD, SESSION_SECRET } from './helpers.js'
 
 async function register (options: unknown): Promise<void> {
   const app = Fastify()
@@ -90,8 +90,19 @@ t.test('defaults: cookie name, Secure cookie behind a trusted HTTPS proxy, an ar
   await app.register(fastifySsoGateway, { sessionSecret: [SESSION_SECRET, 'an-older-secret-still-verifying-cookies!'], database: ':memory:' })
   await app.ready()
   t.equal((await app.inject('/login/')).cookies.length, 0, 'a Secure cookie is never sent over plain HTTP')
+  await app.ssoGateway.createUser({ username: 'alice', password: PASSWORD })
   const page = await app.inject({ url: '/login/', headers: { 'x-forwarded-proto': 'https' } })
-  const cookie = page.cookies.find((c) => c.name === 'sso_gateway_session')
+  const form = page.cookies.find((c) => c.name === '__Host-sso_gateway_session_form')
+  t.ok(form, 'the form is bound to a __Host- cookie (no sibling subdomain can set it)')
+  t.same([form?.secure, form?.httpOnly, form?.sameSite, form?.path], [true, true, 'Lax', '/'])
+  const signIn = await app.inject({
+    method: 'POST',
+    url: '/login/',
+    headers: { 'x-forwarded-proto': 'https', cookie: `${form?.name}=${form?.value}`, 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ username: 'alice', password: PASSWORD, _csrf: /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '' }).toString()
+  })
+  t.equal(signIn.statusCode, 303)
+  const cookie = signIn.cookies.find((c) => c.name === 'sso_gateway_session')
   t.ok(cookie, 'default cookie name')
   t.equal(cookie?.secure, true, 'Secure by default outside development')
   t.equal(cookie?.httpOnly, true)
@@ -128,8 +139,11 @@ t.test('cookieName, title and custom templates are used', async (t) => {
   const browser = new Browser(app)
   const login = await browser.request('GET', '/login/')
   t.match(login.body, /custom login for ACME &lt;SSO&gt;/)
-  t.ok(browser.cookies.has('my_sso'))
+  t.ok(browser.cookies.has('my_sso_form'), 'the form cookie is named after cookieName')
   t.match((await browser.request('GET', '/welcome/')).body, /custom welcome: nobody/)
+  await app.ssoGateway.createUser({ username: 'alice', password: PASSWORD })
+  await browser.request('POST', '/login/', { username: 'alice', password: PASSWORD, _csrf: Browser.csrf(login.body) })
+  t.ok(browser.cookies.has('my_sso'), 'the session cookie is named cookieName')
   t.match((await browser.request('GET', '/login/?sso=nope')).body, /custom message: This sign-in link is no longer valid/)
 })
 
@@ -161,8 +175,10 @@ t.test('options are frozen with defaults filled in', async (t) => {
     retrySchedule: RETRY_SCHEDULE,
     title: 'Single sign-on',
     templates: {},
-    obtainRateLimit: { max: 600, timeWindow: 60_000 },
-    loginRateLimit: { max: 30, timeWindow: 60_000 }
+    obtainRateLimit: { max: 3000, timeWindow: 60_000 },
+    loginRateLimit: { max: 30, timeWindow: 60_000 },
+    minPasswordLength: 15,
+    secretsKey: []
   })
   t.same(resolveOptions({ sessionSecret: SESSION_SECRET, passwordHash: { timeCost: 3 } }).passwordHash, { ...OWASP_MINIMUM, timeCost: 3 })
   const schedule = [200, 400]

@@ -67,9 +67,9 @@ t.test('a 500 is retried later with backoff; a later attempt delivers', async (t
   t.match(verifyWebhook({ secrets: [service.signingSecret], headers: bodies[0]!.headers, body: bodies[0]!.body, now: Math.floor(clock.now / 1000) }), { ok: true })
 })
 
-t.test('a final 4xx dead-letters at once; 408, 429 and network errors are retried', async (t) => {
+t.test('a final 4xx dead-letters at once; 408, 429, 404 (see auth-failure-retries) and network errors are retried', async (t) => {
   const { store, pool, run, event, service, user, log } = await setup(t)
-  const cases: Array<[number, string]> = [[410, 'dead'], [404, 'dead'], [400, 'dead'], [408, 'pending'], [429, 'pending'], [503, 'pending'], [302, 'pending']]
+  const cases: Array<[number, string]> = [[410, 'dead'], [404, 'pending'], [400, 'dead'], [408, 'pending'], [429, 'pending'], [503, 'pending'], [302, 'pending']]
   for (const [status, expected] of cases) {
     const e = await event(updateAccountEvent(service, user(`u${status}`)))
     pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(status, '')
@@ -77,7 +77,7 @@ t.test('a final 4xx dead-letters at once; 408, 429 and network errors are retrie
     t.match(await get(store, e.id), { status: expected, attempts: 1, lastError: `HTTP ${status}` }, `HTTP ${status} → ${expected}`)
   }
   t.ok(log.lines.some(([level, obj]) => level === 'error' && (obj as { audit?: string }).audit === 'event_dead'))
-  t.equal((await store.listEvents('dead', 100)).length, 3)
+  t.equal((await store.listEvents('dead', 100)).length, 2)
 
   const n = await event(updateAccountEvent(service, user('net')))
   await run() // no interceptor left: the MockAgent refuses to connect
@@ -360,7 +360,10 @@ t.test('event bodies', async (t) => {
   t.same(upd, { user_id: 'u', username: 'alice', team: 'x', is_active: true, is_staff: false, is_superuser: false, email: null, display_name: 'A', type: 'update_account' },
     'only the fields the service asked for; attributes never override the core fields')
   t.same(JSON.parse(deauthenticateEvent(service, u, 'sso_1', 'logout').payload), { type: 'deauthenticate', username: 'alice', user_id: 'u', sso_session: 'sso_1', reason: 'logout' })
-  t.same(JSON.parse(deauthenticateEvent({ ...service, protocol: 'fastify-sso', djangoToken: null }, u).payload), { type: 'deauthenticate', username: 'alice', user_id: 'u' })
+  const before = Date.now()
+  const body = JSON.parse(deauthenticateEvent({ ...service, protocol: 'fastify-sso', djangoToken: null }, u).payload) as { issued_at: number }
+  t.ok(body.issued_at >= before && body.issued_at <= Date.now(), 'a fastify-sso service is told when the event was issued')
+  t.same(body, { type: 'deauthenticate', username: 'alice', user_id: 'u', issued_at: body.issued_at })
 })
 
 t.test('a backlog larger than a batch is claimed in chunks and delivered in full; a kick claims at once', async (t) => {

@@ -175,27 +175,3 @@ t.test('get for a user disabled after signing in fails', async (t) => {
   t.equal(got.statusCode, 404)
   t.equal(got.json().code, 'FST_SSO_GATEWAY_INVALID_REQUEST_TOKEN')
 })
-
-t.test('obtain is rate limited per service with Retry-After', async (t) => {
-  const { app, agent } = await buildApp({ obtainRateLimit: { max: 2, timeWindow: 60_000 } })
-  t.teardown(() => app.close())
-  const { secret } = await seed(app, agent)
-  const other = await app.ssoGateway.registerService({ name: 'beta', baseUrl: 'http://beta.test' })
-  t.equal((await call(app, '/sso/obtain/', { token: secret, next_url: '/x' })).statusCode, 200)
-  t.equal((await call(app, '/sso/obtain/', { token: secret, next_url: '/x' })).statusCode, 200)
-  const limited = await call(app, '/sso/obtain/', { token: secret, next_url: '/x' })
-  t.equal(limited.statusCode, 429)
-  t.equal(limited.json().code, 'FST_SSO_GATEWAY_RATE_LIMITED')
-  t.ok(Number(limited.headers['retry-after']) > 0 && Number(limited.headers['retry-after']) <= 60)
-  t.equal((await call(app, '/sso/obtain/', { token: other.secret, next_url: '/x' })).statusCode, 200, 'another service has its own budget')
-})
-
-t.test('the obtain budget starts again after its window', async (t) => {
-  const { app, agent } = await buildApp({ obtainRateLimit: { max: 1, timeWindow: 300 } })
-  t.teardown(() => app.close())
-  const { secret } = await seed(app, agent)
-  t.equal((await call(app, '/sso/obtain/', { token: secret, next_url: '/x' })).statusCode, 200)
-  t.equal((await call(app, '/sso/obtain/', { token: secret, next_url: '/x' })).statusCode, 429)
-  await new Promise((resolve) => setTimeout(resolve, 350))
-  t.equal((await call(app, '/sso/obtain/', { token: secret, next_url: '/x' })).statusCode, 200)
-})

@@ -1,9 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { createHmac } from 'node:crypto'
-import { FixedWindowCounter, generateToken, hashToken, logText, MAX_TOKEN_LENGTH, PATHS, safeEqual } from 'fastify-sso-protocol'
+import { FixedWindowCounter, generateToken, hashToken, logText, MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
 import { confirmSession, currentUser, redirect, startSession, type RouteContext } from '../context.js'
 import { sendMessage } from '../pages.js'
-import type { ResolvedGatewayOptions } from '../options.js'
 import { MAX_PASSWORD_LENGTH } from '../passwords.js'
 import type { RequestTokenRecord, ServiceRecord, UserRecord } from '../store/store.js'
 
@@ -43,45 +41,6 @@ export const LOCKOUT_FAILURES = 10
 /** How long a (account, client address) pair stays locked after `LOCKOUT_FAILURES` failures, in ms. */
 export const LOCKOUT_WINDOW = 15 * 60_000
 
-/**
- * The sign-in form's CSRF token for a browser with no gateway session: bound to a random
- * value in a short-lived, HttpOnly cookie (HMAC with the session secret), so showing the form
- * to an anonymous visitor stores nothing on the server. The session (and its row) starts
- * only when a password is accepted.
- */
-class FormTokens {
-  readonly #key: string
-  readonly #secure: boolean
-  readonly cookie: string
-  constructor (options: ResolvedGatewayOptions) {
-    this.#key = Array.isArray(options.sessionSecret) ? options.sessionSecret[0] as string : options.sessionSecret
-    this.#secure = options.cookieSecure
-    // `__Host-` (HTTPS only): no sibling subdomain can plant its own value.
-    this.cookie = `${options.cookieSecure ? '__Host-' : ''}${options.cookieName}_form`
-  }
-
-  #mac (nonce: string): string {
-    return createHmac('sha256', this.#key).update(`login-form:${nonce}`).digest('base64url')
-  }
-
-  /** The token for this browser's form cookie (set now if it has none). */
-  issue (request: FastifyRequest, reply: FastifyReply, maxAge: number): string {
-    let nonce = request.cookies[this.cookie]
-    if (nonce === undefined || !/^[A-Za-z0-9_-]{43}$/.test(nonce)) {
-      nonce = generateToken()
-      reply.setCookie(this.cookie, nonce, { httpOnly: true, sameSite: 'lax', secure: this.#secure, path: '/', maxAge: Math.floor(maxAge / 1000) })
-    }
-    return this.#mac(nonce)
-  }
-
-  /** Whether the posted token matches this browser's form cookie. */
-  valid (request: FastifyRequest): boolean {
-    const nonce = request.cookies[this.cookie]
-    const given = (request.body as { _csrf?: unknown } | undefined)?._csrf
-    return nonce !== undefined && typeof given === 'string' && safeEqual(given, this.#mac(nonce))
-  }
-}
-
 /** The sign-in form (GET and POST `/login/`), and silent SSO for signed-in browsers. */
 export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { gateway, options, pages } = ctx
@@ -89,17 +48,8 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
   // Per (account, client address): failures from one address never lock the owner out
   // elsewhere (the lockout cannot be aimed at a victim); each address gets its own 10 tries.
   const accountFailures = new FixedWindowCounter(LOCKOUT_FAILURES, LOCKOUT_WINDOW)
-  const formTokens = new FormTokens(options)
-  const csrfCheck = fastify.csrfProtection
-
-  /** CSRF check of the form: the anonymous form's cookie-bound token, or the session's. */
-  function checkForm (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
-    if (formTokens.valid(request)) {
-      done()
-      return
-    }
-    csrfCheck.call(fastify, request, reply, done)
-  }
+  const { formTokens } = ctx
+  const checkForm = formTokens.preHandler(fastify)
 
   interface Pending { token: RequestTokenRecord, service: ServiceRecord, raw: string }
 

@@ -19,6 +19,7 @@ const logoutBody = {
  */
 export async function logoutRoutes (fastify: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { gateway, options, pages } = ctx
+  const checkForm = ctx.formTokens.preHandler(fastify)
 
   for (const url of [PATHS.logout, `${PATHS.logout}/`]) {
     fastify.get(url, async (request, reply) => {
@@ -41,7 +42,7 @@ export async function logoutRoutes (fastify: FastifyInstance, ctx: RouteContext)
       })
     })
 
-    fastify.post(url, { preHandler: fastify.csrfProtection, bodyLimit: 4096, schema: { body: logoutBody } }, async (request, reply) => {
+    fastify.post(url, { preHandler: checkForm, bodyLimit: 4096, schema: { body: logoutBody } }, async (request, reply) => {
       const scope = (request.body as { scope?: 'session' | 'everywhere' } | undefined)?.scope ?? 'session'
       const user = await currentUser(request, ctx)
       const sso = request.session.get('sso')

@@ -14,6 +14,7 @@ const revokeBody = {
 /** `/sessions/`: the signed-in user sees their SSO sessions and ends one, or all others. */
 export async function sessionRoutes (fastify: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { gateway, options, pages } = ctx
+  const checkForm = ctx.formTokens.preHandler(fastify)
 
   fastify.get('/sessions/', async (request, reply) => {
     const user = await currentUser(request, ctx)
@@ -30,7 +31,7 @@ export async function sessionRoutes (fastify: FastifyInstance, ctx: RouteContext
     })
   })
 
-  fastify.post('/sessions/revoke', { preHandler: fastify.csrfProtection, bodyLimit: 4096, schema: { body: revokeBody } }, async (request, reply) => {
+  fastify.post('/sessions/revoke', { preHandler: checkForm, bodyLimit: 4096, schema: { body: revokeBody } }, async (request, reply) => {
     const user = await currentUser(request, ctx)
     if (user === null) return redirect(reply, '/login/', 303)
     const session = (request.body as { session: string }).session
@@ -39,7 +40,7 @@ export async function sessionRoutes (fastify: FastifyInstance, ctx: RouteContext
     return redirect(reply, '/sessions/', 303)
   })
 
-  fastify.post('/sessions/revoke-others', { preHandler: fastify.csrfProtection, bodyLimit: 4096 }, async (request, reply) => {
+  fastify.post('/sessions/revoke-others', { preHandler: checkForm, bodyLimit: 4096 }, async (request, reply) => {
     const user = await currentUser(request, ctx)
     if (user === null) return redirect(reply, '/login/', 303)
     await gateway.revokeOtherSessions(user.username, request.session.get('sso') as string)
