@@ -3,41 +3,10 @@ import { generateSigningSecret, verifyWebhook } from 'fastify-sso-protocol'
 import t from 'tap'
 import { MockAgent } from 'undici'
 import { OutboxDispatcher, RETRY_SCHEDULE } from '../src/outbox/dispatcher.js'
+import { get, logger, ORIGIN, setup } from './outbox-helpers.js'
 import { bodyFor, deauthenticateEvent, updateAccountEvent } from '../src/outbox/events.js'
 import { SqliteGatewayStore } from '../src/store/sqlite.js'
 import type { NewOutboxEvent, ServiceRecord, UserRecord } from '../src/store/store.js'
-
-const ORIGIN = 'http://svc.test'
-
-function logger (): FastifyBaseLogger & { lines: Array<[string, unknown, string]> } {
-  const lines: Array<[string, unknown, string]> = []
-  const at = (level: string) => (obj: unknown, msg: string) => { lines.push([level, obj, msg]) }
-  const log = { lines, info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug'), trace: at('trace'), fatal: at('fatal'), level: 'info', silent: () => {} }
-  return Object.assign(log, { child: () => log }) as never
-}
-
-async function setup (t: { teardown: (fn: () => Promise<void>) => void }, store = new SqliteGatewayStore({ filename: ':memory:' }), retrySchedule?: number[]) {
-  const agent = new MockAgent()
-  agent.disableNetConnect()
-  const clock = { offset: 0, get now () { return Date.now() + this.offset } }
-  const log = logger()
-  const dispatcher = new OutboxDispatcher({ store, log, timeout: 1000, interval: 60_000, dispatcher: agent, now: () => clock.now, retrySchedule })
-  const service = await store.createService({
-    id: 'svc_1', name: 'svc', baseUrl: ORIGIN, eventUrl: `${ORIGIN}/sso/event/`, tokenHash: 'h1',
-    signingSecret: generateSigningSecret(), djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null
-  })
-  t.teardown(async () => { await dispatcher.close(100); await store.close() })
-  const user = (id: string): UserRecord => ({
-    id, username: id, passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: {}, createdAt: 0, updatedAt: 0
-  })
-  const run = async () => { dispatcher.kick(); await dispatcher.idle() }
-  const pool = agent.get(ORIGIN)
-  const event = async (e: NewOutboxEvent) => { await store.enqueueEvents([e]); return e }
-  return { store, agent, pool, clock, log, dispatcher, service, user, run, event }
-}
-
-const get = async (store: SqliteGatewayStore, id: string) =>
-  [...await store.listEvents('pending', 100), ...await store.listEvents('dead', 100), ...await store.listEvents('delivered', 100)].find((e) => e.id === id)!
 
 t.test('a 500 is retried later with backoff; a later attempt delivers', async (t) => {
   const { store, pool, clock, run, event, service, user } = await setup(t)
