@@ -8,7 +8,7 @@ import fastifyView from '@fastify/view'
 import { Eta } from 'eta'
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { FixedWindowCounter, sessionIndexer } from 'fastify-sso-protocol'
+import { bodyDeadline, FixedWindowCounter, sessionIndexer } from 'fastify-sso-protocol'
 import type { RouteContext } from './context.js'
 import { errors } from './errors.js'
 import { Gateway } from './gateway.js'
@@ -137,6 +137,8 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
   await fastify.register(async function ssoGatewayRoutes (instance: FastifyInstance) {
     // Only form and JSON bodies: anything else (text/plain included) is a 415.
     instance.removeContentTypeParser('text/plain')
+    // A body that has started must arrive within BODY_TIMEOUT, whatever the host's server options.
+    instance.addHook('preParsing', bodyDeadline())
     await instance.register(fastifyFormbody, { bodyLimit: 16 * 1024 })
     instance.setErrorHandler(errorHandler(options, pages))
     instance.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'Not found' }))

@@ -43,9 +43,13 @@ export class SecretBox {
     const key = this.#keys.find((k) => k.id === id)
     if (key === undefined) throw new errors.INVALID_OPTION('secretsKey', `no key given opens the secrets of service ${serviceId} (key id ${id})`)
     const bytes = Buffer.from(data, 'base64url')
-    const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(iv, 'base64url')).setAAD(Buffer.from(serviceId))
-    decipher.setAuthTag(bytes.subarray(bytes.length - 16))
-    return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString('utf8')
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(iv, 'base64url')).setAAD(Buffer.from(serviceId))
+      decipher.setAuthTag(bytes.subarray(bytes.length - 16))
+      return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString('utf8')
+    } catch {
+      throw new errors.INVALID_OPTION('secretsKey', `the secrets of service ${serviceId} do not open: the stored value was altered or moved`)
+    }
   }
 
   /** Whether `value` is sealed with the current (first) key. */
@@ -103,8 +107,9 @@ export async function protectSecrets (store: GatewayStoreWithSessions, keys: rea
   const box = new SecretBox(keys)
   const sealed = sealedStore(store, box)
   for (const s of services) {
-    if (box.current(s.signingSecret) && (s.djangoToken === null || box.current(s.djangoToken))) continue
+    // Every secret is opened now, so a wrong key or an altered value fails the start, not an event.
     const plain = (await sealed.getServiceById(s.id)) as ServiceRecord
+    if (box.current(s.signingSecret) && (s.djangoToken === null || box.current(s.djangoToken))) continue
     await sealed.updateService(s.id, { signingSecret: plain.signingSecret, djangoToken: plain.djangoToken })
   }
   return sealed

@@ -6,7 +6,7 @@ import fastifyFormbody from '@fastify/formbody'
 import fastifySession from '@fastify/session'
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { USERNAME_LOG_SERIALIZERS } from 'fastify-sso-protocol'
+import { bodyDeadline, USERNAME_LOG_SERIALIZERS } from 'fastify-sso-protocol'
 import { InvalidOptionError, SessionConflictError } from './errors.js'
 import { GatewayClient } from './gateway-client.js'
 import { htmlErrorHandler, SECURITY_HEADERS } from './html.js'
@@ -28,6 +28,7 @@ const PRUNE_INTERVAL = 10 * 60_000
 
 async function browserRoutes (fastify: FastifyInstance, context: RouteContext): Promise<void> {
   fastify.setErrorHandler(htmlErrorHandler)
+  fastify.addHook('preParsing', bodyDeadline())
   fastify.addHook('onSend', async (_request, reply) => {
     reply.header('cache-control', 'no-store').headers(SECURITY_HEADERS)
   })

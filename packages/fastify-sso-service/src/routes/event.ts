@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { eventBodySchema, PATHS, safeEqual, verifyWebhook, WEBHOOK_HEADERS } from 'fastify-sso-protocol'
+import { bodyDeadline, eventBodySchema, PATHS, safeEqual, verifyWebhook, WEBHOOK_HEADERS } from 'fastify-sso-protocol'
 import type { SsoEvent, UpdateAccountEvent } from 'fastify-sso-protocol'
 import { bothForms } from '../context.js'
 import type { RouteContext } from '../context.js'
@@ -40,6 +40,7 @@ export const eventRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { o
     parseJson(request, body as string, done)
   })
   fastify.setErrorHandler(jsonErrorHandler)
+  fastify.addHook('preParsing', bodyDeadline())
 
   function reject (request: FastifyRequest, reason: string): never {
     request.log.warn({ audit: 'event_rejected', reason }, 'event refused')
