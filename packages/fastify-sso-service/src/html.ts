@@ -93,10 +93,9 @@ export function sendRefusalPage (reply: FastifyReply, message: string, gatewayUr
 }
 
 /** Error handler of the browser routes: a page, never a stack trace. */
-export function htmlErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const err = shown(error)
+export function htmlErrorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const status = statusOf(err)
-  if (status >= 500) request.log.error({ err: error }, 'fastify-sso-service: request failed')
+  if (status >= 500) request.log.error({ err }, 'fastify-sso-service: request failed')
   if (status === 503) reply.header('retry-after', 60)
   else if (err.code?.startsWith('FST_CSRF_') === true) request.log.warn({ audit: 'csrf_rejected', url: request.routeOptions.url }, 'CSRF check failed')
   return sendPage(reply, status, status >= 500 ? 'Error' : 'Request refused',

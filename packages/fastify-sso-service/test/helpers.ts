@@ -71,7 +71,7 @@ export class Browser {
 }
 
 /** Mocks a successful sign-in at the gateway: obtain, get and make_used. */
-export function mockSignIn (gateway: MockPool, opts: { token?: string, username?: string, next?: string, user?: Record<string, unknown> | null, ssoSession?: string | null, ssoSessionEndsAt?: number, authTime?: number } = {}): void {
+export function mockSignIn (gateway: MockPool, opts: { token?: string, username?: string, next?: string, user?: Record<string, unknown> | null, ssoSession?: string | null, ssoSessionEndsAt?: number, authTime?: number, issuedAt?: number } = {}): void {
   const token = opts.token ?? 'request-token-1'
   const username = opts.username ?? 'alice'
   gateway.intercept({ path: '/sso/obtain/', method: 'POST' }).reply(200, { token })
@@ -80,6 +80,7 @@ export function mockSignIn (gateway: MockPool, opts: { token?: string, username?
   if (opts.ssoSession !== null) got.sso_session = opts.ssoSession ?? 'sso-session-1'
   if (opts.ssoSessionEndsAt !== undefined) got.sso_session_ends_at = opts.ssoSessionEndsAt
   if (opts.authTime !== undefined) got.auth_time = opts.authTime
+  if (opts.issuedAt !== undefined) got.issued_at = opts.issuedAt
   gateway.intercept({ path: '/sso/get/', method: 'POST' }).reply(200, got)
   gateway.intercept({ path: '/sso/make_used/', method: 'POST' }).reply(200, { ok: true })
 }
