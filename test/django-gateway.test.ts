@@ -25,10 +25,10 @@ async function whoAt (browser: HttpBrowser, base: string): Promise<Record<string
 
 /** Signs in at a service (the django-sso form when the gateway asks); returns whether a form was shown. */
 async function signInAt (browser: HttpBrowser, base: string, gateway: DjangoPeer): Promise<boolean> {
-  let page = await browser.go('GET', `${base}/private`)
+  let page = await browser.go('GET', `${base}/sso/test/`)
   const form = page.url.startsWith(`${gateway.url}/login/`)
   if (form) page = await browser.go('POST', page.url, { username: 'alice', password: PASSWORD })
-  if (page.url !== `${base}/private`) throw new Error(`sign-in at ${base} ended at ${page.url} (${page.status}): ${page.body.slice(0, 300)}`)
+  if (page.url !== `${base}/sso/test/`) throw new Error(`sign-in at ${base} ended at ${page.url} (${page.status}): ${page.body.slice(0, 300)}`)
   return form
 }
 
