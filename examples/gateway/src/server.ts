@@ -22,7 +22,7 @@ interface ServiceSeed {
   name: string
   baseUrl: string
   eventUrl?: string
-  protocol?: 'fastify-sso' | 'django-sso'
+  protocol?: 'fastify-sso' | 'django-sso' | 'django-sso-1' | 'django-sso-2'
   secret: string
   signingSecret: string
 }

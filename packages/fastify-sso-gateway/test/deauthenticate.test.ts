@@ -33,7 +33,7 @@ t.test('deauthenticate tells every other enabled service', async (t) => {
   await app.ssoGateway.registerService({ name: 'beta', baseUrl: 'http://beta.test', eventUrl: 'http://beta.internal:9000/hooks/sso' })
   const bodies: unknown[] = []
   agent.get('http://beta.internal:9000').intercept({ path: '/hooks/sso', method: 'POST' })
-    .reply(200, (opts) => { bodies.push(JSON.parse(String(opts.body))); return {} }).persist()
+    .reply(200, (opts) => { bodies.push(JSON.parse(String(opts.body))); return { ok: true } }).persist()
   await signIn(app, new Browser(app), secret)
   await call(app, '/sso/deauthenticate/', { token: secret, user_identy: 'alice' })
   await app.ssoGateway.events.flush()

@@ -26,7 +26,7 @@ t.test('the service fixed (rotation done): the retry delivers', async (t) => {
   pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(401, '')
   await run()
   clock.offset = (await get(store, e.id)).nextAttemptAt - Date.now() + 1
-  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, '')
+  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, { ok: true })
   await run()
   t.match(await get(store, e.id), { status: 'delivered', attempts: 2 })
 })
