@@ -25,7 +25,7 @@ export type StandInMode =
   | { mode: 'ok' } | { mode: 'hang' } | { mode: 'redirect' }
   | { mode: 'status', status: number, retryAfter?: number }
   | { mode: 'slow', delay: number }
-  | { mode: 'proxy', target: string, delay?: number }
+  | { mode: 'proxy', target: string, delay?: number, hold?: boolean }
 
 export interface Received { service: string, path: string, id: string | null, type: string | null, mode: string, at: number, answered?: number | string }
 
@@ -35,6 +35,8 @@ export interface StandIn {
   /** A service hosted by the stand-in, ready to register at the gateway. */
   seed: (name: string, protocol?: 'fastify-sso' | 'django-sso') => ServiceSeed
   setMode: (name: string, mode: StandInMode) => Promise<void>
+  /** Lets the events a `hold` proxy is holding go on. */
+  release: (name: string) => Promise<void>
   received: (name?: string) => Promise<Received[]>
   stop: () => Promise<void>
 }
@@ -74,6 +76,10 @@ export async function startStandIn (modes: Record<string, StandInMode> = {}): Pr
     },
     async setMode (name, mode) {
       const res = await request(`${url}/_mode/${name}`, { method: 'PUT', body: JSON.stringify(mode) })
+      await res.body.dump()
+    },
+    async release (name) {
+      const res = await request(`${url}/_release/${name}`, { method: 'PUT' })
       await res.body.dump()
     },
     async received (name) {

@@ -157,4 +157,4 @@ export type {
   SsoUser
 } from './types.js'
 export type { SsoAccount } from 'fastify-sso-protocol'
-export { RECOMMENDED_SERVER_OPTIONS } from 'fastify-sso-protocol'
+export { BODY_TIMEOUT, RECOMMENDED_SERVER_OPTIONS } from 'fastify-sso-protocol'
