@@ -48,6 +48,8 @@ t.test('the cookie-bound token still stops cross-site posts', async (t) => {
   const forged = await victim.request('POST', '/login/', { username: 'alice', password: PASSWORD, _csrf: Browser.csrf(attackerForm.body) })
   t.equal(forged.statusCode, 403)
   t.match(forged.body, /did not come from this site/)
+  const missing = await victim.request('POST', '/login/', { username: 'alice', password: PASSWORD })
+  t.equal(missing.statusCode, 403, 'a form cookie but no token: refused')
   const none = await new Browser(app).request('POST', '/login/', { username: 'alice', password: PASSWORD, _csrf: 'x' })
   t.equal(none.statusCode, 403, 'no form cookie, no session: refused')
   // A form cookie that is not one of ours is replaced, never trusted.

@@ -87,6 +87,9 @@ t.test('a restarted gateway probes the services its waiting events are for', asy
   await first.run()
   t.match(await get(first.store, a.id), { attempts: 1, status: 'pending' })
 
+  // Another service with an event that never failed: not probed at start.
+  await first.store.createService({ ...first.service, id: 'svc_2', name: 'other', tokenHash: 'h2', eventUrl: 'http://other.test/sso/event/' })
+  await first.store.enqueueEvents([updateAccountEvent((await first.store.getServiceById('svc_2'))!, first.user('z'))])
   const store = new SqliteGatewayStore({ filename: file })
   const agent = new MockAgent()
   agent.disableNetConnect()
@@ -100,7 +103,7 @@ t.test('a restarted gateway probes the services its waiting events are for', asy
 })
 
 t.test('probing and resuming survive failures, skip removed services and stop at close', async (t) => {
-  const { store, run, event, service, user, dispatcher, log } = await setup(t, undefined, LONG, { probeInterval: 30 })
+  const { store, run, event, service, user, dispatcher, log, pool, clock } = await setup(t, undefined, LONG, { probeInterval: 30 })
   const realStatus = store.deliveryStatus.bind(store)
   store.deliveryStatus = async () => { throw new Error('status unreadable') }
   dispatcher.start()
@@ -125,9 +128,22 @@ t.test('probing and resuming survive failures, skip removed services and stop at
   t.ok(log.lines.some(([, , msg]) => msg === 'sso outbox: probing services failed'))
   store.getServiceById = realGet
 
+  // A probe slower than the probe interval: rounds do not pile up.
+  pool.intercept({ path: '/sso/event/', method: 'HEAD' }).reply(503, '').delay(200)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+
+  // Resumed while nothing waits any more (its events went elsewhere): nothing to make due.
+  const pending = await store.listEvents('pending', 100)
+  for (const p of pending) await store.failEvent(p.id, 'given up by the test', null)
+  clock.offset += 3_600_000
+  dispatcher.seen(service.id)
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.notOk(log.lines.some(([, o]) => (o as { audit?: string }).audit === 'backlog_resumed'), 'nothing resumed: no backlog_resumed record')
+  clock.offset = 0
+
   await store.updateService(service.id, { enabled: false })
   await new Promise((resolve) => setTimeout(resolve, 100))
-  t.match(await get(store, e.id), { status: 'pending' }, 'a disabled service is no longer probed')
+  t.match(await get(store, e.id), { status: 'dead' }, 'a disabled service is dropped from the probes (nothing thrown)')
   await dispatcher.close(100)
   dispatcher.seen(service.id)
   t.pass('seen after close does nothing')

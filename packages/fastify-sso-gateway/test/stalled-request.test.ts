@@ -36,6 +36,16 @@ t.test('a stalled sign-in body is cut off even on a server with no timeouts at a
   socket.write('POST /login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nusername=a')
   t.ok(await closed, 'the server closed the stalled socket')
   t.ok(lines.some((l) => l.audit === 'request_timeout'), 'and logged it')
+
+  // Bodies that arrive are not cut off: an empty one, and a chunked one that ends.
+  const empty = await app.inject({ method: 'POST', url: '/sso/obtain/', headers: { 'content-length': '0', 'content-type': 'application/json' } })
+  t.not(empty.statusCode, 0)
+  const { socket: chunked, answer } = await open(app)
+  t.teardown(() => chunked.destroy())
+  chunked.write('POST /sso/obtain/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n')
+  chunked.write('b\r\nnext_url=/x\r\n0\r\n\r\n')
+  for (let i = 0; i < 100 && answer() === ''; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.match(answer(), /^HTTP\/1\.1 401/, 'a chunked body that ends is read and answered')
 })
 
 t.test('with RECOMMENDED_SERVER_OPTIONS an idle socket is closed', async (t) => {

@@ -148,7 +148,7 @@ export class GatewayClient {
       ssoSession: typeof body.sso_session === 'string' && body.sso_session.length > 0 ? body.sso_session : null,
       ssoSessionEndsAt: Number.isSafeInteger(body.sso_session_ends_at) ? body.sso_session_ends_at as number : null,
       authTime: Number.isSafeInteger(body.auth_time) && (body.auth_time as number) > 0 ? body.auth_time as number : null,
-      issuedAt: Number.isSafeInteger(body.issued_at) && (body.issued_at as number) > 0 ? body.issued_at as number : null
+      issuedAt: Number.isSafeInteger(body.issued_at) ? body.issued_at as number : null
     }
   }
 

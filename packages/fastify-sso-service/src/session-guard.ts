@@ -57,8 +57,7 @@ export class GuardedSessionStore {
 
   /** Whether saving this request's session failed. */
   failed (request: FastifyRequest): boolean {
-    const session = (request as { session?: unknown }).session
-    return typeof session === 'object' && session !== null && this.#failed.has(session)
+    return this.#failed.has(request.session as object)
   }
 }
 

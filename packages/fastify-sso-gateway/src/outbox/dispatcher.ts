@@ -25,6 +25,8 @@ const STATUS_LOG_MS = 60_000
  */
 export const AUTH_FAILURE_ATTEMPTS = 4
 const NOT_YET = new Set([401, 403, 404])
+/** Statuses that mean a proxy could not reach the service (like no answer at all). */
+const UNREACHABLE = new Set([502, 503, 504])
 /** A service that last failed as unreachable is probed this often while its events wait, in ms. */
 export const PROBE_INTERVAL = 5_000
 /** A service calling the gateway makes its waiting events due at most this often, in ms. */
@@ -147,7 +149,8 @@ export class OutboxDispatcher {
     this.#probeTimer.unref()
     // Events left waiting by an earlier run: their services are probed like any unreachable one.
     void this.#o.store.deliveryStatus().then((all) => {
-      for (const s of all) if (s.pending > 0 && s.failingSince !== null) this.#unreachable.set(s.serviceId, -Infinity)
+      // failingSince is set only while events of the service are pending and failing.
+      for (const s of all) if (s.failingSince !== null) this.#unreachable.set(s.serviceId, -Infinity)
     }, (err: unknown) => { this.#o.log.warn({ err }, 'sso outbox: reading the delivery status failed') })
     this.kick()
   }
@@ -350,7 +353,7 @@ export class OutboxDispatcher {
         'sso event dead-lettered')
       return false
     }
-    if (outcome.status === undefined || outcome.status === 502 || outcome.status === 503 || outcome.status === 504) {
+    if (outcome.status === undefined || UNREACHABLE.has(outcome.status)) {
       const resumes = this.#resumes.get(service.id) ?? 0
       if (!this.#unreachable.has(service.id)) {
         this.#unreachable.set(service.id, resumes === 0 ? -Infinity : this.#now() + Math.min(PROBE_INTERVAL * 2 ** resumes, 300_000))
