@@ -8,13 +8,13 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import Fastify from 'fastify'
-import fastifySsoGateway, { SqliteGatewayStore } from 'fastify-sso-gateway'
+import fastifySsoGateway, { RECOMMENDED_SERVER_OPTIONS, SqliteGatewayStore } from 'fastify-sso-gateway'
 import { generateToken, sessionIndexer, SqliteSessionStore } from 'fastify-sso-protocol'
 
 const env = process.env
 const lifetime = { idleTimeout: 30 * 60_000, absoluteTimeout: 12 * 60 * 60_000 }
 const store = new SqliteGatewayStore({ filename: env.DATABASE })
-const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'warn' } })
+const app = Fastify({ ...RECOMMENDED_SERVER_OPTIONS, logger: { level: env.LOG_LEVEL ?? 'warn' } })
 
 await app.register(fastifySsoGateway, {
   sessionSecret: env.SESSION_SECRET,
