@@ -7,7 +7,7 @@
  * GATEWAY_INTERNAL_URL (server-to-server, defaults to GATEWAY_URL), SSO_TOKEN,
  * SSO_SIGNING_SECRET, SESSION_SECRET, DATABASE (service-a.sqlite), NODE_ENV, GATEWAY_KIND
  * (`django-sso` behind a django-sso gateway: its events are unsigned, there is no keep-alive),
- * ADMIN_TOKEN (at least 32 characters: lets `GET /accounts.json` show the local accounts).
+ * LOGIN_RATE_LIMIT (sign-ins one client may start per minute, default 30), ADMIN_TOKEN (at least 32 characters: lets `GET /accounts.json` show the local accounts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
@@ -67,6 +67,7 @@ await app.register(fastifySsoService, {
   sessionSecret: env.SESSION_SECRET ?? '',
   database: env.DATABASE ?? 'service-a.sqlite',
   cookieName: 'demo_service_a_session',
+  ...(env.LOGIN_RATE_LIMIT === undefined ? {} : { loginRateLimit: { max: Number(env.LOGIN_RATE_LIMIT), timeWindow: 60_000 } }),
   cookieSecure: env.NODE_ENV !== 'development',
   accounts: adapter
 })

@@ -4,7 +4,7 @@
  * pipeline step of its own that can refuse a sign-in, and a resync endpoint.
  *
  * Environment: as service A (PORT defaults to 3002, DATABASE to service-b.sqlite), plus
- * ADMIN_TOKEN (at least 32 characters) to enable `POST /admin/resync` and `GET /accounts.json`.
+ * LOGIN_RATE_LIMIT (sign-ins one client may start per minute, default 30), ADMIN_TOKEN (at least 32 characters) to enable `POST /admin/resync` and `GET /accounts.json`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyRequest } from 'fastify'
@@ -42,6 +42,7 @@ await app.register(fastifySsoService, {
   sessionSecret: env.SESSION_SECRET ?? '',
   database: env.DATABASE ?? 'service-b.sqlite',
   cookieName: 'demo_service_b_session',
+  ...(env.LOGIN_RATE_LIMIT === undefined ? {} : { loginRateLimit: { max: Number(env.LOGIN_RATE_LIMIT), timeWindow: 60_000 } }),
   cookieSecure: env.NODE_ENV !== 'development',
   accounts: {
     find: (ctx) => accounts.get(ctx.account.user_id ?? ctx.account.username),
