@@ -64,6 +64,10 @@ t.test('a session that cannot be saved: a 503 page, never JSON or a stack trace,
   const api = await service.inject({ url: '/login/', headers: { accept: 'application/json' } })
   t.equal(api.statusCode, 503)
   t.same(api.json(), { error: 'This app cannot keep your session right now (its database is unavailable). Please try again in a few minutes.', code: 'FST_SSO_SERVICE_DATABASE_UNAVAILABLE' })
+  gateway.intercept({ path: '/sso/obtain/', method: 'POST' }).reply(200, { token: 't3' })
+  const bare = await service.inject({ url: '/login/' }) // no Accept header at all
+  t.equal(bare.statusCode, 503)
+  t.equal(bare.json().code, 'FST_SSO_SERVICE_DATABASE_UNAVAILABLE')
 })
 
 t.test('a session that cannot be deleted: the sign-out page says so (503 HTML)', async (t) => {
