@@ -141,6 +141,9 @@ t.test('probing and resuming survive failures, skip removed services and stop at
   t.notOk(log.lines.some(([, o]) => (o as { audit?: string }).audit === 'backlog_resumed'), 'nothing resumed: no backlog_resumed record')
   clock.offset = 0
 
+  // Unreachable again, then disabled: the probe drops it.
+  await event(updateAccountEvent(service, user('c')))
+  await run()
   await store.updateService(service.id, { enabled: false })
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.match(await get(store, e.id), { status: 'dead' }, 'a disabled service is dropped from the probes (nothing thrown)')

@@ -166,11 +166,16 @@ export class OutboxDispatcher {
     this.#resume(serviceId)
   }
 
-  #resume (serviceId: string): void {
+  /**
+   * Makes a service's waiting events due now. `kick`: claim them at once; a resume caused by a
+   * delivery does not, so it never claims events an inline delivery (deliverNow) is about to
+   * send itself: the run that delivered, or the next poll, takes them.
+   */
+  #resume (serviceId: string, kick = true): void {
     this.#unreachable.delete(serviceId)
     this.#o.store.expediteService(serviceId, this.#now()).then((n) => {
       if (n > 0) this.#o.log.info({ audit: 'backlog_resumed', service: serviceId, events: n }, 'sso outbox: a service is back, its waiting events go out now')
-      this.kick()
+      if (kick) this.kick()
     }, (err: unknown) => { this.#o.log.warn({ err }, 'sso outbox: making waiting events due failed') })
   }
 
@@ -341,7 +346,7 @@ export class OutboxDispatcher {
     if (outcome.ok) {
       await store.completeEvent(event.id)
       this.#resumes.delete(service.id)
-      if (this.#unreachable.has(service.id)) this.#resume(service.id)
+      if (this.#unreachable.has(service.id)) this.#resume(service.id, false)
       log.info({ audit: 'event_delivered', event: event.id, service: service.name, attempts: event.attempts + 1 }, 'sso event delivered')
       return true
     }
