@@ -3,7 +3,7 @@ import { checkSessionLifetime, generateToken } from 'fastify-sso-protocol'
 import type { Gateway } from './gateway.js'
 import type { ResolvedGatewayOptions } from './options.js'
 import type { Pages } from './pages.js'
-import type { UserRecord } from './store/store.js'
+import type { UserRecord } from './types.js'
 
 declare module 'fastify' {
   interface Session {
@@ -40,7 +40,7 @@ export async function currentUser (request: FastifyRequest, ctx: RouteContext): 
   if (id === undefined) return null
   const now = Date.now()
   const state = checkSessionLifetime({ createdAt: session.get('createdAt'), seenAt: session.get('seenAt') }, ctx.options, now)
-  const user = await ctx.gateway.store.getUserById(id)
+  const user = await ctx.gateway.userById(id)
   if (state === 'expired' || user === null || !user.isActive) {
     const sso = session.get('sso')
     request.log.info({ audit: 'session_ended', reason: state === 'expired' ? 'expired' : 'user disabled or removed' }, 'sso gateway session ended')

@@ -94,7 +94,7 @@ export class AccountSync {
       origin.log.warn({ audit: 'account_refused', user: account.username, source, message: err.message }, 'a pipeline step refused the account')
     }
     let ended = 0
-    if (!account.is_active) ended = this.#db.store.destroyByUser(account.username)
+    if (!account.is_active) ended = await this.#db.store.destroyByUser(account.username)
     origin.log.info({ audit: 'account_updated', user: account.username, source, active: account.is_active, refused, sessionsEnded: ended }, 'account applied')
     if (refused) return 'refused'
     return account.is_active ? 'updated' : 'disabled'
@@ -103,7 +103,7 @@ export class AccountSync {
   /** A rename: every session of `oldUsername` becomes `username`'s, then `accounts.rename`. */
   async rename (source: PipelineSource, userId: string, oldUsername: string, username: string, origin: Origin): Promise<number> {
     // Only this user's sessions: if another user held `oldUsername` meanwhile, theirs stay theirs.
-    const moved = this.#db.store.rekeyUser(oldUsername, username, SESSION_USERNAME_PATHS, { path: '$.account.user_id', value: userId })
+    const moved = await this.#db.store.rekeyUser(oldUsername, username, SESSION_USERNAME_PATHS, { path: '$.account.user_id', value: userId })
     this.#db.rememberUser(userId, username)
     const rename = this.#options.accounts?.rename
     if (rename !== undefined) {
@@ -120,10 +120,10 @@ export class AccountSync {
 
   /** A deletion: the user's sessions end, then `accounts.remove`. */
   async remove (source: 'event' | 'resync', userId: string | null, username: string, origin: Origin): Promise<number> {
-    let ended = this.#db.store.destroyByUser(username)
+    let ended = await this.#db.store.destroyByUser(username)
     if (userId !== null) {
       const known = this.#db.usernameOf(userId)
-      if (known !== null && known !== username) ended += this.#db.store.destroyByUser(known)
+      if (known !== null && known !== username) ended += await this.#db.store.destroyByUser(known)
       this.#db.rememberUser(userId, null)
     }
     const remove = this.#options.accounts?.remove
