@@ -137,7 +137,7 @@ t.test('a store passed as an option is used and closed', async (t) => {
   const store = new SqliteGatewayStore({ filename: ':memory:' })
   const { app } = await buildApp({ store })
   await app.ssoGateway.createUser({ username: 'alice' })
-  t.ok(await store.getUserByUsername('alice'), 'the user is in the given store')
+  t.ok(await store.users.byUsername('alice'), 'the user is in the given store')
   await app.close()
   t.notOk(store.db.open, 'closed with the app')
 })

@@ -168,14 +168,14 @@ t.test('obtain refuses an unknown prompt', async (t) => {
 
 t.test('two concurrent reads of a declined request: exactly one is told login_required', async (t) => {
   // A store whose reads are slow, so both calls read "declined" before either spends it.
-  class SlowReads extends SqliteGatewayStore {
-    override async getRequestToken (hash: string, now: number) {
-      const token = await super.getRequestToken(hash, now)
-      await sleep(30)
-      return token
-    }
+  const store = new SqliteGatewayStore({ filename: ':memory:' })
+  const read = store.tokens.get
+  store.tokens.get = async (hash, now) => {
+    const token = await read(hash, now)
+    await sleep(30)
+    return token
   }
-  const { app } = await buildApp({ store: new SlowReads({ filename: ':memory:' }) })
+  const { app } = await buildApp({ store })
   t.teardown(() => app.close())
   const { secret } = await app.ssoGateway.registerService({ name: 'alpha', baseUrl: 'http://alpha.test' })
   const token = await obtain(app, secret, { prompt: 'none' })

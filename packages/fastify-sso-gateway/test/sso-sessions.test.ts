@@ -233,15 +233,13 @@ t.test('an expired session read by the browser before the sweep still ends at th
 })
 
 t.test('a failing housekeeping run is logged and retried', async (t) => {
-  class Flaky extends SqliteGatewayStore {
-    failures = 1
-    override async pruneRequestTokens (now: number): Promise<number> {
-      if (this.failures-- > 0) throw new Error('disk on fire')
-      return await super.pruneRequestTokens(now)
-    }
+  const store = Object.assign(new SqliteGatewayStore({ filename: ':memory:' }), { failures: 1 })
+  const prune = store.tokens.prune
+  store.tokens.prune = async (now) => {
+    if (store.failures-- > 0) throw new Error('disk on fire')
+    return await prune(now)
   }
   const log = logLines()
-  const store = new Flaky({ filename: ':memory:' })
   const { app } = await setup({ store, housekeepingInterval: 100 }, log.server)
   t.teardown(() => app.close())
   const deadline = Date.now() + 3000

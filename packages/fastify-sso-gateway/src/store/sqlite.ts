@@ -396,7 +396,7 @@ function prepareStatements (db: Db) {
       expires_at = MIN(@now + @idle, COALESCE(json_extract(data, '$.createdAt') + @absolute, @now + @idle))
       WHERE sso_session = @sso AND expires_at > @now`),
     takeExpired: p(`DELETE FROM gateway_sessions WHERE sid IN
-      (SELECT sid FROM gateway_sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING user_key, sso_session`),
+      (SELECT sid FROM gateway_sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING user_key, sso_session, expires_at`),
     pruneEnded: p('DELETE FROM ended_sessions WHERE expires_at <= ?'),
     pruneEndedSso: p('DELETE FROM ended_sso_sessions WHERE expires_at <= ?')
   }
@@ -705,8 +705,9 @@ function sqliteSessions (run: Runner): BrowserSessionStore {
     takeExpired: async (now, limit) => await run.write((st) => {
       st.pruneEnded.run(now)
       st.pruneEndedSso.run(now)
-      return (st.takeExpired.all(now, limit) as Array<{ user_key: string | null, sso_session: string | null }>)
-        .map((r) => ({ user: r.user_key, ssoSession: r.sso_session }))
+      // RETURNING comes in no particular order: oldest first, as the contract says.
+      return (st.takeExpired.all(now, limit) as Array<{ user_key: string | null, sso_session: string | null, expires_at: number }>)
+        .sort((a, b) => a.expires_at - b.expires_at).map((r) => ({ user: r.user_key, ssoSession: r.sso_session }))
     })
   }
 }
