@@ -44,8 +44,10 @@ export async function currentUser (request: FastifyRequest, ctx: RouteContext): 
   if (state === 'expired' || user === null || !user.isActive) {
     const sso = session.get('sso')
     request.log.info({ audit: 'session_ended', reason: state === 'expired' ? 'expired' : 'user disabled or removed' }, 'sso gateway session ended')
-    await session.regenerate()
+    // The SSO session ends (with its events) before the browser session is dropped: a crash in
+    // between leaves the end to tell, never a session gone that the services were not told of.
     if (state === 'expired' && user !== null && sso !== undefined) await ctx.gateway.endSsoSession(user, sso, 'expired')
+    await session.regenerate()
     return null
   }
   if (state === 'touch') session.set('seenAt', now)
