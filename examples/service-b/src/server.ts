@@ -23,7 +23,8 @@ await app.register(fastifySsoService, {
   gatewayUrl: env.GATEWAY_URL ?? 'http://127.0.0.1:3000',
   gatewayInternalUrl: env.GATEWAY_INTERNAL_URL ?? env.GATEWAY_URL ?? 'http://127.0.0.1:3000',
   token: env.SSO_TOKEN ?? '',
-  signingSecret: env.SSO_SIGNING_SECRET ?? '',
+  // Behind a django-sso gateway (GATEWAY_KIND=django-sso): unsigned events carrying our token, no keep-alive.
+  ...(env.GATEWAY_KIND === 'django-sso' ? { acceptUnsignedEvents: true, keepAliveInterval: 0 } : { signingSecret: env.SSO_SIGNING_SECRET ?? '' }),
   sessionSecret: env.SESSION_SECRET ?? '',
   database: env.DATABASE ?? 'service-b.sqlite',
   cookieName: 'demo_service_b_session',
@@ -36,7 +37,16 @@ await app.register(fastifySsoService, {
       return local
     },
     update: (ctx) => { Object.assign(ctx.local!, { username: ctx.account.username, fields: ctx.attributes }) },
-    rename: (ctx) => { const local = accounts.get(ctx.userId); if (local !== undefined) local.username = ctx.username },
+    rename: (ctx) => {
+      // Keyed by user id when the gateway sends one; by username behind a django-sso gateway.
+      const local = accounts.get(ctx.userId ?? ctx.oldUsername)
+      if (local === undefined) return
+      local.username = ctx.username
+      if (ctx.userId === null) {
+        accounts.delete(ctx.oldUsername)
+        accounts.set(ctx.username, local)
+      }
+    },
     remove: (ctx) => { accounts.delete(ctx.userId ?? ctx.username) }
   },
   // B's own rule, as a pipeline step: accounts flagged `b_blocked` are refused with a message.

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { generateToken, hashToken, safeEqual, type SsoPrompt } from 'fastify-sso-protocol'
 import { errors } from './errors.js'
+import { isDjango } from './outbox/events.js'
 import type { GatewayStore, NewOutboxEvent, RequestTokenRecord, ServiceRecord } from './store/store.js'
 
 /**
@@ -59,7 +60,7 @@ export class RequestTokens {
     const now = Date.now()
     // The code binds the request to this browser: only the browser sent back to the service
     // carries it, so a token an attacker started cannot be finished in the attacker's browser.
-    const code = service.protocol === 'django-sso' ? null : generateToken()
+    const code = isDjango(service) ? null : generateToken()
     const ok = await this.#store.tokens.authenticate(token.hash, {
       ...by, codeHash: code === null ? null : hashToken(code), expiresAt: now + this.#ttl.authenticated
     }, now, () => events)

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
 import { confirmSession, currentUser, redirect, startSession, type RouteContext } from '../context.js'
 import { sendMessage } from '../pages.js'
+import { isDjango } from '../outbox/events.js'
 import { MAX_PASSWORD_LENGTH } from '../passwords.js'
 import type { RequestTokenRecord, ServiceRecord, UserRecord } from '../types.js'
 
@@ -104,7 +105,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
     // A django-sso service finds the user only through update_account: it must have taken the
     // event before the browser goes back to it. If it has not, say so and offer a retry; the
     // request token stays pending, so the retry link works (silently: the user is signed in here).
-    if (pending.service.protocol === 'django-sso' && !await gateway.pushAccountTo(pending.service, user, options.inlineEventTimeout)) {
+    if (isDjango(pending.service) && !await gateway.pushAccountTo(pending.service, user, options.inlineEventTimeout)) {
       request.log.warn({ audit: 'event_inline_failed', service: pending.service.name, user: user.username },
         'sso update_account not delivered at sign-in; django-sso service unreachable, sign-in not completed')
       return await sendMessage(reply.header('cache-control', 'no-store').header('retry-after', 5), pages, options.title, 503, {
