@@ -329,8 +329,10 @@ export class Gateway implements SsoGatewayApi {
     const services = await this.#enabledServices()
     const ended = await this.#d.store.users.delete(user.id, () =>
       services.flatMap((s) => [deauthenticateEvent(s, user, undefined, 'deleted'), deleteAccountEvent(s, user)]))
+    /* c8 ignore next: the user was read just before; only a concurrent deletion gets here */
+    if (ended === null) throw new errors.USER_NOT_FOUND(JSON.stringify(user.username))
     this.#d.outbox.kick()
-    this.#d.log.info({ audit: 'user_deleted', user: user.username, sessions: ended?.browserSessions ?? 0 }, 'sso user deleted')
+    this.#d.log.info({ audit: 'user_deleted', user: user.username, sessions: ended.browserSessions }, 'sso user deleted')
   }
 
   async changePassword (username: string, password: string, options: ChangePasswordOptions = {}): Promise<number> {

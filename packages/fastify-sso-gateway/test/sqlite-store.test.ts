@@ -81,3 +81,41 @@ t.test('without options the store opens sso-gateway.sqlite in the working direct
   await store.close()
 })
 
+
+t.test('SQLite errors other than a taken name pass through; nothing is written', async (t) => {
+  const store = new SqliteGatewayStore({ filename: ':memory:' })
+  t.teardown(() => store.close())
+  const user = { id: 'usr_1', username: 'alice', passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: {} }
+  await store.users.create(user)
+  await t.rejects(store.users.create({ ...user, id: 'usr_2', username: null as never }), { code: 'SQLITE_CONSTRAINT_NOTNULL' })
+  await t.rejects(store.users.update('usr_1', { username: null as never }), { code: 'SQLITE_CONSTRAINT_NOTNULL' }, 'on update too')
+  t.match(await store.users.byId('usr_1'), { username: 'alice' }, 'nothing changed')
+  const service = { id: 'svc_1', name: 's', baseUrl: 'http://s', eventUrl: 'http://s/e', tokenHash: 'h', signingSecret: 'whsec_x', djangoToken: null, protocol: 'fastify-sso' as const, enabled: true, freshLogin: false, access: null, fields: null }
+  await t.rejects(store.services.create({ ...service, name: null as never }), { code: 'SQLITE_CONSTRAINT_NOTNULL' })
+  t.same(await store.services.list(), [])
+})
+
+t.test('a service row from before the django-sso dialects reads as django-sso-1', async (t) => {
+  const store = new SqliteGatewayStore({ filename: ':memory:' })
+  t.teardown(() => store.close())
+  store.db.prepare(`INSERT INTO services (id, name, base_url, event_url, token_hash, signing_secret, django_token, protocol, enabled, created_at)
+    VALUES ('svc_old', 'old', 'http://old', 'http://old/sso/event/', 'h', 'whsec_x', 'secret', 'django-sso', 1, 0)`).run()
+  t.match(await store.services.byId('svc_old'), { protocol: 'django-sso-1' })
+})
+
+t.test('a write waits for another writer asynchronously, then goes through', async (t) => {
+  const file = join(t.testdir({}), 'gateway.sqlite')
+  const store = new SqliteGatewayStore({ filename: file, busyTimeout: 60_000 })
+  t.teardown(() => store.close())
+  const other = new Database(file, { timeout: 0 })
+  t.teardown(() => other.close())
+  other.exec('BEGIN IMMEDIATE')
+  let done = false
+  const write = store.groups.create('staff').then(() => { done = true })
+  // The event loop keeps turning while the write waits: timers and I/O callbacks run.
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 5))
+  t.equal(done, false, 'still waiting for the lock')
+  other.exec('ROLLBACK')
+  await write
+  t.same(await store.groups.list(), ['staff'], 'written once the lock is gone')
+})

@@ -89,7 +89,9 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
       request.log.info({ audit: 'token_declined', service: service.name }, 'sso passive request: nobody signed in')
       return { authenticated: false, reason: 'login_required' }
     }
-    /* c8 ignore next: an authenticated token always has its user (set in the same UPDATE) */
+    // An authenticated token always has its user (set in the same UPDATE), and deleting or
+    // disabling the user burns it: only a change between the two reads gets a refusal here.
+    /* c8 ignore next 2 */
     const user = token.userId === null ? null : await gateway.userById(token.userId)
     if (user === null || !user.isActive) throw new errors.INVALID_REQUEST_TOKEN()
     return {

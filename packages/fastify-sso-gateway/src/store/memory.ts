@@ -12,7 +12,8 @@ const ENDED_MIN_MS = 3_600_000
 let warned = false
 
 interface StoredEvent extends OutboxEvent {
-  leaseUntil: number | null
+  /** 0 when not leased. */
+  leaseUntil: number
   failingSince: number | null
 }
 
@@ -24,6 +25,8 @@ interface StoredSession {
 }
 
 const copy = <T>(value: T): T => structuredClone(value)
+/** Binary order of two strings, as SQLite's ORDER BY. */
+const order = (a: string, b: string): number => Number(a > b) - Number(a < b)
 
 /**
  * A gateway store in this process's memory, for development and tests: nothing survives a
@@ -89,7 +92,7 @@ export class MemoryGatewayStore implements GatewayStore {
   #queue (events: NewOutboxEvent[], now: number): void {
     for (const e of events) {
       this.#outbox.set(e.id, {
-        ...e, seq: ++this.#seq, status: 'pending', attempts: 0, nextAttemptAt: now, lastError: null, createdAt: now, leaseUntil: null, failingSince: null
+        ...e, seq: ++this.#seq, status: 'pending', attempts: 0, nextAttemptAt: now, lastError: null, createdAt: now, leaseUntil: 0, failingSince: null
       })
     }
   }
@@ -128,14 +131,14 @@ export class MemoryGatewayStore implements GatewayStore {
       this.#reach.delete(id)
     }
     for (const sid of plan.sids) {
-      this.#endedSids.set(sid, Math.max(floor, this.#sessions.get(sid)?.expiresAt ?? 0))
+      this.#endedSids.set(sid, Math.max(floor, (this.#sessions.get(sid) as StoredSession).expiresAt))
       this.#sessions.delete(sid)
     }
     const sso = new Set(plan.sso)
     for (const t of this.#tokens.values()) {
       if (t.status === 'authenticated' && ((t.ssoSession !== null && sso.has(t.ssoSession)) || (userId !== null && t.userId === userId))) t.status = 'used'
     }
-    if (userId !== null) for (const [id, reach] of this.#reach) if ([...reach.values()].some((r) => r.userId === userId)) this.#reach.delete(id)
+    // (The reach of every SSO session of the user went with `plan.sso`, which includes those known by reach only.)
   }
 
   #endUser (userId: string, now: number, events: (ended: EndedSessions) => NewOutboxEvent[], except?: string, before?: () => void): EndedSessions {
@@ -211,7 +214,7 @@ export class MemoryGatewayStore implements GatewayStore {
       },
       ofUser: async (userId) => ofUser(userId),
       members: async (group) => [...(this.#groups.get(group) ?? [])].map((id) => copy(this.#users.get(id) as UserRecord))
-        .sort((a, b) => a.username < b.username ? -1 : 1)
+        .sort((a, b) => order(a.username, b.username))
     }
   }
 
@@ -242,7 +245,7 @@ export class MemoryGatewayStore implements GatewayStore {
       hasUser: async (serviceId, userId) => this.#logins.has(`${serviceId} ${userId}`),
       users: async (serviceId, after, limit) => [...this.#logins.values()]
         .filter((l) => l.serviceId === serviceId && l.userId > after)
-        .sort((a, b) => a.userId < b.userId ? -1 : 1)
+        .sort((a, b) => order(a.userId, b.userId))
         .slice(0, limit)
         .map((l) => ({ userId: l.userId, lastUsername: l.username, user: copy(this.#users.get(l.userId) ?? null) }))
     }
@@ -357,7 +360,7 @@ export class MemoryGatewayStore implements GatewayStore {
     const pending = (): StoredEvent[] => [...this.#outbox.values()].filter((e) => e.status === 'pending').sort((a, b) => a.seq - b.seq)
     const publicEvent = ({ leaseUntil: _l, failingSince: _f, ...e }: StoredEvent): OutboxEvent => copy(e)
     const claimable = (e: StoredEvent, now: number, all: StoredEvent[]): boolean =>
-      e.nextAttemptAt <= now && (e.leaseUntil === null || e.leaseUntil <= now) &&
+      e.nextAttemptAt <= now && e.leaseUntil <= now &&
       !all.some((o) => o.serviceId === e.serviceId && o.userKey === e.userKey && o.seq < e.seq)
     return {
       enqueue: async (events) => { this.#queue(this.#checkEvents(events), Date.now()) },
@@ -370,23 +373,23 @@ export class MemoryGatewayStore implements GatewayStore {
       },
       expedite: async (serviceId, userKey, now) => {
         const mine = pending().filter((e) => e.serviceId === serviceId && e.userKey === userKey)
-        for (const e of mine) if (e.nextAttemptAt > now && (e.leaseUntil === null || e.leaseUntil <= now)) e.nextAttemptAt = now
+        for (const e of mine) if (e.nextAttemptAt > now && e.leaseUntil <= now) e.nextAttemptAt = now
         return mine.map((e) => e.id)
       },
       complete: async (id) => {
         const e = this.#outbox.get(id)
-        if (e !== undefined) Object.assign(e, { status: 'delivered', leaseUntil: null, attempts: e.attempts + 1, lastError: null, failingSince: null })
+        if (e !== undefined) Object.assign(e, { status: 'delivered', leaseUntil: 0, attempts: e.attempts + 1, lastError: null, failingSince: null })
       },
       fail: async (id, error, next, now) => {
         const e = this.#outbox.get(id)
         if (e === undefined) return
         Object.assign(e, {
-          status: next === null ? 'dead' : 'pending', nextAttemptAt: next ?? e.nextAttemptAt, leaseUntil: null, attempts: e.attempts + 1, lastError: error, failingSince: e.failingSince ?? now
+          status: next === null ? 'dead' : 'pending', nextAttemptAt: next ?? e.nextAttemptAt, leaseUntil: 0, attempts: e.attempts + 1, lastError: error, failingSince: e.failingSince ?? now
         })
       },
       release: async (id) => {
         const e = this.#outbox.get(id)
-        if (e !== undefined) e.leaseUntil = null
+        if (e !== undefined) e.leaseUntil = 0
       },
       list: async (status, limit) => [...this.#outbox.values()].filter((e) => e.status === status).sort((a, b) => a.seq - b.seq).slice(0, limit).map(publicEvent),
       prune: async (before) => {
@@ -397,7 +400,7 @@ export class MemoryGatewayStore implements GatewayStore {
       replay: async (id, now) => {
         const e = this.#outbox.get(id)
         if (e?.status !== 'dead') return false
-        Object.assign(e, { status: 'pending', nextAttemptAt: now, leaseUntil: null })
+        Object.assign(e, { status: 'pending', nextAttemptAt: now, leaseUntil: 0 })
         return true
       },
       status: async () => {
@@ -411,7 +414,7 @@ export class MemoryGatewayStore implements GatewayStore {
           } else s.dead++
           by.set(e.serviceId, s)
         }
-        return [...by.values()].sort((a, b) => a.serviceId < b.serviceId ? -1 : 1)
+        return [...by.values()].sort((a, b) => order(a.serviceId, b.serviceId))
       }
     }
   }

@@ -433,16 +433,14 @@ class Runner {
     return await this.#retry(() => this.db.transaction(() => fn(this.st)).immediate())
   }
 
-  async #retry<T> (fn: () => T): Promise<T> {
-    const deadline = Date.now() + this.busyTimeout
-    for (let pause = 1; ; pause = Math.min(pause * 2, 32)) {
-      try {
-        return fn()
-      } catch (err) {
-        if (!isBusy(err) || Date.now() >= deadline) throw err
-      }
-      await sleep(Math.min(pause, Math.max(1, deadline - Date.now())))
+  async #retry<T> (fn: () => T, deadline = Date.now() + this.busyTimeout, pause = 1): Promise<T> {
+    try {
+      return fn()
+    } catch (err) {
+      if (!isBusy(err) || Date.now() >= deadline) throw err
     }
+    await sleep(Math.min(pause, Math.max(1, deadline - Date.now())))
+    return await this.#retry(fn, deadline, Math.min(pause * 2, 32))
   }
 }
 
