@@ -103,9 +103,9 @@ for (const s of JSON.parse(env.SERVICES ?? '[]')) {
 const users = Number(env.USERS ?? 0)
 if (users > 0 && await app.ssoGateway.getUser('bench0') === null) {
   await app.ssoGateway.createUser({ username: 'bench0', password: env.PASSWORD, email: 'bench0@example.com' })
-  const first = await store.getUserByUsername('bench0')
+  const first = await store.users.byUsername('bench0')
   for (let i = 1; i < users; i++) {
-    await store.createUser({
+    await store.users.create({
       id: 'usr_' + generateToken(12),
       username: `bench${i}`,
       passwordHash: first.passwordHash,
