@@ -6,13 +6,13 @@ import fastifyRateLimit from '@fastify/rate-limit'
 import fastifySession from '@fastify/session'
 import fastifyView from '@fastify/view'
 import { Eta } from 'eta'
-import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, Session } from 'fastify'
 import fp from 'fastify-plugin'
-import { bodyDeadline, FixedWindowCounter, sessionIndexer } from 'fastify-sso-protocol'
+import { bodyDeadline, callbackSessionStore, FixedWindowCounter, sessionIndexer } from 'fastify-sso-protocol'
 import type { RouteContext } from './context.js'
 import { errors } from './errors.js'
 import { Gateway } from './gateway.js'
-import { resolveOptions, type FastifySsoGatewayOptions, type GatewayStoreWithSessions, type ResolvedGatewayOptions } from './options.js'
+import { resolveOptions, type FastifySsoGatewayOptions, type ResolvedGatewayOptions } from './options.js'
 import { protectSecrets } from './sealed-secrets.js'
 import { FormTokens } from './form-tokens.js'
 import { OutboxDispatcher } from './outbox/dispatcher.js'
@@ -24,6 +24,7 @@ import { OBTAIN_CEILING, protocolRoutes } from './routes/protocol.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { welcomeRoutes } from './routes/welcome.js'
 import { SqliteGatewayStore } from './store/sqlite.js'
+import type { GatewayStore } from './store/store.js'
 import type { SsoGatewayApi } from './types.js'
 
 declare module 'fastify' {
@@ -82,14 +83,20 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
       'create it with Fastify({ ...RECOMMENDED_SERVER_OPTIONS }) (see the README, "Timeouts")')
   }
   const rawStore = options.store ?? new SqliteGatewayStore({ filename: options.database, busyTimeout: options.busyTimeout })
-  let store: GatewayStoreWithSessions
+  let store: GatewayStore
   try {
     store = await protectSecrets(rawStore, options.secretsKey)
   } catch (err) {
     await rawStore.close()
     throw err
   }
-  const sessions = store.createSessionStore(sessionIndexer(options))
+  const index = sessionIndexer(options)
+  // @fastify/session calls the store with callbacks; the store contract is async.
+  const sessions = callbackSessionStore({
+    get: async (sid) => await store.sessions.get(sid, Date.now()),
+    set: async (sid, session: Session) => { await store.sessions.set(sid, session, index(session)) },
+    destroy: async (sid) => { await store.sessions.destroy(sid) }
+  })
   const outbox = new OutboxDispatcher({
     store,
     log: fastify.log,
@@ -99,7 +106,13 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     dispatcher: options.dispatcher
   })
   const gateway = new Gateway({
-    store, sessions, hasher: new PasswordHasher(options.passwordHash), outbox, log: fastify.log, accessCheck: options.accessCheck, minPasswordLength: options.minPasswordLength
+    store,
+    hasher: new PasswordHasher(options.passwordHash),
+    outbox,
+    log: fastify.log,
+    accessCheck: options.accessCheck,
+    minPasswordLength: options.minPasswordLength,
+    tokenTtl: { pending: options.pendingTokenTtl, authenticated: options.authenticatedTokenTtl }
   })
   const eta = new Eta({ autoEscape: true, cache: true })
   const pages = compilePages(eta, options)
@@ -114,13 +127,11 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     outbox.start()
     const sweep = async (): Promise<void> => {
       try {
-        await store.pruneRequestTokens(Date.now())
+        await store.tokens.prune(Date.now())
         // Delivered events are kept an hour for inspection, then deleted: the outbox stays small.
-        await store.pruneDeliveredEvents(Date.now() - 3_600_000)
+        await store.outbox.prune(Date.now() - 3_600_000)
         // SSO sessions that expired unused end at every service they reached, too.
-        for (const ended of sessions.takeExpired(500)) {
-          if (ended.user !== null && ended.ssoSession !== null) await gateway.expireSsoSession(ended.user, ended.ssoSession)
-        }
+        await gateway.sweepExpiredSessions(500)
       } catch (err) {
         fastify.log.warn({ err }, 'sso gateway housekeeping failed')
       }
@@ -157,7 +168,7 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
       await web.register(fastifySession, {
         secret: options.sessionSecret,
         cookieName: options.cookieName,
-        store: sessions as never,
+        store: sessions,
         saveUninitialized: false,
         rolling: false,
         cookie: { httpOnly: true, sameSite: 'lax', secure: options.cookieSecure, path: '/', maxAge: options.absoluteTimeout }
@@ -200,11 +211,12 @@ export const fastifySsoGateway = fp(plugin, {
 export default fastifySsoGateway
 export { errors } from './errors.js'
 export type { GatewayErrorCode } from './errors.js'
-export type { FastifySsoGatewayOptions, GatewayStoreWithSessions, RateLimit } from './options.js'
+export type { FastifySsoGatewayOptions, RateLimit } from './options.js'
 export type { HashParameters } from './passwords.js'
 export { OWASP_MINIMUM } from './passwords.js'
 export { canonicalUsername } from './usernames.js'
 export { SqliteGatewayStore, type SqliteGatewayStoreOptions } from './store/sqlite.js'
+export { MemoryGatewayStore } from './store/memory.js'
 export type * from './store/store.js'
 export type * from './types.js'
 export { AUTH_FAILURE_ATTEMPTS, PROBE_INTERVAL, RETRY_SCHEDULE } from './outbox/dispatcher.js'

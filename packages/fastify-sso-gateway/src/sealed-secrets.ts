@@ -1,7 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
 import { errors } from './errors.js'
-import type { GatewayStoreWithSessions } from './options.js'
-import type { ServicePatch, ServiceRecord } from './store/store.js'
+import type { GatewayStore, ServicePatch, ServiceRecord, ServiceStore } from './store/store.js'
 
 const PREFIX = 'sealed:v1:'
 
@@ -58,13 +57,12 @@ export class SecretBox {
   }
 }
 
-const READS = new Set(['getServiceById', 'getServiceByName', 'getServiceByTokenHash', 'listServices', 'createService', 'updateService'])
-
 /**
- * The store as the gateway sees it: service records go in sealed and come out open. Only
- * the methods that hand service records over are wrapped (one place, whatever the store).
+ * The store as the gateway sees it: service records go in sealed and come out open. Only the
+ * `services` aggregate hands service records over, so only it is wrapped (one place, whatever
+ * the store); every other aggregate is the store's own.
  */
-function sealedStore (store: GatewayStoreWithSessions, box: SecretBox): GatewayStoreWithSessions {
+function sealedStore (store: GatewayStore, box: SecretBox): GatewayStore {
   const open = (s: ServiceRecord | null): ServiceRecord | null => s === null
     ? null
     : { ...s, signingSecret: box.open(s.signingSecret, s.id), djangoToken: s.djangoToken === null ? null : box.open(s.djangoToken, s.id) }
@@ -74,17 +72,23 @@ function sealedStore (store: GatewayStoreWithSessions, box: SecretBox): GatewayS
     if (patch.djangoToken !== undefined && patch.djangoToken !== null) out.djangoToken = box.seal(patch.djangoToken, id)
     return out
   }
-  const wrapped: Record<string, unknown> = {
-    getServiceById: async (id: string) => open(await store.getServiceById(id)),
-    getServiceByName: async (name: string) => open(await store.getServiceByName(name)),
-    getServiceByTokenHash: async (hash: string) => open(await store.getServiceByTokenHash(hash)),
-    listServices: async () => (await store.listServices()).map((s) => open(s) as ServiceRecord),
-    createService: async (s: Omit<ServiceRecord, 'createdAt'>) => open(await store.createService(seal(s, s.id))),
-    updateService: async (id: string, patch: ServicePatch) => open(await store.updateService(id, seal(patch, id)))
+  const inner = store.services
+  const services: ServiceStore = {
+    create: async (s) => open(await inner.create(seal(s, s.id))) as ServiceRecord,
+    byId: async (id) => open(await inner.byId(id)),
+    byName: async (name) => open(await inner.byName(name)),
+    byTokenHash: async (hash) => open(await inner.byTokenHash(hash)),
+    list: async () => (await inner.list()).map((s) => open(s) as ServiceRecord),
+    // Events carry no secret (the dispatcher signs each one with the service read open at
+    // delivery), so `events` is handed the stored record as it is.
+    update: async (id, patch, events) => open(await inner.update(id, seal(patch, id), events)),
+    // These hand over no secret: the store's own.
+    hasUser: inner.hasUser.bind(inner),
+    users: inner.users.bind(inner)
   }
   return new Proxy(store, {
     get (target, prop, receiver) {
-      if (typeof prop === 'string' && READS.has(prop)) return wrapped[prop]
+      if (prop === 'services') return services
       const value: unknown = Reflect.get(target, prop, receiver)
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
     }
@@ -97,8 +101,8 @@ function sealedStore (store: GatewayStoreWithSessions, box: SecretBox): GatewayS
  * the store as it is, unless it holds sealed secrets (then `ready()` fails: events could not
  * be signed).
  */
-export async function protectSecrets (store: GatewayStoreWithSessions, keys: readonly string[]): Promise<GatewayStoreWithSessions> {
-  const services = await store.listServices()
+export async function protectSecrets (store: GatewayStore, keys: readonly string[]): Promise<GatewayStore> {
+  const services = await store.services.list()
   if (keys.length === 0) {
     const sealed = services.find((s) => SecretBox.isSealed(s.signingSecret))
     if (sealed !== undefined) throw new errors.INVALID_OPTION('secretsKey', `is required: the store holds encrypted secrets (service ${sealed.name})`)
@@ -108,9 +112,9 @@ export async function protectSecrets (store: GatewayStoreWithSessions, keys: rea
   const sealed = sealedStore(store, box)
   for (const s of services) {
     // Every secret is opened now, so a wrong key or an altered value fails the start, not an event.
-    const plain = (await sealed.getServiceById(s.id)) as ServiceRecord
+    const plain = (await sealed.services.byId(s.id)) as ServiceRecord
     if (box.current(s.signingSecret) && (s.djangoToken === null || box.current(s.djangoToken))) continue
-    await sealed.updateService(s.id, { signingSecret: plain.signingSecret, djangoToken: plain.djangoToken })
+    await sealed.services.update(s.id, { signingSecret: plain.signingSecret, djangoToken: plain.djangoToken })
   }
   return sealed
 }

@@ -88,8 +88,8 @@ t.test('a restarted gateway probes the services its waiting events are for', asy
   t.match(await get(first.store, a.id), { attempts: 1, status: 'pending' })
 
   // Another service with an event that never failed: not probed at start.
-  await first.store.createService({ ...first.service, id: 'svc_2', name: 'other', tokenHash: 'h2', eventUrl: 'http://other.test/sso/event/' })
-  await first.store.enqueueEvents([updateAccountEvent((await first.store.getServiceById('svc_2'))!, first.user('z'))])
+  await first.store.services.create({ ...first.service, id: 'svc_2', name: 'other', tokenHash: 'h2', eventUrl: 'http://other.test/sso/event/' })
+  await first.store.outbox.enqueue([updateAccountEvent((await first.store.services.byId('svc_2'))!, first.user('z'))])
   const store = new SqliteGatewayStore({ filename: file })
   const agent = new MockAgent()
   agent.disableNetConnect()
@@ -104,37 +104,37 @@ t.test('a restarted gateway probes the services its waiting events are for', asy
 
 t.test('probing and resuming survive failures, skip removed services and stop at close', async (t) => {
   const { store, run, event, service, user, dispatcher, log, pool, clock } = await setup(t, undefined, LONG, { probeInterval: 30 })
-  const realStatus = store.deliveryStatus.bind(store)
-  store.deliveryStatus = async () => { throw new Error('status unreadable') }
+  const realStatus = store.outbox.status.bind(store.outbox)
+  store.outbox.status = async () => { throw new Error('status unreadable') }
   dispatcher.start()
   await new Promise((resolve) => setTimeout(resolve, 50))
   t.ok(log.lines.some(([, , msg]) => msg === 'sso outbox: reading the delivery status failed'))
-  store.deliveryStatus = realStatus
+  store.outbox.status = realStatus
 
   const e = await event(updateAccountEvent(service, user('a')))
   await run()
-  const realExpedite = store.expediteService.bind(store)
-  store.expediteService = async () => { throw new Error('disk on fire') }
+  const realExpedite = store.outbox.expediteService.bind(store.outbox)
+  store.outbox.expediteService = async () => { throw new Error('disk on fire') }
   dispatcher.seen(service.id)
   await new Promise((resolve) => setTimeout(resolve, 20))
   t.ok(log.lines.some(([, , msg]) => msg === 'sso outbox: making waiting events due failed'))
-  store.expediteService = realExpedite
+  store.outbox.expediteService = realExpedite
 
   await event(updateAccountEvent(service, user('b')))
   await run() // unreachable again
-  const realGet = store.getServiceById.bind(store)
-  store.getServiceById = async () => { throw new Error('cannot read services') }
+  const realGet = store.services.byId.bind(store.services)
+  store.services.byId = async () => { throw new Error('cannot read services') }
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.ok(log.lines.some(([, , msg]) => msg === 'sso outbox: probing services failed'))
-  store.getServiceById = realGet
+  store.services.byId = realGet
 
   // A probe slower than the probe interval: rounds do not pile up.
   pool.intercept({ path: '/sso/event/', method: 'HEAD' }).reply(503, '').delay(200)
   await new Promise((resolve) => setTimeout(resolve, 300))
 
   // Resumed while nothing waits any more (its events went elsewhere): nothing to make due.
-  const pending = await store.listEvents('pending', 100)
-  for (const p of pending) await store.failEvent(p.id, 'given up by the test', null)
+  const pending = await store.outbox.list('pending', 100)
+  for (const p of pending) await store.outbox.fail(p.id, 'given up by the test', null, Date.now())
   clock.offset += 3_600_000
   dispatcher.seen(service.id)
   await new Promise((resolve) => setTimeout(resolve, 20))
@@ -144,7 +144,7 @@ t.test('probing and resuming survive failures, skip removed services and stop at
   // Unreachable again, then disabled: the probe drops it.
   await event(updateAccountEvent(service, user('c')))
   await run()
-  await store.updateService(service.id, { enabled: false })
+  await store.services.update(service.id, { enabled: false })
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.match(await get(store, e.id), { status: 'dead' }, 'a disabled service is dropped from the probes (nothing thrown)')
   await dispatcher.close(100)

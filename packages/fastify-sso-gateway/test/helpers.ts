@@ -1,18 +1,30 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyRequestResponse } from 'fastify'
 import { MockAgent } from 'undici'
-import fastifySsoGateway, { type FastifySsoGatewayOptions } from '../src/index.js'
+import fastifySsoGateway, { SqliteGatewayStore, type FastifySsoGatewayOptions } from '../src/index.js'
 
 export const SESSION_SECRET = 'a-test-session-secret-of-at-least-32-characters'
 export const PASSWORD = 'correct horse battery staple'
+
+const stores = new WeakMap<FastifyInstance, SqliteGatewayStore>()
+
+/** The SQLite store of an app made by `buildApp` (to look at or break its database). */
+export function storeOf (app: FastifyInstance): SqliteGatewayStore {
+  const store = stores.get(app)
+  if (store === undefined) throw new Error('no SQLite store for this app')
+  return store
+}
 
 /** Cheapest argon2id settings the gateway accepts (OWASP minimum), to keep tests quick. */
 export async function buildApp (options: Partial<FastifySsoGatewayOptions> = {}, server: FastifyServerOptions = {}): Promise<{ app: FastifyInstance, agent: MockAgent }> {
   const agent = new MockAgent()
   agent.disableNetConnect()
   const app = Fastify({ logger: false, ...server })
+  // An in-memory SQLite store the test can reach (`storeOf`), unless the test brings its own or a file.
+  const store = options.store ?? (options.database === undefined ? new SqliteGatewayStore({ filename: ':memory:' }) : undefined)
+  if (store instanceof SqliteGatewayStore) stores.set(app, store)
   await app.register(fastifySsoGateway, {
     sessionSecret: SESSION_SECRET,
-    database: ':memory:',
+    ...(store === undefined ? {} : { store }),
     cookieSecure: false,
     dispatcher: agent,
     inlineEventTimeout: 200,

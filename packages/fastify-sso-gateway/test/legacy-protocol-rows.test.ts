@@ -9,12 +9,12 @@ t.test('a stored django-sso row reads as django-sso-1', async (t) => {
   const file = join(t.testdir({}), 'gateway.sqlite')
   const store = new SqliteGatewayStore({ filename: file })
   t.teardown(() => store.close())
-  await store.createService({
+  await store.services.create({
     id: 'svc_old', name: 'old', baseUrl: 'http://old.test', eventUrl: 'http://old.test/sso/event/', tokenHash: 'h', signingSecret: 's',
     djangoToken: 't', protocol: 'django-sso-1', enabled: true, freshLogin: false, access: null, fields: null
   })
   const raw = new Database(file)
   raw.prepare("UPDATE services SET protocol = 'django-sso' WHERE id = 'svc_old'").run()
   raw.close()
-  t.equal((await store.getServiceById('svc_old'))?.protocol, 'django-sso-1')
+  t.equal((await store.services.byId('svc_old'))?.protocol, 'django-sso-1')
 })

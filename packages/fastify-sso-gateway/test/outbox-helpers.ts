@@ -21,7 +21,7 @@ export async function setup (t: { teardown: (fn: () => Promise<void>) => void },
   const clock = { offset: 0, get now () { return Date.now() + this.offset } }
   const log = logger()
   const dispatcher = new OutboxDispatcher({ store, log, timeout: 1000, interval: 60_000, dispatcher: agent, now: () => clock.now, retrySchedule, ...extra })
-  const service = await store.createService({
+  const service = await store.services.create({
     id: 'svc_1', name: 'svc', baseUrl: ORIGIN, eventUrl: `${ORIGIN}/sso/event/`, tokenHash: 'h1',
     signingSecret: generateSigningSecret(), djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null
   })
@@ -31,9 +31,9 @@ export async function setup (t: { teardown: (fn: () => Promise<void>) => void },
   })
   const run = async () => { dispatcher.kick(); await dispatcher.idle() }
   const pool = agent.get(ORIGIN)
-  const event = async (e: NewOutboxEvent) => { await store.enqueueEvents([e]); return e }
+  const event = async (e: NewOutboxEvent) => { await store.outbox.enqueue([e]); return e }
   return { store, agent, pool, clock, log, dispatcher, service, user, run, event }
 }
 
 export const get = async (store: SqliteGatewayStore, id: string) =>
-  [...await store.listEvents('pending', 100), ...await store.listEvents('dead', 100), ...await store.listEvents('delivered', 100)].find((e) => e.id === id)!
+  [...await store.outbox.list('pending', 100), ...await store.outbox.list('dead', 100), ...await store.outbox.list('delivered', 100)].find((e) => e.id === id)!

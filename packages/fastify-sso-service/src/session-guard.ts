@@ -1,58 +1,51 @@
-import type { FastifyReply, FastifyRequest, onSendAsyncHookHandler } from 'fastify'
-import type { SqliteSessionStore, StoredSession } from 'fastify-sso-protocol'
+import type { FastifyReply, FastifyRequest, onSendAsyncHookHandler, Session } from 'fastify'
+import type { AsyncSessionCalls } from 'fastify-sso-protocol'
 import { DatabaseUnavailableError } from './errors.js'
 import { escapeHtml, HTML_HEADERS, pageHtml } from './html.js'
 
-type Callback = (err?: unknown) => void
-
 /**
- * The session store as @fastify/session sees it. A session that cannot be saved (database
- * full or read-only) does not fail inside @fastify/session's own onSend hook, where Fastify
- * could only answer its raw JSON 500: the failure is noted and `databaseFailureHook` turns the
- * response into a 503 page (or JSON for non-browsers). A session that cannot be read is
- * treated as absent (the request is anonymous: fail closed); one that cannot be deleted is a
- * `DatabaseUnavailableError` for the route's error handler.
+ * The session store as @fastify/session sees it (through `callbackSessionStore`). A session
+ * that cannot be saved (database full or read-only) does not fail inside @fastify/session's
+ * own onSend hook, where Fastify could only answer its raw JSON 500: the failure is noted and
+ * `databaseFailureHook` turns the response into a 503 page (or JSON for non-browsers). A
+ * session that cannot be read is treated as absent (the request is anonymous: fail closed);
+ * one that cannot be deleted is a `DatabaseUnavailableError` for the route's error handler.
  */
-export class GuardedSessionStore {
-  readonly #store: SqliteSessionStore
+export class GuardedSessionStore implements AsyncSessionCalls<Session> {
+  readonly #calls: AsyncSessionCalls<Session>
   readonly #failed = new WeakSet<object>()
   readonly #log: (err: unknown, what: string) => void
 
-  constructor (store: SqliteSessionStore, log: (err: unknown, what: string) => void) {
-    this.#store = store
+  constructor (calls: AsyncSessionCalls<Session>, log: (err: unknown, what: string) => void) {
+    this.#calls = calls
     this.#log = log
   }
 
-  get (sid: string, callback: (err: unknown, session?: StoredSession | null) => void): void {
-    this.#store.get(sid, (err, session) => {
-      if (err !== null && err !== undefined) {
-        this.#log(err, 'reading a session')
-        callback(null, null)
-        return
-      }
-      callback(null, session)
-    })
+  async get (sid: string): Promise<Session | null> {
+    try {
+      return await this.#calls.get(sid)
+    } catch (err) {
+      this.#log(err, 'reading a session')
+      return null
+    }
   }
 
-  set (sid: string, session: StoredSession, callback: Callback): void {
-    this.#store.set(sid, session, (err) => {
-      if (err !== undefined && err !== null) {
-        this.#log(err, 'saving a session')
-        this.#failed.add(session)
-      }
-      callback()
-    })
+  async set (sid: string, session: Session): Promise<void> {
+    try {
+      await this.#calls.set(sid, session)
+    } catch (err) {
+      this.#log(err, 'saving a session')
+      this.#failed.add(session)
+    }
   }
 
-  destroy (sid: string, callback: Callback): void {
-    this.#store.destroy(sid, (err) => {
-      if (err !== undefined && err !== null) {
-        this.#log(err, 'deleting a session')
-        callback(new DatabaseUnavailableError())
-        return
-      }
-      callback()
-    })
+  async destroy (sid: string): Promise<void> {
+    try {
+      await this.#calls.destroy(sid)
+    } catch (err) {
+      this.#log(err, 'deleting a session')
+      throw new DatabaseUnavailableError()
+    }
   }
 
   /** Whether saving this request's session failed. */

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3'
-import { SqliteSessionStore } from 'fastify-sso-protocol'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { SqliteSessionStore } from '../src/session-store.js'
 import { Browser, buildApp, csrfOf, signIn } from './helpers.js'
 
 // Risk: a service whose database is full or read-only answered its pages, the sign-out page
@@ -26,9 +26,8 @@ function failing (t: Test, method: 'get' | 'set' | 'destroy'): void {
   const real = SqliteSessionStore.prototype[method]
   const error = sqliteFull()
   t.equal((error as { code?: string }).code, 'SQLITE_FULL')
-  SqliteSessionStore.prototype[method] = function (...args: unknown[]) {
-    const callback = args[args.length - 1] as (err: unknown) => void
-    callback(error)
+  SqliteSessionStore.prototype[method] = async function () {
+    throw error
   } as never
   t.teardown(() => { SqliteSessionStore.prototype[method] = real as never })
 }

@@ -148,7 +148,7 @@ export class OutboxDispatcher {
     this.#probeTimer = setInterval(() => { void this.#probe() }, this.#o.probeInterval ?? PROBE_INTERVAL)
     this.#probeTimer.unref()
     // Events left waiting by an earlier run: their services are probed like any unreachable one.
-    void this.#o.store.deliveryStatus().then((all) => {
+    void this.#o.store.outbox.status().then((all) => {
       // failingSince is set only while events of the service are pending and failing.
       for (const s of all) if (s.failingSince !== null) this.#unreachable.set(s.serviceId, -Infinity)
     }, (err: unknown) => { this.#o.log.warn({ err }, 'sso outbox: reading the delivery status failed') })
@@ -173,7 +173,7 @@ export class OutboxDispatcher {
    */
   #resume (serviceId: string, kick = true): void {
     this.#unreachable.delete(serviceId)
-    this.#o.store.expediteService(serviceId, this.#now()).then((n) => {
+    this.#o.store.outbox.expediteService(serviceId, this.#now()).then((n) => {
       if (n > 0) this.#o.log.info({ audit: 'backlog_resumed', service: serviceId, events: n }, 'sso outbox: a service is back, its waiting events go out now')
       if (kick) this.kick()
     }, (err: unknown) => { this.#o.log.warn({ err }, 'sso outbox: making waiting events due failed') })
@@ -185,7 +185,7 @@ export class OutboxDispatcher {
     this.#probing = true
     try {
       await Promise.all([...this.#unreachable.keys()].slice(0, 32).map(async (id) => {
-        const service = await this.#o.store.getServiceById(id)
+        const service = await this.#o.store.services.byId(id)
         if (service === null || !service.enabled) {
           this.#unreachable.delete(id)
           return
@@ -249,7 +249,7 @@ export class OutboxDispatcher {
         }
         const room = this.#closed ? 0 : BATCH - going.size
         const claim = room > 0 && (room >= REFILL || going.size === 0 || kicked)
-        const events = claim ? await this.#o.store.claimEvents(this.#now(), this.#leaseMs, room) : []
+        const events = claim ? await this.#o.store.outbox.claim(this.#now(), this.#leaseMs, room) : []
         for (const e of events) {
           const p: Promise<void> = this.#deliver(e)
             .then((ok) => { if (!ok) failed = true }, (err: unknown) => {
@@ -279,8 +279,8 @@ export class OutboxDispatcher {
     const now = this.#now()
     if (now - this.#statusLoggedAt < STATUS_LOG_MS) return
     this.#statusLoggedAt = now
-    for (const s of await this.#o.store.deliveryStatus()) {
-      const service = await this.#o.store.getServiceById(s.serviceId)
+    for (const s of await this.#o.store.outbox.status()) {
+      const service = await this.#o.store.services.byId(s.serviceId)
       this.#o.log.warn({
         audit: 'delivery_status',
         service: service?.name ?? s.serviceId,
@@ -299,9 +299,9 @@ export class OutboxDispatcher {
     if (this.#closed || ids.length === 0) return ids.length === 0
     let timer: NodeJS.Timeout | undefined
     const attempt = (async () => {
-      const events = await this.#o.store.claimEvents(this.#now(), this.#leaseMs, ids.length, ids)
+      const events = await this.#o.store.outbox.claim(this.#now(), this.#leaseMs, ids.length, ids)
       if (events.length < ids.length) {
-        await Promise.all(events.map(async (e) => await this.#o.store.releaseEvent(e.id)))
+        await Promise.all(events.map(async (e) => await this.#o.store.outbox.release(e.id)))
         return false
       }
       const results = await Promise.all(events.map((e) => this.#deliver(e)))
@@ -330,21 +330,21 @@ export class OutboxDispatcher {
 
   async #attempt (event: OutboxEvent, signal: AbortSignal): Promise<boolean> {
     const { store, log } = this.#o
-    const service = await store.getServiceById(event.serviceId)
+    const service = await store.services.byId(event.serviceId)
     if (service === null || !service.enabled) {
-      await store.failEvent(event.id, 'service removed or disabled', null)
+      await store.outbox.fail(event.id, 'service removed or disabled', null, this.#now())
       log.warn({ audit: 'event_dead', event: event.id, service: event.serviceId }, 'sso event dropped: service removed or disabled')
       return false
     }
     const outcome = await this.#send(service, event, signal)
     if (this.#released.delete(event.id)) {
       // Cut short by close(): give the event back at once, without counting an attempt.
-      await store.releaseEvent(event.id)
+      await store.outbox.release(event.id)
       log.warn({ audit: 'event_released', event: event.id, service: service.name }, 'sso event delivery interrupted by shutdown; released')
       return false
     }
     if (outcome.ok) {
-      await store.completeEvent(event.id)
+      await store.outbox.complete(event.id)
       this.#resumes.delete(service.id)
       if (this.#unreachable.has(service.id)) this.#resume(service.id, false)
       log.info({ audit: 'event_delivered', event: event.id, service: service.name, attempts: event.attempts + 1 }, 'sso event delivered')
@@ -353,7 +353,7 @@ export class OutboxDispatcher {
     const delay = this.#schedule[event.attempts]
     const notYet = outcome.status !== undefined && NOT_YET.has(outcome.status) && event.attempts + 1 < AUTH_FAILURE_ATTEMPTS
     if ((outcome.final && !notYet) || delay === undefined) {
-      await store.failEvent(event.id, outcome.error, null)
+      await store.outbox.fail(event.id, outcome.error, null, this.#now())
       log.error({ audit: 'event_dead', event: event.id, service: service.name, attempts: event.attempts + 1, error: outcome.error },
         'sso event dead-lettered')
       return false
@@ -366,7 +366,7 @@ export class OutboxDispatcher {
     }
     const jittered = Math.round(delay * (0.8 + Math.random() * 0.4))
     const next = this.#now() + Math.max(jittered, outcome.retryAfter ?? 0)
-    await store.failEvent(event.id, outcome.error, next)
+    await store.outbox.fail(event.id, outcome.error, next, this.#now())
     log.warn({ audit: 'event_failed', event: event.id, service: service.name, attempts: event.attempts + 1, error: outcome.error, retryAt: next },
       'sso event delivery failed, will retry')
     return false

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { FixedWindowCounter, generateToken, hashToken, logText, MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
+import { FixedWindowCounter, logText, MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
 import { confirmSession, currentUser, redirect, startSession, type RouteContext } from '../context.js'
 import { sendMessage } from '../pages.js'
 import { isDjango } from '../outbox/events.js'
 import { MAX_PASSWORD_LENGTH } from '../passwords.js'
-import type { RequestTokenRecord, ServiceRecord, UserRecord } from '../store/store.js'
+import type { RequestTokenRecord, ServiceRecord, UserRecord } from '../types.js'
 
 const querySchema = {
   type: 'object',
@@ -45,7 +45,6 @@ export const LOCKOUT_WINDOW = 15 * 60_000
 /** The sign-in form (GET and POST `/login/`), and silent SSO for signed-in browsers. */
 export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { gateway, options, pages } = ctx
-  const store = gateway.store
   // Per (account, client address): failures from one address never lock the owner out
   // elsewhere (the lockout cannot be aimed at a victim); each address gets its own 10 tries.
   const accountFailures = new FixedWindowCounter(LOCKOUT_FAILURES, LOCKOUT_WINDOW)
@@ -58,13 +57,12 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
   async function pendingRequest (request: FastifyRequest, reply: FastifyReply): Promise<Pending | null | undefined> {
     const raw = (request.query as { sso?: string }).sso
     if (raw === undefined) return undefined
-    const token = await store.getRequestToken(hashToken(raw), Date.now())
-    const service = token === null ? null : await store.getServiceById(token.serviceId)
-    if (token === null || token.status !== 'pending' || service === null || !service.enabled) {
+    const { token, service } = await gateway.tokens.pending(raw)
+    if (token === null || service === null) {
       await sendMessage(reply, pages, options.title, 400, {
         heading: 'This sign-in link is no longer valid',
         message: 'It has expired or was already used. Go back to the application you came from and sign in again.',
-        links: service !== null && service.enabled ? [{ href: `${service.baseUrl}/login/`, label: `Sign in to ${service.name} again` }] : []
+        links: service !== null ? [{ href: `${service.baseUrl}/login/`, label: `Sign in to ${service.name} again` }] : []
       })
       return null
     }
@@ -78,7 +76,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       request.log.warn({ audit: 'access_denied', service: pending.service.name, user: user.username }, 'sso access to a service refused')
       if (pending.token.prompt === 'none') {
         // Passive means never a page to act on: the service hears that nobody it may let in is signed in.
-        await store.declineRequestToken(pending.token.hash, Date.now())
+        await gateway.tokens.decline(pending.token)
         return redirect(reply, `${pending.service.baseUrl}/sso/accept/`)
       }
       return await sendMessage(reply.header('cache-control', 'no-store'), pages, options.title, 403, {
@@ -102,32 +100,26 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
         links: [{ href: `/login/?sso=${encodeURIComponent(pending.raw)}`, label: 'Try again' }]
       })
     }
-    const now = Date.now()
     const session = request.session
-    // The code binds the request to this browser: only the browser sent back to the service
-    // carries it, so a token an attacker started cannot be finished in the attacker's browser.
-    const code = isDjango(pending.service) ? null : generateToken()
-    const ok = await store.authenticateRequestToken(pending.token.hash, {
-      codeHash: code === null ? null : hashToken(code),
+    // A fastify-sso service builds the account from /sso/get/ (which carries the same fields), so
+    // its update_account is queued with the authentication and delivered in the background.
+    const authenticated = await gateway.tokens.authenticate(pending.token, pending.service, {
       userId: user.id,
       ssoSession: session.get('sso') as string,
       sessionEndsAt: (session.get('createdAt') as number) + options.absoluteTimeout,
-      authAt: session.get('authAt') ?? (session.get('createdAt') as number),
-      expiresAt: now + options.authenticatedTokenTtl
-    }, now)
-    if (!ok) {
+      authAt: session.get('authAt') ?? (session.get('createdAt') as number)
+    }, await gateway.signInEvents(pending.service, user))
+    if (authenticated === false) {
       return await sendMessage(reply, pages, options.title, 400, {
         heading: 'This sign-in link is no longer valid',
         message: 'It was used in the meantime. Go back to the application and sign in again.',
         links: [{ href: `${pending.service.baseUrl}/login/`, label: `Sign in to ${pending.service.name} again` }]
       })
     }
-    ctx.budgets.signIns.add(pending.service.id, now)
+    ctx.budgets.signIns.add(pending.service.id, Date.now())
     request.log.info({ audit: 'token_authenticated', service: pending.service.name, user: user.username }, 'sso authentication request authenticated')
-    // A fastify-sso service builds the account from /sso/get/ (which carries the same fields), so
-    // its update_account is queued and delivered in the background: the browser never waits for it.
-    if (!isDjango(pending.service)) await gateway.queueAccountFor(pending.service, user)
     // Only the registered base URL decides where the browser goes: never Host or forwarding headers.
+    const code = authenticated.code
     return redirect(reply, `${pending.service.baseUrl}/sso/accept/${code === null ? '' : `?code=${code}`}`, status)
   }
 
@@ -156,7 +148,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       if (pending?.token.prompt === 'none') {
         // Passive sign-in: never a form (not even for a service that requires a fresh password).
         // The service learns from /sso/get/ that nobody is signed in.
-        await store.declineRequestToken(pending.token.hash, Date.now())
+        await gateway.tokens.decline(pending.token)
         return redirect(reply, `${pending.service.baseUrl}/sso/accept/`)
       }
       return await showForm(request, reply, pending, 200, null, user?.username ?? '')

@@ -119,7 +119,7 @@ export const eventRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { o
             // Only sessions the gateway vouched for at or before the event's `issued_at`: a delayed
             // sign-out never ends a sign-in made after it (no `issued_at`: a django-sso gateway, all end).
             const issuedAt = event.issued_at
-            const ended = ssoSession === null ? db.store.destroyByUser(event.username, issuedAt) : db.store.destroyBySsoSession(ssoSession, issuedAt)
+            const ended = await (ssoSession === null ? db.store.destroyByUser(event.username, issuedAt) : db.store.destroyBySsoSession(ssoSession, issuedAt))
             const reason = event.reason ?? null
             log.info({ audit: 'deauthenticate', user: event.username, sessionsEnded: ended, ssoSession: ssoSession !== null, reason }, 'sessions ended by the gateway')
             if (options.onDeauthenticate !== undefined) {
