@@ -8,11 +8,12 @@ import fastifyView from '@fastify/view'
 import { Eta } from 'eta'
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { sessionIndexer } from 'fastify-sso-protocol'
+import { generateToken, sessionIndexer } from 'fastify-sso-protocol'
 import type { RouteContext } from './context.js'
 import { errors } from './errors.js'
+import { createFacade } from './facade.js'
 import { Gateway } from './gateway.js'
-import { resolveOptions, type FastifySsoGatewayOptions, type ResolvedGatewayOptions } from './options.js'
+import { resolveOptions, type FastifySsoGatewayOptions, type GatewayStoreWithSessions, type ResolvedGatewayOptions } from './options.js'
 import { OutboxDispatcher } from './outbox/dispatcher.js'
 import { compilePages, sendMessage, type Pages } from './pages.js'
 import { PasswordHasher } from './passwords.js'
@@ -59,8 +60,23 @@ function errorHandler (options: ResolvedGatewayOptions, pages: Pages) {
       message = `Invalid request: ${error.message}`
     }
     if (status === 403 && code?.startsWith('FST_CSRF')) {
-      request.log.warn({ audit: 'csrf_refused', url: request.routeOptions.url }, 'sso form refused: bad CSRF token')
-      message = 'This form has expired or did not come from this site. Go back, reload the page and try again.'
+      if (request.cookies?.[options.cookieName] === undefined) {
+        // The browser did not send the session cookie back: the form cannot be matched to it.
+        request.log.warn({
+          audit: 'csrf_refused',
+          url: request.routeOptions.url,
+          reason: 'no session cookie',
+          cookieName: options.cookieName,
+          cookieSecure: options.cookieSecure,
+          protocol: request.protocol
+        }, `sso form posted without the ${options.cookieName} cookie: the browser did not keep it. A Secure cookie is dropped on plain http: check the gateway's cookieSecure option (${String(options.cookieSecure)}) and, behind an HTTPS proxy, Fastify's trustProxy`)
+        message = 'Your browser did not send back this site\'s sign-in cookie, so the form could not be checked. ' +
+          'Cookies may be blocked for this site, or the page was opened over plain http while the cookie is only sent over https. ' +
+          'Allow cookies (or use the https address), reload the sign-in page and try again.'
+      } else {
+        request.log.warn({ audit: 'csrf_refused', url: request.routeOptions.url }, 'sso form refused: bad CSRF token')
+        message = 'This form has expired or did not come from this site. Go back, reload the page and try again.'
+      }
     }
     if (isHtmlRoute(request)) {
       return await sendMessage(reply.header('cache-control', 'no-store'), pages, options.title, status, {
@@ -73,9 +89,34 @@ function errorHandler (options: ResolvedGatewayOptions, pages: Pages) {
   }
 }
 
+/** The SQLite store at the `database` option; a file that cannot be opened is an option error naming the path. */
+function openDatabase (options: ResolvedGatewayOptions): SqliteGatewayStore {
+  try {
+    return new SqliteGatewayStore({ filename: options.database, busyTimeout: options.busyTimeout })
+  } catch (err) {
+    const error = new errors.INVALID_OPTION('database', `cannot open the SQLite file ${JSON.stringify(options.database)}: ${(err as Error).message} (does its folder exist and is it writable?)`)
+    error.cause = err
+    throw error
+  }
+}
+
+/**
+ * No `sessionSecret` (a first try, never production: options refuse that): one generated on
+ * first start and kept in the store, so sessions survive restarts. Says so once, loudly.
+ */
+async function generatedSecret (store: GatewayStoreWithSessions, options: ResolvedGatewayOptions, log: FastifyInstance['log']): Promise<string> {
+  if (store.setting === undefined) {
+    throw new errors.INVALID_OPTION('sessionSecret', 'is required with a store that cannot keep settings (it has no setting() method)')
+  }
+  const secret = await store.setting('session_secret', () => generateToken(32))
+  log.warn(`fastify-sso-gateway: no sessionSecret option, so the session cookie is signed with a secret generated on first start and kept in the database (${options.store === undefined ? options.database : 'the store'}, setting "session_secret"). Fine for trying it out; for production set sessionSecret to 32+ random characters (with NODE_ENV=production the gateway refuses to start without it).`)
+  return secret
+}
+
 const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opts) => {
   const options = resolveOptions(opts)
-  const store = options.store ?? new SqliteGatewayStore({ filename: options.database, busyTimeout: options.busyTimeout })
+  const store = options.store ?? openDatabase(options)
+  const sessionSecret = options.sessionSecret ?? await generatedSecret(store, options, fastify.log)
   const sessions = store.createSessionStore(sessionIndexer(options))
   const outbox = new OutboxDispatcher({
     store,
@@ -92,7 +133,7 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
   const pages = compilePages(eta, options)
   const ctx: RouteContext = { options, gateway, pages }
 
-  fastify.decorate('ssoGateway', gateway)
+  fastify.decorate('ssoGateway', createFacade(gateway))
 
   let housekeeping: NodeJS.Timeout | undefined
   fastify.addHook('onReady', async () => {
@@ -123,8 +164,8 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     // Only form and JSON bodies: anything else (text/plain included) is a 415.
     instance.removeContentTypeParser('text/plain')
     await instance.register(fastifyFormbody, { bodyLimit: 16 * 1024 })
+    // No not-found handler: unknown URLs belong to the host app (a root handler would be global).
     instance.setErrorHandler(errorHandler(options, pages))
-    instance.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'Not found' }))
 
     // Server-to-server endpoints: no cookies, sessions, CSRF or page headers on this hot path.
     await instance.register(async function ssoProtocolRoutes (api: FastifyInstance) {
@@ -138,7 +179,7 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     await instance.register(async function ssoPageRoutes (web: FastifyInstance) {
       await web.register(fastifyCookie)
       await web.register(fastifySession, {
-        secret: options.sessionSecret,
+        secret: sessionSecret,
         cookieName: options.cookieName,
         store: sessions as never,
         saveUninitialized: false,

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyRequestResponse } from 'fastify'
 import { MockAgent } from 'undici'
-import fastifySsoGateway, { type FastifySsoGatewayOptions } from '../src/index.js'
+import fastifySsoGateway, { type FastifySsoGatewayOptions, type SqliteGatewayStore } from '../src/index.js'
+import { gatewayBehind } from '../src/facade.js'
 
 export const SESSION_SECRET = 'a-test-session-secret-of-at-least-32-characters'
 export const PASSWORD = 'correct horse battery staple'
@@ -130,3 +131,8 @@ export function logLines (): { lines: Array<Record<string, unknown>>, server: Fa
 }
 
 export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Test-only: the SQLite store behind an app's gateway (the decorator does not expose it). */
+export function sqliteOf (app: FastifyInstance): SqliteGatewayStore {
+  return gatewayBehind(app.ssoGateway).store as SqliteGatewayStore
+}

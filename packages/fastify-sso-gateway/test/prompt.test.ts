@@ -1,6 +1,6 @@
 import t from 'tap'
 import { SqliteGatewayStore } from '../src/index.js'
-import { Browser, buildApp, call, obtain, PASSWORD, record, signInAs, sleep } from './helpers.js'
+import { Browser, buildApp, call, obtain, PASSWORD, record, signInAs, sleep, sqliteOf } from './helpers.js'
 
 async function setup () {
   const { app, agent } = await buildApp()
@@ -189,7 +189,7 @@ t.test('a session signed in by an older version (no authAt) reports its sign-in 
   t.teardown(() => app.close())
   const browser = new Browser(app)
   await signInAs(app, browser, alpha.secret, 'alice')
-  const db = (app.ssoGateway as unknown as { store: SqliteGatewayStore }).store.db
+  const db = sqliteOf(app).db
   const row = db.prepare('SELECT sid, data FROM gateway_sessions WHERE user_key IS NOT NULL').get() as { sid: string, data: string }
   const data = JSON.parse(row.data)
   delete data.authAt

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { SqliteGatewayStore } from '../src/index.js'
-import { Browser, buildApp, call, logLines, PASSWORD, record, signInAs, sleep, ssoOf } from './helpers.js'
+import { Browser, buildApp, call, logLines, PASSWORD, record, signInAs, sleep, ssoOf, sqliteOf } from './helpers.js'
 
 async function setup (options: Parameters<typeof buildApp>[0] = {}, server = {}) {
   const { app, agent } = await buildApp(options, server)
@@ -167,7 +167,7 @@ t.test('a service ends one SSO session with deauthenticate + sso_session', async
 
 /** Rewrites the stored gateway sessions' data (no clock option exists). */
 function age (app: FastifyInstance, change: (data: Record<string, number>) => void): void {
-  const db = (app.ssoGateway as unknown as { store: SqliteGatewayStore }).store.db
+  const db = sqliteOf(app).db
   const rows = db.prepare('SELECT sid, data FROM gateway_sessions WHERE user_key IS NOT NULL').all() as Array<{ sid: string, data: string }>
   for (const row of rows) {
     const data = JSON.parse(row.data)
@@ -274,7 +274,7 @@ t.test('sessions from an older version (no device fields) and a browser that sen
   t.match(await api.listSessions('alice'), [{ userAgent: '', ip: '127.0.0.1', services: ['alpha'] }])
 
   // The stored session loses the fields an older version did not write; a reached service is unknown.
-  const db = (app.ssoGateway as unknown as { store: SqliteGatewayStore }).store.db
+  const db = sqliteOf(app).db
   age(app, (d) => { delete d.ua; delete d.ip; delete d.seenAt; delete d.createdAt })
   const sso = (await api.listSessions('alice'))[0]!.id
   db.prepare('INSERT INTO sso_session_services (sso_session, service_id, user_id, last_at) VALUES (?, ?, ?, ?)')

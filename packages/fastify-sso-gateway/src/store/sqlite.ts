@@ -2,6 +2,7 @@ import Database from 'better-sqlite3'
 import type { Database as Db, Statement } from 'better-sqlite3'
 import { SqliteSessionStore, type SessionIndex, type SsoPrompt, type StoredSession } from 'fastify-sso-protocol'
 import { errors } from '../errors.js'
+import { settingOf } from './settings.js'
 import type {
   DeliveryStatus, GatewayStore, NewOutboxEvent, OutboxEvent, NewRequestToken, RequestTokenRecord, ServiceAccess, ServiceRecord, ServicePatch, SsoSessionService, TokenAuthentication, UserPatch, UserRecord
 } from './store.js'
@@ -615,6 +616,10 @@ export class SqliteGatewayStore implements GatewayStore {
   async deliveryStatus (): Promise<DeliveryStatus[]> {
     return (this.#st.deliveryStatus.all() as Array<{ service_id: string, pending: number, dead: number, failing_since: number | null }>)
       .map((r) => ({ serviceId: r.service_id, pending: r.pending, dead: r.dead, failingSince: r.failing_since }))
+  }
+
+  async setting (key: string, create: () => string): Promise<string> {
+    return settingOf(this.db, key, create)
   }
 
   async close (): Promise<void> {

@@ -235,6 +235,13 @@ export interface GatewayStore {
   replayEvent: (id: string, now: number) => Promise<boolean>
   deliveryStatus: () => Promise<DeliveryStatus[]>
 
+  /**
+   * The value kept under `key`, made with `create()` and stored on first use (the first writer
+   * wins). Holds the session secret generated when the app gives none; a store without it
+   * needs an explicit `sessionSecret`.
+   */
+  setting?: (key: string, create: () => string) => Promise<string>
+
   /** Releases the database. */
   close: () => Promise<void>
 }
