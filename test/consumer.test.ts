@@ -14,11 +14,11 @@ import { tempDir } from './helpers/temp.js'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'consumer')
 const PACKAGES = { 'fastify-sso-protocol': 'packages/sso-protocol', 'fastify-sso-gateway': 'packages/fastify-sso-gateway', 'fastify-sso-service': 'packages/fastify-sso-service' }
-const INSTALL_TIMEOUT = 8 * 60_000 // npm compiles better-sqlite3 when no prebuilt binary can be downloaded
+const INSTALL_TIMEOUT = 12 * 60_000 // npm compiles better-sqlite3 when no prebuilt binary can be downloaded
 const RUN_TIMEOUT = 90_000
 
 // Installing and building take minutes on a busy machine; every step below has its own bound.
-t.setTimeout(25 * 60_000)
+t.setTimeout(20 * 60_000)
 
 interface Run { code: number, stdout: string, stderr: string }
 
@@ -72,31 +72,37 @@ t.test('packed, installed with npm and with pnpm 10, both plugins sign a user in
   const js = (await run('tar', ['-xzOf', tarballs['fastify-sso-gateway'] as string, 'package/dist/index.js'], ROOT, 30_000)).stdout
   t.notMatch(js, /sourceMappingURL/, 'no source map comments pointing at files not shipped')
 
-  for (const installer of ['npm', 'pnpm'] as const) {
-    await t.test(`installed with ${installer}`, async (t) => {
-      const dir = tempDir(`sso-consumer-${installer}-`)
-      for (const f of ['sign-in.mjs', 'consumer.ts', 'tsconfig.json', 'require.cjs']) copyFileSync(join(FIXTURE, f), join(dir, f))
-      const local = Object.fromEntries(Object.entries(tarballs).map(([name, file]) => [name, `file:${file}`]))
-      const catalog = CATALOG
-      const manifest: Record<string, unknown> = {
-        name: `consumer-${installer}`,
-        private: true,
-        type: 'module',
-        dependencies: { ...local, fastify: catalog.fastify },
-        devDependencies: { typescript: catalog.typescript, '@types/node': catalog['@types/node'] },
-        // The protocol package is not on the registry yet: every request for it resolves to the tarball.
-        overrides: { 'fastify-sso-protocol': local['fastify-sso-protocol'] }
-      }
-      if (installer === 'pnpm') {
-        // pnpm 10 runs no dependency build script unless approved: the README approves better-sqlite3 only.
-        manifest.pnpm = { onlyBuiltDependencies: ['better-sqlite3'], overrides: manifest.overrides }
-        delete manifest.overrides
-      }
-      writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest, null, 2))
+  // Both installs at once (each may compile better-sqlite3 for minutes), then one subtest each.
+  const installers = ['npm', 'pnpm'] as const
+  const installs = await Promise.all(installers.map(async (installer) => {
+    const dir = tempDir(`sso-consumer-${installer}-`)
+    for (const f of ['sign-in.mjs', 'consumer.ts', 'tsconfig.json', 'require.cjs']) copyFileSync(join(FIXTURE, f), join(dir, f))
+    const local = Object.fromEntries(Object.entries(tarballs).map(([name, file]) => [name, `file:${file}`]))
+    const manifest: Record<string, unknown> = {
+      name: `consumer-${installer}`,
+      private: true,
+      type: 'module',
+      dependencies: { ...local, fastify: CATALOG.fastify },
+      devDependencies: { typescript: CATALOG.typescript, '@types/node': CATALOG['@types/node'] },
+      // The protocol package is not on the registry yet: every request for it resolves to the tarball.
+      overrides: { 'fastify-sso-protocol': local['fastify-sso-protocol'] }
+    }
+    if (installer === 'pnpm') {
+      // pnpm 10 runs no dependency build script unless approved: the README approves better-sqlite3 only.
+      manifest.pnpm = { onlyBuiltDependencies: ['better-sqlite3'], overrides: manifest.overrides }
+      delete manifest.overrides
+    }
+    writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest, null, 2))
+    // JOBS: node-gyp's parallel make, should better-sqlite3 have to compile.
+    const env = { ...CLEAN_ENV, JOBS: '4' }
+    const install = installer === 'npm'
+      ? await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], dir, INSTALL_TIMEOUT, env)
+      : await pnpm(['install', '--prefer-offline'], dir, INSTALL_TIMEOUT, env)
+    return { installer, dir, install }
+  }))
 
-      const install = installer === 'npm'
-        ? await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], dir, INSTALL_TIMEOUT, CLEAN_ENV)
-        : await pnpm(['install', '--prefer-offline', '--config.confirmModulesPurge=false'], dir, INSTALL_TIMEOUT, CLEAN_ENV)
+  for (const { installer, dir, install } of installs) {
+    await t.test(`installed with ${installer}`, async (t) => {
       t.equal(install.code, 0, `${installer} install`, { stderr: install.stderr.slice(-4000), stdout: install.stdout.slice(-4000) })
       if (install.code !== 0) return
       if (installer === 'pnpm') t.notMatch(install.stdout + install.stderr, /Ignored build scripts/, 'no other dependency needs a build script approved')
