@@ -20,7 +20,7 @@ interface ServiceSeed {
   name: string
   baseUrl: string
   eventUrl?: string
-  protocol?: 'fastify-sso' | 'django-sso'
+  protocol?: 'fastify-sso' | 'django-sso' | 'django-sso-1' | 'django-sso-2'
   secret: string
   signingSecret: string
 }

@@ -36,7 +36,16 @@ await app.register(fastifySsoService, {
       return local
     },
     update: (ctx) => { Object.assign(ctx.local!, { username: ctx.account.username, fields: ctx.attributes }) },
-    rename: (ctx) => { const local = accounts.get(ctx.userId); if (local !== undefined) local.username = ctx.username },
+    rename: (ctx) => {
+      // Keyed by user id when the gateway sends one; by username behind a django-sso gateway.
+      const local = accounts.get(ctx.userId ?? ctx.oldUsername)
+      if (local === undefined) return
+      local.username = ctx.username
+      if (ctx.userId === null) {
+        accounts.delete(ctx.oldUsername)
+        accounts.set(ctx.username, local)
+      }
+    },
     remove: (ctx) => { accounts.delete(ctx.userId ?? ctx.username) }
   },
   // B's own rule, as a pipeline step: accounts flagged `b_blocked` are refused with a message.

@@ -8,7 +8,7 @@ import {
 } from './outbox/events.js'
 import type { OutboxDispatcher } from './outbox/dispatcher.js'
 import { MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.js'
-import type { GatewayStore, NewOutboxEvent, ServiceAccess, ServicePatch, ServiceRecord, UserPatch, UserRecord } from './store/store.js'
+import type { GatewayStore, NewOutboxEvent, ServiceAccess, ServicePatch, ServiceProtocol, ServiceRecord, UserPatch, UserRecord } from './store/store.js'
 import type {
   AccessCheck, AccessInput, ChangePasswordOptions, CreateUserInput, GatewayService, GatewayUser, RegisterServiceInput,
   RegisteredService, SsoGatewayApi, SsoSessionInfo, UpdateServiceInput, UpdateUserInput
@@ -46,6 +46,27 @@ function checkFields (name: string, fields: unknown): string[] | null {
   const reserved = fields.find((f) => RESERVED_FIELDS.has(f))
   if (reserved !== undefined) throw new errors.INVALID_SERVICE(name, `fields: ${reserved} is always sent and cannot be chosen`)
   return [...new Set(fields as string[])]
+}
+
+const PROTOCOLS: ReadonlySet<string> = new Set(['fastify-sso', 'django-sso-1', 'django-sso-2'])
+
+/** The dialect a service is registered with; `django-sso` (the only value before 2.x support) means 1.x. */
+function checkProtocol (name: string, protocol: unknown): ServiceProtocol {
+  if (protocol === undefined) return 'fastify-sso'
+  if (protocol === 'django-sso') return 'django-sso-1'
+  if (typeof protocol !== 'string' || !PROTOCOLS.has(protocol)) {
+    throw new errors.INVALID_SERVICE(name, `protocol must be fastify-sso, django-sso-1 (django-sso 1.x) or django-sso-2 (django-sso 2.x and 3.x), got ${JSON.stringify(protocol)}`)
+  }
+  return protocol as ServiceProtocol
+}
+
+/** `checkFields`, and a django-sso 1.x service refuses any key but its four: it can take no field. */
+function checkFieldsFor (name: string, protocol: ServiceProtocol, fields: unknown): string[] | null {
+  const checked = checkFields(name, fields)
+  if (protocol === 'django-sso-1' && checked !== null && checked.length > 0) {
+    throw new errors.INVALID_SERVICE(name, 'fields: a django-sso 1.x service refuses every key but username and the three flags; use protocol django-sso-2 for extra fields')
+  }
+  return checked
 }
 
 function checkGroupName (name: unknown): string {
@@ -97,8 +118,7 @@ export class Gateway implements SsoGatewayApi {
     // is kept as given: a Django service answers a POST to `/sso/event` (no slash) with an error.
     const baseUrl = checkUrl(name, 'baseUrl', input.baseUrl).replace(/\/+$/, '')
     const eventUrl = input.eventUrl === undefined ? `${baseUrl}/sso/event/` : checkUrl(name, 'eventUrl', input.eventUrl)
-    const protocol = input.protocol ?? 'fastify-sso'
-    if (protocol !== 'fastify-sso' && protocol !== 'django-sso') throw new errors.INVALID_SERVICE(name, 'protocol must be fastify-sso or django-sso')
+    const protocol = checkProtocol(name, input.protocol)
     if (input.secret !== undefined && (typeof input.secret !== 'string' || input.secret.length < 32 || input.secret.length > 256)) {
       throw new errors.INVALID_SERVICE(name, 'secret must be 32 to 256 characters')
     }
@@ -106,7 +126,7 @@ export class Gateway implements SsoGatewayApi {
       throw new errors.INVALID_SERVICE(name, 'signingSecret must be whsec_ followed by base64 of at least 24 bytes')
     }
     const access = await this.#access(name, input.access)
-    const fields = checkFields(name, input.fields)
+    const fields = checkFieldsFor(name, protocol, input.fields)
     const secret = input.secret ?? generateToken()
     const signingSecret = input.signingSecret ?? generateSigningSecret()
     const service = await this.#d.store.createService({
@@ -116,7 +136,7 @@ export class Gateway implements SsoGatewayApi {
       eventUrl,
       tokenHash: hashToken(secret),
       signingSecret,
-      djangoToken: protocol === 'django-sso' ? secret : null,
+      djangoToken: protocol === 'fastify-sso' ? null : secret,
       protocol,
       enabled: true,
       freshLogin: input.requireFreshLogin === true,
@@ -166,7 +186,7 @@ export class Gateway implements SsoGatewayApi {
     if (patch.enabled !== undefined) p.enabled = patch.enabled === true
     if (patch.requireFreshLogin !== undefined) p.freshLogin = patch.requireFreshLogin === true
     if (patch.access !== undefined) p.access = await this.#access(name, patch.access)
-    if (patch.fields !== undefined) p.fields = checkFields(name, patch.fields)
+    if (patch.fields !== undefined) p.fields = checkFieldsFor(name, s.protocol, patch.fields)
     if (patch.signingSecret !== undefined) {
       // Rotation: give the service both secrets first (it accepts either), then switch here.
       if (!isSigningSecret(patch.signingSecret)) throw new errors.INVALID_SERVICE(name, 'signingSecret must be whsec_ followed by base64 of at least 24 bytes')

@@ -35,8 +35,14 @@ export interface RegisterServiceInput {
   baseUrl: string
   /** Where events are delivered, server to server. @default `<baseUrl>/sso/event/` */
   eventUrl?: string
-  /** `'django-sso'` for a django-sso service: its events carry its secret in the body. @default 'fastify-sso' */
-  protocol?: ServiceProtocol
+  /**
+   * The dialect the service speaks: `'fastify-sso'`, `'django-sso-1'` (django-sso 1.x) or
+   * `'django-sso-2'` (django-sso 2.x and 3.x). A django-sso service gets exactly the events
+   * and keys its release takes, its secret in each event body, its `update_account` before
+   * the browser is sent back at sign-in, and no optional field unless `fields` asks (2.x
+   * only). `'django-sso'` is kept as another name for `'django-sso-1'`. @default 'fastify-sso'
+   */
+  protocol?: ServiceProtocol | 'django-sso'
   /** Use this secret instead of generating one (e.g. from configuration). At least 32 characters. */
   secret?: string
   /** Use this signing secret (`whsec_...`) instead of generating one. */

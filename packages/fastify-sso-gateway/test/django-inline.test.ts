@@ -13,7 +13,8 @@ t.test('django-sso: the service unreachable at sign-in gets a page with a retry,
   const seen: string[] = []
   const answer = (status: number) => (opts: { headers?: unknown }) => {
     seen.push((opts.headers as Record<string, string>)['webhook-id']!)
-    return { statusCode: status, data: '' }
+    // django-sso's answers: 200 {"ok": true} when taken; a failure here is a 500 (transport).
+    return { statusCode: status, data: status === 200 ? '{"ok": true}' : '' }
   }
   pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(answer(500))
 

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { mergeFields } from 'fastify-sso-protocol'
 import type { SsoAccount } from 'fastify-sso-protocol'
 import { AccountHookFailedError } from './errors.js'
 import type { GatewayClient } from './gateway-client.js'
@@ -93,6 +94,7 @@ export class AccountSync {
       refused = true
       origin.log.warn({ audit: 'account_refused', user: account.username, source, message: err.message }, 'a pipeline step refused the account')
     }
+    this.#db.rememberAccount(account.username, account)
     let ended = 0
     if (!account.is_active) ended = this.#db.store.destroyByUser(account.username)
     origin.log.info({ audit: 'account_updated', user: account.username, source, active: account.is_active, refused, sessionsEnded: ended }, 'account applied')
@@ -100,11 +102,20 @@ export class AccountSync {
     return account.is_active ? 'updated' : 'disabled'
   }
 
-  /** A rename: every session of `oldUsername` becomes `username`'s, then `accounts.rename`. */
-  async rename (source: PipelineSource, userId: string, oldUsername: string, username: string, origin: Origin): Promise<number> {
+  /**
+   * A rename: every session of `oldUsername` becomes `username`'s, then `accounts.rename`.
+   * `userId` is null when the gateway sends none (django-sso's `change_user_identy`).
+   */
+  async rename (source: PipelineSource, userId: string | null, oldUsername: string, username: string, origin: Origin): Promise<number> {
     // Only this user's sessions: if another user held `oldUsername` meanwhile, theirs stay theirs.
-    const moved = this.#db.store.rekeyUser(oldUsername, username, SESSION_USERNAME_PATHS, { path: '$.account.user_id', value: userId })
-    this.#db.rememberUser(userId, username)
+    const moved = this.#db.store.rekeyUser(oldUsername, username, SESSION_USERNAME_PATHS,
+      userId === null ? undefined : { path: '$.account.user_id', value: userId })
+    if (userId !== null) this.#db.rememberUser(userId, username)
+    const known = this.#db.lastAccount(oldUsername)
+    if (known !== null) {
+      this.#db.rememberAccount(oldUsername, null)
+      this.#db.rememberAccount(username, { ...known, username })
+    }
     const rename = this.#options.accounts?.rename
     if (rename !== undefined) {
       try {
@@ -118,8 +129,22 @@ export class AccountSync {
     return moved
   }
 
+  /**
+   * `update_fields` (django-sso 2.x/3.x): the same fields changed for several users. Each
+   * account is the last one known, with those fields replaced, applied as an `update_account`.
+   */
+  async updateFields (usernames: readonly string[], fields: Record<string, unknown>, origin: Origin): Promise<void> {
+    for (const username of usernames) {
+      await this.serialised(username, async () => {
+        const base = this.#db.lastAccount(username) ?? { username, is_active: true, is_staff: false, is_superuser: false }
+        await this.applyAccount('event', mergeFields(base, fields), origin, Object.keys(fields))
+      })
+    }
+  }
+
   /** A deletion: the user's sessions end, then `accounts.remove`. */
   async remove (source: 'event' | 'resync', userId: string | null, username: string, origin: Origin): Promise<number> {
+    this.#db.rememberAccount(username, null)
     let ended = this.#db.store.destroyByUser(username)
     if (userId !== null) {
       const known = this.#db.usernameOf(userId)

@@ -115,6 +115,8 @@ export class GatewayClient {
     if (status >= 500) throw new GatewayUnavailableError(`the gateway answered with status ${status}`)
     if (status !== 200) throw new GatewayRefusedError(gatewayMessage(body, status))
     if (!isRecord(body)) throw new GatewayUnavailableError('the gateway sent an answer that is not JSON')
+    // A django-sso gateway answers its refusals with HTTP 200 and `{"error": "..."}`.
+    if (typeof body.error === 'string') throw new GatewayRefusedError(gatewayMessage(body, status))
     return body
   }
 
@@ -185,6 +187,7 @@ export class GatewayClient {
    * `ssoSession`, only that SSO session ends; without, every session of the user.
    */
   async deauthenticate (username: string, ssoSession: string | null): Promise<void> {
-    await this.#post(PATHS.deauthenticate, { user_identy: username, ...(ssoSession === null ? {} : { sso_session: ssoSession }) })
+    const body = await this.#post(PATHS.deauthenticate, { user_identy: username, ...(ssoSession === null ? {} : { sso_session: ssoSession }) })
+    if (body.ok !== true) throw new GatewayRefusedError('the gateway did not confirm the sign-out')
   }
 }

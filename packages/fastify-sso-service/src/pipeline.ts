@@ -41,7 +41,8 @@ export interface PipelineStep {
 /** Second argument of `accounts.rename`: a `rename_account` event (or a rename found during a resync or sign-in). */
 export interface AccountRenameContext {
   source: PipelineSource
-  userId: string
+  /** The user's stable id, or null when the gateway sends none (django-sso's `change_user_identy`). */
+  userId: string | null
   oldUsername: string
   /** The new username. */
   username: string

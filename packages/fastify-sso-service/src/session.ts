@@ -46,6 +46,9 @@ export class ServiceDatabase {
   readonly #usernameOf: Statement<[string]>
   readonly #rememberUser: Statement<[string, string]>
   readonly #forgetUser: Statement<[string]>
+  readonly #getAccount: Statement<[string]>
+  readonly #putAccount: Statement<[string, string]>
+  readonly #dropAccount: Statement<[string]>
 
   constructor (file: string, lifetime: SessionLifetime) {
     this.db = new Database(file)
@@ -70,7 +73,15 @@ export class ServiceDatabase {
         user_id TEXT PRIMARY KEY,
         username TEXT NOT NULL
       ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS sso_accounts (
+        username TEXT PRIMARY KEY,
+        account TEXT NOT NULL
+      ) WITHOUT ROWID;
     `)
+    this.#getAccount = this.db.prepare('SELECT account FROM sso_accounts WHERE username = ?')
+    this.#putAccount = this.db.prepare(`INSERT INTO sso_accounts (username, account) VALUES (?, ?)
+      ON CONFLICT (username) DO UPDATE SET account = excluded.account`)
+    this.#dropAccount = this.db.prepare('DELETE FROM sso_accounts WHERE username = ?')
     this.#usernameOf = this.db.prepare('SELECT username FROM sso_users WHERE user_id = ?')
     this.#rememberUser = this.db.prepare(`INSERT INTO sso_users (user_id, username) VALUES (?, ?)
       ON CONFLICT (user_id) DO UPDATE SET username = excluded.username`)
@@ -114,6 +125,22 @@ export class ServiceDatabase {
   rememberUser (userId: string, username: string | null): void {
     if (username === null) this.#forgetUser.run(userId)
     else this.#rememberUser.run(userId, username)
+  }
+
+  /**
+   * The account as the gateway's events last described it, or null. A django-sso gateway's
+   * `/sso/get/` carries no flags: a sign-in through it takes them from here rather than
+   * overwriting what `update_account` delivered with defaults the gateway never sent.
+   */
+  lastAccount (username: string): SsoAccount | null {
+    const row = this.#getAccount.get(username) as { account: string } | undefined
+    return row === undefined ? null : JSON.parse(row.account) as SsoAccount
+  }
+
+  /** Remembers the account an event delivered (or forgets it, with null). */
+  rememberAccount (username: string, account: SsoAccount | null): void {
+    if (account === null) this.#dropAccount.run(username)
+    else this.#putAccount.run(username, JSON.stringify(account))
   }
 
   /** Deletes expired sessions and old event ids. */

@@ -92,12 +92,45 @@ const account = {
   display_name: { type: ['string', 'null'], maxLength: 200 }
 } as const
 
-/** Body of `POST /sso/event/` (after its signature is verified). */
+const username = { type: 'string', minLength: 1, maxLength: MAX_USERNAME_LENGTH } as const
+
+/** A JSON schema that requires these keys (their shapes are checked under `properties`). */
+function has (...keys: string[]): { required: string[], properties: Record<string, true> } {
+  return { required: keys, properties: Object.fromEntries(keys.map((k) => [k, true])) }
+}
+
+/** A JSON schema `if` that holds for events of these types. */
+function typeIs (...types: string[]): { properties: { type: { enum: string[] } } } {
+  return { properties: { type: { enum: types } } }
+}
+
+/**
+ * Body of `POST /sso/event/` (after its signature is verified), in any dialect: fastify-sso,
+ * django-sso 1.x (the same keys) and django-sso 2.x/3.x (`fields`, `user_identy`,
+ * `user_identities`, `old`, `new`, and the types `update_fields`, `delete_user`,
+ * `change_user_identy`). `normalizeEvent` reads it into the canonical shape.
+ */
 export const eventBodySchema = {
   type: 'object',
-  required: ['type', 'username'],
+  required: ['type'],
+  // What each type needs, in whichever dialect it comes.
+  allOf: [
+    { if: typeIs('update_account'), then: { anyOf: [has('username'), has('fields')] } },
+    { if: typeIs('deauthenticate', 'delete_account', 'delete_user'), then: { anyOf: [has('username'), has('user_identy')] } },
+    { if: typeIs('rename_account'), then: has('username', 'old_username') },
+    { if: typeIs('change_user_identy'), then: has('old', 'new') },
+    { if: typeIs('update_fields'), then: has('fields', 'user_identities') }
+  ],
   properties: {
-    type: { type: 'string', enum: ['update_account', 'deauthenticate', 'rename_account', 'delete_account'] },
+    type: {
+      type: 'string',
+      enum: ['update_account', 'deauthenticate', 'rename_account', 'delete_account', 'update_fields', 'delete_user', 'change_user_identy']
+    },
+    user_identy: username,
+    user_identities: { type: 'array', minItems: 1, maxItems: 1000, items: username },
+    fields: { type: 'object', maxProperties: 100 },
+    old: username,
+    new: username,
     token,
     sso_session: token,
     user_id: token,

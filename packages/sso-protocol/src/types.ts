@@ -42,7 +42,8 @@ export interface DeauthenticateEvent {
 /** Sent when a user's username changes: services re-key the local account, they do not create another. */
 export interface RenameAccountEvent {
   type: 'rename_account'
-  user_id: string
+  /** Absent when the event came from a django-sso 2.x/3.x gateway (`change_user_identy`). */
+  user_id?: string
   /** The new username. */
   username: string
   old_username: string
@@ -52,7 +53,8 @@ export interface RenameAccountEvent {
 /** Sent when a user is deleted at the gateway (after `deauthenticate`). */
 export interface DeleteAccountEvent {
   type: 'delete_account'
-  user_id: string
+  /** Absent when the event came from a django-sso gateway (`delete_user`). */
+  user_id?: string
   username: string
   token?: string
 }

@@ -35,6 +35,39 @@ export interface OutboxDispatcherOptions {
 /** What one delivery attempt came to. */
 type Outcome = { ok: true } | { ok: false, final: boolean, error: string, retryAfter?: number }
 
+/** Most of an answer body read to judge a delivery, in bytes (a peer's `{"ok": true}` or `{"error": ...}`). */
+const MAX_ANSWER_BYTES = 16 * 1024
+
+/**
+ * Whether a 2xx answer body says the event was taken. django-sso answers every failure (a
+ * wrong token, a key its acceptor does not take, an exception) with HTTP 200 and
+ * `{"error": "..."}`, and success with `{"ok": true}`: only that counts. A fastify-sso service
+ * answers `{"ok": true}` too; an empty 2xx body is accepted from it (a receiver that answers
+ * 204), never from a django-sso one. Returns null when taken, else the reason.
+ */
+export function refusalIn (text: string, emptyIsOk: boolean): string | null {
+  if (text.trim() === '') return emptyIsOk ? null : 'empty answer, expected {"ok": true}'
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    return 'answer is not JSON, expected {"ok": true}'
+  }
+  if (typeof body === 'object' && body !== null && (body as { ok?: unknown }).ok === true) return null
+  const error = typeof body === 'object' && body !== null ? (body as { error?: unknown }).error : undefined
+  return typeof error === 'string' ? `refused: ${error.slice(0, 300)}` : 'answer without "ok": true'
+}
+
+/** Reads at most MAX_ANSWER_BYTES of a body (the rest is dropped). */
+async function readAnswer (body: AsyncIterable<Buffer>): Promise<string> {
+  let text = ''
+  for await (const chunk of body) {
+    text += chunk.toString('utf8')
+    if (text.length > MAX_ANSWER_BYTES) break
+  }
+  return text.slice(0, MAX_ANSWER_BYTES)
+}
+
 function retryAfterMs (value: string | string[] | undefined, now: number): number | undefined {
   if (typeof value !== 'string') return undefined
   if (/^\d+$/.test(value)) return Number(value) * 1000
@@ -255,9 +288,13 @@ export class OutboxDispatcher {
         bodyTimeout: timeout,
         signal: AbortSignal.any([AbortSignal.timeout(timeout), abort])
       })
-      await res.body.dump()
       const status = res.statusCode
-      if (status >= 200 && status < 300) return { ok: true }
+      if (status >= 200 && status < 300) {
+        // A 2xx is a success only when the body says so (django-sso answers failures with 200).
+        const refusal = refusalIn(await readAnswer(res.body), service.protocol === 'fastify-sso')
+        return refusal === null ? { ok: true } : { ok: false, final: false, error: refusal }
+      }
+      await res.body.dump()
       const error = `HTTP ${status}`
       const retryAfter = retryAfterMs(res.headers['retry-after'], this.#now())
       if (status >= 400 && status < 500 && status !== 408 && status !== 429) return { ok: false, final: true, error }

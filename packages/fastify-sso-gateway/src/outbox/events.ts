@@ -1,11 +1,16 @@
 import {
-  generateToken, type DeauthenticateEvent, type DeauthenticateReason, type DeleteAccountEvent, type RenameAccountEvent,
+  djangoEventBody, generateToken, type DeauthenticateEvent, type DeauthenticateReason, type DeleteAccountEvent, type RenameAccountEvent,
   type SsoAccount, type SsoEvent, type UpdateAccountEvent
 } from 'fastify-sso-protocol'
 import type { NewOutboxEvent, ServiceRecord, UserRecord } from '../store/store.js'
 
-/** The optional account fields a service gets unless it is registered with its own `fields`. */
+/** The optional account fields a fastify-sso service gets unless it is registered with its own `fields`. */
 export const DEFAULT_FIELDS: readonly string[] = Object.freeze(['email', 'display_name', 'groups'])
+
+/** A django-sso service: it takes only its release's keys, and its token in every event body. */
+export function isDjango (service: Pick<ServiceRecord, 'protocol'>): boolean {
+  return service.protocol !== 'fastify-sso'
+}
 
 /** Names no custom attribute may take: they are the protocol's own. */
 export const RESERVED_FIELDS: ReadonlySet<string> = new Set(['type', 'token', 'user_id', 'username', 'is_active', 'is_staff', 'is_superuser',
@@ -16,7 +21,7 @@ export const RESERVED_FIELDS: ReadonlySet<string> = new Set(['type', 'token', 'u
  * optional fields that service is configured for (`email`, `display_name`, `groups`, or a
  * custom attribute's name).
  */
-export function accountFor (service: Pick<ServiceRecord, 'fields'>, user: UserRecord, groups: readonly string[]): SsoAccount {
+export function accountFor (service: Pick<ServiceRecord, 'fields' | 'protocol'>, user: UserRecord, groups: readonly string[]): SsoAccount {
   const account: SsoAccount = {
     user_id: user.id,
     username: user.username,
@@ -24,7 +29,8 @@ export function accountFor (service: Pick<ServiceRecord, 'fields'>, user: UserRe
     is_staff: user.isStaff,
     is_superuser: user.isSuperuser
   }
-  for (const field of service.fields ?? DEFAULT_FIELDS) {
+  // A django-sso service gets no optional field unless it asks (2.x only: 1.x refuses them).
+  for (const field of service.fields ?? (isDjango(service) ? [] : DEFAULT_FIELDS)) {
     if (field === 'email') account.email = user.email
     else if (field === 'display_name') account.display_name = user.displayName
     else if (field === 'groups') account.groups = [...groups]
@@ -39,13 +45,14 @@ export function eventFor (service: ServiceRecord, userKey: string, body: SsoEven
 }
 
 /**
- * The body actually sent: django-sso services get their secret in it as `token` (that is how
- * they authenticate events), added only now so the outbox (and `events.dead()`) never holds it.
- * Every event is also signed over exactly this body.
+ * The body actually sent. The outbox keeps the canonical event; a django-sso service gets it
+ * in its release's dialect (only the keys it takes, see `djangoEventBody`) with its secret as
+ * `token` (that is how it authenticates events), added only now so the outbox (and
+ * `events.dead()`) never holds it. Every event is also signed over exactly this body.
  */
 export function bodyFor (service: ServiceRecord, payload: string): string {
-  if (service.protocol !== 'django-sso' || service.djangoToken === null) return payload
-  return JSON.stringify({ ...JSON.parse(payload) as object, token: service.djangoToken })
+  if (service.protocol === 'fastify-sso') return payload
+  return JSON.stringify({ ...djangoEventBody(service.protocol, JSON.parse(payload) as SsoEvent), token: service.djangoToken })
 }
 
 export function updateAccountEvent (service: ServiceRecord, user: UserRecord, groups: readonly string[] = [], changed?: string[]): NewOutboxEvent {

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { generateToken, hashToken, MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
 import { confirmSession, currentUser, redirect, startSession, type RouteContext } from '../context.js'
 import { sendMessage } from '../pages.js'
+import { isDjango } from '../outbox/events.js'
 import { MAX_PASSWORD_LENGTH } from '../passwords.js'
 import type { RequestTokenRecord, ServiceRecord, UserRecord } from '../store/store.js'
 
@@ -106,7 +107,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
     // A django-sso service finds the user only through update_account: it must have taken the
     // event before the browser goes back to it. If it has not, say so and offer a retry; the
     // request token stays pending, so the retry link works (silently: the user is signed in here).
-    if (pending.service.protocol === 'django-sso' && !await gateway.pushAccountTo(pending.service, user, options.inlineEventTimeout)) {
+    if (isDjango(pending.service) && !await gateway.pushAccountTo(pending.service, user, options.inlineEventTimeout)) {
       request.log.warn({ audit: 'event_inline_failed', service: pending.service.name, user: user.username },
         'sso update_account not delivered at sign-in; django-sso service unreachable, sign-in not completed')
       return await sendMessage(reply.header('cache-control', 'no-store').header('retry-after', 5), pages, options.title, 503, {
@@ -120,7 +121,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
     const session = request.session
     // The code binds the request to this browser: only the browser sent back to the service
     // carries it, so a token an attacker started cannot be finished in the attacker's browser.
-    const code = pending.service.protocol === 'django-sso' ? null : generateToken()
+    const code = isDjango(pending.service) ? null : generateToken()
     const ok = await store.authenticateRequestToken(pending.token.hash, {
       codeHash: code === null ? null : hashToken(code),
       userId: user.id,
@@ -139,7 +140,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
     request.log.info({ audit: 'token_authenticated', service: pending.service.name, user: user.username }, 'sso authentication request authenticated')
     // A fastify-sso service builds the account from /sso/get/ (which carries the same fields), so
     // its update_account is queued and delivered in the background: the browser never waits for it.
-    if (pending.service.protocol !== 'django-sso') await gateway.queueAccountFor(pending.service, user)
+    if (!isDjango(pending.service)) await gateway.queueAccountFor(pending.service, user)
     // Only the registered base URL decides where the browser goes: never Host or forwarding headers.
     return redirect(reply, `${pending.service.baseUrl}/sso/accept/${code === null ? '' : `?code=${code}`}`, status)
   }

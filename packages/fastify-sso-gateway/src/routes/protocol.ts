@@ -5,7 +5,7 @@ import {
 } from 'fastify-sso-protocol'
 import type { RouteContext } from '../context.js'
 import { errors } from '../errors.js'
-import { accountFor } from '../outbox/events.js'
+import { accountFor, isDjango } from '../outbox/events.js'
 import { authenticateService } from '../service-auth.js'
 import type { Gateway } from '../gateway.js'
 import type { RequestTokenRecord, ServiceRecord } from '../store/store.js'
@@ -158,6 +158,9 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
     const user = await gateway.userByName(body.user_identy)
     if (user === null || !(await store.hasSignedIn(service.id, user.id))) {
       request.log.warn({ audit: 'deauthenticate_refused', service: service.name }, 'sso deauthenticate for a user unknown to the service')
+      // django-sso answers 200 {"ok": true} whether or not the user exists, and a django-sso
+      // service skips its own logout on any other answer: nothing to end is not an error there.
+      if (isDjango(service)) return { ok: true }
       throw new errors.UNKNOWN_USER()
     }
     if (body.sso_session === undefined) {

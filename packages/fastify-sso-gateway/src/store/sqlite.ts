@@ -179,7 +179,8 @@ const toService = (r: ServiceRow): ServiceRecord => ({
   tokenHash: r.token_hash,
   signingSecret: r.signing_secret,
   djangoToken: r.django_token,
-  protocol: r.protocol,
+  // Rows written before the dialects existed say 'django-sso': that was the 1.x wire.
+  protocol: (r.protocol as string) === 'django-sso' ? 'django-sso-1' : r.protocol,
   enabled: r.enabled === 1,
   freshLogin: r.fresh_login === 1,
   access: r.access === null ? null : JSON.parse(r.access) as ServiceAccess,

@@ -1,4 +1,4 @@
-import type { SsoPrompt } from 'fastify-sso-protocol'
+import type { DjangoSsoDialect, SsoPrompt } from 'fastify-sso-protocol'
 
 /** A gateway user. `id` never changes; `username` is canonical (see `canonicalUsername`). */
 export interface UserRecord {
@@ -20,8 +20,12 @@ export interface UserRecord {
 /** Fields a caller may change on a user. */
 export type UserPatch = Partial<Pick<UserRecord, 'username' | 'passwordHash' | 'isActive' | 'isStaff' | 'isSuperuser' | 'email' | 'displayName' | 'attributes'>>
 
-/** Which protocol dialect a registered service speaks. */
-export type ServiceProtocol = 'fastify-sso' | 'django-sso'
+/**
+ * Which protocol dialect a registered service speaks: `fastify-sso`, `django-sso-1` (a
+ * django-sso 1.x service) or `django-sso-2` (django-sso 2.x and 3.x). Each gets exactly the
+ * events and keys its release takes (see `djangoEventBody` in fastify-sso-protocol).
+ */
+export type ServiceProtocol = 'fastify-sso' | DjangoSsoDialect
 
 /** A registered service. */
 export interface ServiceRecord {

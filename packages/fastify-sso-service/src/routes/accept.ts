@@ -23,7 +23,7 @@ function freshEnough (authTime: number | null, startedAt: number): boolean {
  * `/sso/make_used/`), runs the account through the pipeline, and starts a fresh
  * session. A declined passive check (`prompt=none`) continues anonymously.
  */
-export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client, sync }) => {
+export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client, sync, db }) => {
   for (const url of bothForms(PATHS.accept)) {
     fastify.get(url, {
       schema: { querystring: { type: 'object', properties: { code: { type: 'string', minLength: 1, maxLength: MAX_TOKEN_LENGTH } } } },
@@ -53,7 +53,9 @@ export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { 
         username = got.username
         await client.makeUsed(pending.token, code)
         if (pending.prompt === 'login' && !freshEnough(got.authTime, pending.startedAt)) throw new FreshLoginNotConfirmedError()
-        const account: SsoAccount = got.account ?? { username: got.username, is_active: true, is_staff: false, is_superuser: false }
+        // A django-sso gateway's answer has no account: the one its update_account delivered
+        // (sent before the browser came back) stands, never flags the gateway did not send.
+        const account: SsoAccount = got.account ?? db.lastAccount(got.username) ?? { username: got.username, is_active: true, is_staff: false, is_superuser: false }
         await sync.serialised(account.user_id ?? account.username, async () => {
           await sync.reconcileName('sign-in', account, { request, log: request.log })
           await sync.pipeline('sign-in', account, { request, log: request.log })

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { eventBodySchema, PATHS, safeEqual, verifyWebhook, WEBHOOK_HEADERS } from 'fastify-sso-protocol'
-import type { SsoEvent, UpdateAccountEvent } from 'fastify-sso-protocol'
+import { eventBodySchema, normalizeEvent, PATHS, safeEqual, verifyWebhook, WEBHOOK_HEADERS } from 'fastify-sso-protocol'
+import type { AnySsoEvent, UpdateAccountEvent } from 'fastify-sso-protocol'
 import { bothForms } from '../context.js'
 import type { RouteContext } from '../context.js'
 import { BadSignatureError, InvalidEventError } from '../errors.js'
@@ -26,8 +26,18 @@ function jsonErrorHandler (err: FastifyError, request: FastifyRequest, reply: Fa
   return reply.code(status).header('cache-control', 'no-store').send({ error, code: err.code ?? 'FST_SSO_SERVICE_INTERNAL' })
 }
 
+/** The event in its canonical shape; a body no dialect can read is a 400. */
+function readEvent (body: Record<string, unknown>): AnySsoEvent {
+  try {
+    return normalizeEvent(body)
+  } catch (err) {
+    throw new InvalidEventError(`${String(body.type)}: ${(err as Error).message}`)
+  }
+}
+
 /**
- * `POST /sso/event/`: events from the gateway. Verifies the Standard Webhooks
+ * `POST /sso/event/`: events from the gateway, in any dialect (fastify-sso, django-sso 1.x,
+ * django-sso 2.x/3.x: see `normalizeEvent`). Verifies the Standard Webhooks
  * signature over the raw body (or, opted in, the django-sso body token),
  * applies each event id once, one at a time per user, never an `update_account`
  * older than the last one applied (or than a later rename or deletion).
@@ -64,10 +74,16 @@ export const eventRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { o
 
   for (const url of bothForms(PATHS.event)) {
     fastify.post(url, { schema: { body: eventBodySchema }, preValidation: verify }, async (request) => {
-      const event = request.body as SsoEvent
+      const event = readEvent(request.body as Record<string, unknown>)
       const meta = metas.get(request) as EventMeta
       const log = request.log
       const origin = { request, log }
+      if (event.type === 'update_fields') {
+        // django-sso 2.x/3.x only, which signs nothing: no webhook id to de-duplicate.
+        await sync.updateFields(event.usernames, event.fields, origin)
+        log.info({ audit: 'account_fields_updated', users: event.usernames.length, fields: Object.keys(event.fields) }, 'fields of several accounts updated')
+        return { ok: true }
+      }
       await sync.serialised(event.user_id ?? event.username, async () => {
         if (meta.id !== null && db.isProcessed(meta.id)) {
           log.info({ audit: 'event_duplicate', type: event.type, user: event.username }, 'event already applied; acknowledged')
@@ -87,8 +103,7 @@ export const eventRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { o
             return
           }
           case 'rename_account': {
-            if (event.user_id === undefined || event.old_username === undefined) throw new InvalidEventError('rename_account needs user_id and old_username')
-            await sync.rename('event', event.user_id, event.old_username, event.username, origin)
+            await sync.rename('event', event.user_id ?? null, event.old_username, event.username, origin)
             // An update_account sent before the rename, under either name, is now stale.
             db.recordEvent(meta.id, [event.old_username, event.username], meta.timestamp)
             return

@@ -32,7 +32,7 @@ const SIGNED_OUT_TEXT: Record<LogoutScope | 'unknown', string> = {
  * unless the scope is `app`, 303 to `afterLogoutUrl`.
  * `GET /sso/signed-out/`: the default `afterLogoutUrl`, a page that never signs anyone in.
  */
-export const logoutRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client }) => {
+export const logoutRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client, db }) => {
   const builtInPage = options.afterLogoutUrl === `${PATHS.signedOut}/` || options.afterLogoutUrl === PATHS.signedOut
 
   for (const url of bothForms(PATHS.logout)) {
@@ -64,7 +64,13 @@ ${form('everywhere', 'logout-everywhere', 'Sign out everywhere', 'Ends every ses
       if (user !== null) {
         // Without an SSO session id (a django-sso gateway), the gateway can only end every session.
         if (scope === 'session' && ssoSession === null) scope = 'everywhere'
-        request.log.info({ audit: 'logout', user: user.username, scope }, 'logged out')
+        // What the scope ends here is ended here at once, whatever the gateway answers: a
+        // django-sso gateway tells every service but the one that asked, and an unreachable
+        // gateway must not leave the user's other sessions in this app alive.
+        const ended = scope === 'everywhere'
+          ? db.store.destroyByUser(user.username)
+          : scope === 'session' ? db.store.destroyBySsoSession(ssoSession as string) : 0
+        request.log.info({ audit: 'logout', user: user.username, scope, sessionsEnded: ended }, 'logged out')
         if (scope !== 'app') {
           try {
             await client.deauthenticate(user.username, scope === 'session' ? ssoSession : null)
