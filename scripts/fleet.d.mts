@@ -23,7 +23,7 @@ export interface ServiceSeed {
   name: string
   baseUrl: string
   eventUrl?: string
-  protocol?: 'fastify-sso' | 'django-sso'
+  protocol?: string
   secret: string
   signingSecret: string
 }

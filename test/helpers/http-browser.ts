@@ -58,12 +58,18 @@ export class HttpBrowser {
     return { status: res.statusCode, url: url.href, headers: res.headers, body: await res.body.text(), chain: [url.href] }
   }
 
-  /** A request, then every redirect (GET) until a page that is not a redirect. */
+  /**
+   * A request, then every redirect (GET) until a page that is not a redirect. A page that
+   * redirects with an immediate `<meta http-equiv="refresh">` (as django-sso's /login/ does) is
+   * followed too, as a browser would.
+   */
   async go (method: 'GET' | 'POST', target: string, form?: Record<string, string>): Promise<Page> {
     let page = await this.send(method, target, form)
     const chain = [page.url]
-    for (let hops = 0; page.status >= 300 && page.status < 400 && hops < 10; hops++) {
-      const next = new URL(String(page.headers.location), page.url).href
+    for (let hops = 0; hops < 10; hops++) {
+      const refresh = page.status === 200 ? /<meta http-equiv="refresh" content="0; url='([^']+)'">/.exec(page.body)?.[1] : undefined
+      if (refresh === undefined && (page.status < 300 || page.status >= 400)) break
+      const next = new URL(refresh === undefined ? String(page.headers.location) : refresh.replace(/&#38;/g, '&'), page.url).href
       page = await this.send('GET', next)
       chain.push(page.url)
     }

@@ -21,6 +21,8 @@ interface Body {
   fields?: string[] | null
   attributes?: Record<string, unknown>
   enabled?: boolean
+  isStaff?: boolean
+  isSuperuser?: boolean
 }
 
 export const adminRoutes: FastifyPluginAsync<{ token: string }> = async (app, { token }) => {
@@ -40,6 +42,10 @@ export const adminRoutes: FastifyPluginAsync<{ token: string }> = async (app, { 
     '/users/delete': async (b) => { await sso.deleteUser(b.username ?? '') },
     '/users/rename': async (b) => await sso.renameUser(b.username ?? '', b.newUsername ?? ''),
     '/users/attributes': async (b) => await sso.updateUser(b.username ?? '', { attributes: b.attributes ?? {} }),
+    '/users/flags': async (b) => await sso.updateUser(b.username ?? '', {
+      ...(b.isStaff === undefined ? {} : { isStaff: b.isStaff === true }),
+      ...(b.isSuperuser === undefined ? {} : { isSuperuser: b.isSuperuser === true })
+    }),
     '/groups/create': async (b) => { await sso.groups.create(b.group ?? '') },
     '/groups/add-member': async (b) => { await sso.groups.addMember(b.group ?? '', b.username ?? '') },
     '/groups/remove-member': async (b) => { await sso.groups.removeMember(b.group ?? '', b.username ?? '') },
@@ -48,7 +54,8 @@ export const adminRoutes: FastifyPluginAsync<{ token: string }> = async (app, { 
     }),
     '/services/fields': async (b) => await sso.updateService(b.service ?? '', { fields: b.fields ?? null }),
     '/services/enabled': async (b) => await sso.setServiceEnabled(b.service ?? '', b.enabled === true),
-    '/events/status': async () => await sso.events.status()
+    '/events/status': async () => await sso.events.status(),
+    '/events/dead': async () => await sso.events.dead()
   }
   for (const [path, run] of Object.entries(routes)) {
     app.post(path, async (request) => ({ ok: true, result: (await run((request.body ?? {}) as Body)) ?? null }))

@@ -5,7 +5,8 @@
  *
  * Environment: PORT (3001), HOST (127.0.0.1), GATEWAY_URL (browser URL of the gateway),
  * GATEWAY_INTERNAL_URL (server-to-server, defaults to GATEWAY_URL), SSO_TOKEN,
- * SSO_SIGNING_SECRET, SESSION_SECRET, DATABASE (service-a.sqlite), NODE_ENV.
+ * SSO_SIGNING_SECRET, SESSION_SECRET, DATABASE (service-a.sqlite), NODE_ENV, GATEWAY_KIND
+ * (`django-sso` behind a django-sso gateway: its events are unsigned, there is no keep-alive).
  */
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import fastifySsoService, { type AccountsAdapter } from 'fastify-sso-service'
@@ -45,7 +46,8 @@ await app.register(fastifySsoService, {
   gatewayUrl: env.GATEWAY_URL ?? 'http://127.0.0.1:3000',
   gatewayInternalUrl: env.GATEWAY_INTERNAL_URL ?? env.GATEWAY_URL ?? 'http://127.0.0.1:3000',
   token: env.SSO_TOKEN ?? '',
-  signingSecret: env.SSO_SIGNING_SECRET ?? '',
+  // Behind a django-sso gateway (GATEWAY_KIND=django-sso): unsigned events carrying our token, no keep-alive.
+  ...(env.GATEWAY_KIND === 'django-sso' ? { acceptUnsignedEvents: true, keepAliveInterval: 0 } : { signingSecret: env.SSO_SIGNING_SECRET ?? '' }),
   sessionSecret: env.SESSION_SECRET ?? '',
   database: env.DATABASE ?? 'service-a.sqlite',
   cookieName: 'demo_service_a_session',

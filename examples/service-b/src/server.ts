@@ -23,7 +23,8 @@ await app.register(fastifySsoService, {
   gatewayUrl: env.GATEWAY_URL ?? 'http://127.0.0.1:3000',
   gatewayInternalUrl: env.GATEWAY_INTERNAL_URL ?? env.GATEWAY_URL ?? 'http://127.0.0.1:3000',
   token: env.SSO_TOKEN ?? '',
-  signingSecret: env.SSO_SIGNING_SECRET ?? '',
+  // Behind a django-sso gateway (GATEWAY_KIND=django-sso): unsigned events carrying our token, no keep-alive.
+  ...(env.GATEWAY_KIND === 'django-sso' ? { acceptUnsignedEvents: true, keepAliveInterval: 0 } : { signingSecret: env.SSO_SIGNING_SECRET ?? '' }),
   sessionSecret: env.SESSION_SECRET ?? '',
   database: env.DATABASE ?? 'service-b.sqlite',
   cookieName: 'demo_service_b_session',

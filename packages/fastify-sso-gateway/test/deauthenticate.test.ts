@@ -33,7 +33,7 @@ t.test('deauthenticate tells every other enabled service', async (t) => {
   await app.ssoGateway.registerService({ name: 'beta', baseUrl: 'http://beta.test', eventUrl: 'http://beta.internal:9000/hooks/sso' })
   const bodies: unknown[] = []
   agent.get('http://beta.internal:9000').intercept({ path: '/hooks/sso', method: 'POST' })
-    .reply(200, (opts) => { bodies.push(JSON.parse(String(opts.body))); return {} }).persist()
+    .reply(200, (opts) => { bodies.push(JSON.parse(String(opts.body))); return { ok: true } }).persist()
   await signIn(app, new Browser(app), secret)
   await call(app, '/sso/deauthenticate/', { token: secret, user_identy: 'alice' })
   await app.ssoGateway.events.flush()
@@ -51,4 +51,18 @@ t.test('a bad secret is a 401 JSON error, not a crash', async (t) => {
     t.match(res.headers['content-type'], /application\/json/)
     t.same(res.json(), { error: 'Unknown or disabled service token', code: 'FST_SSO_GATEWAY_UNAUTHORIZED_SERVICE' })
   }
+})
+
+t.test('a django-sso caller gets 200 {"ok": true} for a user it has no session of, as django-sso answers', async (t) => {
+  const { app, agent } = await buildApp()
+  t.teardown(() => app.close())
+  const { secret } = await seed(app, agent)
+  const legacy = await app.ssoGateway.registerService({ name: 'legacy', baseUrl: 'http://legacy.test', protocol: 'django-sso-1' })
+  const browser = new Browser(app)
+  await signIn(app, browser, secret)
+  for (const user of ['alice', 'nobody']) {
+    const res = await call(app, '/sso/deauthenticate/', { token: legacy.secret, user_identy: user })
+    t.same([res.statusCode, res.json()], [200, { ok: true }], `${user}: ok (a django-sso service skips its own logout on anything else)`)
+  }
+  t.match((await browser.request('GET', '/welcome/')).body, /id="who">alice/, 'but nobody it never signed in is signed out by it')
 })

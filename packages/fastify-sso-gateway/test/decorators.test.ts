@@ -19,7 +19,7 @@ t.test('registerService validates its input', async (t) => {
     [{ name: 'a', baseUrl: 'http://a.test/?q=1' }, /query/],
     [{ name: 'a', baseUrl: 'http://a.test/#f' }, /fragment/],
     [{ name: 'a', baseUrl: 'http://a.test', eventUrl: 'javascript:alert(1)' }, /eventUrl must be/],
-    [{ name: 'a', baseUrl: 'http://a.test', protocol: 'saml' }, /protocol must be fastify-sso or django-sso/],
+    [{ name: 'a', baseUrl: 'http://a.test', protocol: 'saml' }, /protocol must be fastify-sso, django-sso-1 \(django-sso 1.x\) or django-sso-2/],
     [{ name: 'a', baseUrl: 'http://a.test', secret: 'short' }, /secret must be 32 to 256 characters/],
     [{ name: 'a', baseUrl: 'http://a.test', secret: 'x'.repeat(257) }, /secret must be 32 to 256/],
     [{ name: 'a', baseUrl: 'http://a.test', secret: 12345 }, /secret must be 32 to 256/],
@@ -46,13 +46,20 @@ t.test('registerService, getService, listServices, setServiceEnabled', async (t)
   t.equal(b.secret, secret)
   t.equal(b.signingSecret, SIGNING)
   t.equal(b.service.eventUrl, 'http://10.0.0.2:8000/sso/event/', 'the event URL is kept as given (Django needs the slash)')
+  t.equal(b.service.protocol, 'django-sso-1', "'django-sso' is the 1.x dialect")
+  await t.rejects(api.registerService({ name: 'legacy-fields', baseUrl: 'http://legacy.test', protocol: 'django-sso-1', fields: ['email'] }),
+    { code: 'FST_SSO_GATEWAY_INVALID_SERVICE', message: /a django-sso 1.x service refuses every key but username and the three flags/ })
+  await t.rejects(api.updateService('legacy', { fields: ['email'] }), { code: 'FST_SSO_GATEWAY_INVALID_SERVICE' })
+  t.same((await api.updateService('legacy', { fields: [] })).fields, [], 'no fields is fine for 1.x')
+  const modern = await api.registerService({ name: 'django-3', baseUrl: 'http://dj3.test', protocol: 'django-sso-2', fields: ['email'] })
+  t.match(modern.service, { protocol: 'django-sso-2', fields: ['email'] })
 
   await t.rejects(api.registerService({ name: 'shop', baseUrl: 'http://other.test' }), { code: 'FST_SSO_GATEWAY_SERVICE_EXISTS', statusCode: 409 })
   await t.rejects(api.registerService({ name: 'copy', baseUrl: 'http://other.test', secret }), { code: 'FST_SSO_GATEWAY_SERVICE_EXISTS' }, 'a secret in use is refused')
 
   t.match(await api.getService('shop'), { name: 'shop' })
   t.equal(await api.getService('nope'), null)
-  t.same((await api.listServices()).map((s) => s.name), ['shop', 'legacy'])
+  t.same((await api.listServices()).map((s) => s.name), ['shop', 'legacy', 'django-3'])
   t.match(await api.setServiceEnabled('shop', false), { name: 'shop', enabled: false })
   t.match(await api.getService('shop'), { enabled: false })
   t.match(await api.setServiceEnabled('shop', true), { enabled: true })
@@ -147,7 +154,7 @@ t.test('disableUser signs the user out everywhere and tells services', async (t)
   await api.createUser({ username: 'alice', password: PASSWORD })
   const types: string[] = []
   agent.get('http://modern.test').intercept({ path: '/sso/event/', method: 'POST' })
-    .reply(200, (opts) => { types.push(JSON.parse(String(opts.body)).type + ':' + JSON.parse(String(opts.body)).is_active); return {} }).persist()
+    .reply(200, (opts) => { types.push(JSON.parse(String(opts.body)).type + ':' + JSON.parse(String(opts.body)).is_active); return { ok: true } }).persist()
   await api.disableUser('alice')
   await api.events.flush()
   t.same(types, ['update_account:false', 'deauthenticate:undefined'], 'in order: the account change, then the logout')

@@ -3,7 +3,7 @@ import { generateSigningSecret, verifyWebhook } from 'fastify-sso-protocol'
 import t from 'tap'
 import { MockAgent } from 'undici'
 import { OutboxDispatcher, RETRY_SCHEDULE } from '../src/outbox/dispatcher.js'
-import { bodyFor, deauthenticateEvent, updateAccountEvent } from '../src/outbox/events.js'
+import { accountFor, bodyFor, deauthenticateEvent, updateAccountEvent } from '../src/outbox/events.js'
 import { SqliteGatewayStore } from '../src/store/sqlite.js'
 import type { NewOutboxEvent, ServiceRecord, UserRecord } from '../src/store/store.js'
 
@@ -55,7 +55,7 @@ t.test('a 500 is retried later with backoff; a later attempt delivers', async (t
   t.equal((await get(store, e.id)).attempts, 1, 'not retried before it is due')
 
   pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, (opts) => {
-    bodies.push({ headers: opts.headers as Record<string, string>, body: String(opts.body) }); return 'ok'
+    bodies.push({ headers: opts.headers as Record<string, string>, body: String(opts.body) }); return { ok: true }
   })
   clock.offset += 7000
   await run()
@@ -352,11 +352,17 @@ t.test('expediteEvents: a (service, user)\'s pending events become due, oldest f
 })
 
 t.test('event bodies', async (t) => {
-  const service = { id: 's', protocol: 'django-sso', djangoToken: 'tok', fields: ['email', 'display_name', 'team', 'missing'] } as ServiceRecord
+  const service = { id: 's', protocol: 'django-sso-2', djangoToken: 'tok', fields: ['email', 'display_name', 'team', 'missing'] } as unknown as ServiceRecord
   const u = { id: 'u', username: 'alice', isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: 'A', attributes: { username: 'forged', team: 'x' } } as unknown as UserRecord
   const upd = JSON.parse(updateAccountEvent(service, u).payload)
   t.notOk('token' in upd, 'the secret is never stored in the outbox')
-  t.same(JSON.parse(bodyFor(service, JSON.stringify(upd))), { ...upd, token: 'tok' }, 'it is added to the body sent to a django-sso service')
+  t.same(JSON.parse(bodyFor(service, JSON.stringify(upd))), {
+    type: 'update_account', fields: { user_identy: 'alice', team: 'x', is_active: true, is_staff: false, is_superuser: false, email: null, display_name: 'A' }, token: 'tok'
+  }, 'it is added to the body sent to a django-sso service, in its dialect')
+  t.same(JSON.parse(bodyFor({ ...service, protocol: 'django-sso-1' }, JSON.stringify(upd))),
+    { type: 'update_account', username: 'alice', is_active: true, is_staff: false, is_superuser: false, token: 'tok' }, '1.x: its four keys')
+  t.same(accountFor({ fields: null, protocol: 'django-sso-2' }, u, ['g']), { user_id: 'u', username: 'alice', is_active: true, is_staff: false, is_superuser: false },
+    'a django-sso service gets no optional field unless it asks')
   t.same(upd, { user_id: 'u', username: 'alice', team: 'x', is_active: true, is_staff: false, is_superuser: false, email: null, display_name: 'A', type: 'update_account' },
     'only the fields the service asked for; attributes never override the core fields')
   t.same(JSON.parse(deauthenticateEvent(service, u, 'sso_1', 'logout').payload), { type: 'deauthenticate', username: 'alice', user_id: 'u', sso_session: 'sso_1', reason: 'logout' })
@@ -366,7 +372,7 @@ t.test('event bodies', async (t) => {
 t.test('a backlog larger than a batch is claimed in chunks and delivered in full; a kick claims at once', async (t) => {
   const { store, pool, run, event, service, user, dispatcher } = await setup(t)
   let served = 0
-  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, () => { served++; return {} }).delay(20).persist()
+  pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, () => { served++; return { ok: true } }).delay(20).persist()
   for (let i = 0; i < 100; i++) await event(updateAccountEvent(service, user(`backlog-${i}`)))
   dispatcher.kick()
   // While the first batch is in flight, a kick asks for more at once.
@@ -377,3 +383,37 @@ t.test('a backlog larger than a batch is claimed in chunks and delivered in full
   t.equal(served, 101, 'every event delivered once')
   t.same(await store.listEvents('pending', 10), [])
 })
+
+t.test('a 2xx is a delivery only when its body says {"ok": true}: django-sso answers every failure with HTTP 200', async (t) => {
+  const { store, pool, clock, log, run, event, service, user } = await setup(t)
+  const django = await store.createService({ ...service, id: 'svc_dj', name: 'dj', tokenHash: 'h2', djangoToken: 'dj-token', protocol: 'django-sso-1', createdAt: 0 } as never)
+  const cases: Array<[ServiceRecord, number, string, string | null]> = [
+    [django, 200, '{"error": "update_account() got an unexpected keyword argument \'user_id\'"}', "refused: update_account() got an unexpected keyword argument 'user_id'"],
+    [django, 200, '', 'empty answer, expected {"ok": true}'],
+    [service, 200, '{}', 'answer without "ok": true'],
+    [service, 200, 'null', 'answer without "ok": true'],
+    [service, 200, '{"ok": "yes"}', 'answer without "ok": true'],
+    [service, 200, '<html>ok</html>', 'answer is not JSON, expected {"ok": true}'],
+    [service, 200, `{"error": "${'x'.repeat(20_000)}"}`, 'answer is not JSON, expected {"ok": true}'],
+    [service, 204, '', null],
+    [django, 200, '{"ok": true}', null]
+  ]
+  for (const [target, status, answer, error] of cases) {
+    const e = await event(updateAccountEvent(target, user(`u-${Math.random()}`)))
+    pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(status, answer)
+    await run()
+    const row = await get(store, e.id)
+    if (error === null) {
+      t.match(row, { status: 'delivered', lastError: null }, `${status} ${answer.slice(0, 20)}: delivered`)
+    } else {
+      t.match(row, { status: 'pending', attempts: 1, lastError: error }, `${status} ${answer.slice(0, 40)}: a failure, retried later`)
+      t.ok(row.nextAttemptAt > clock.now, 'scheduled for a retry')
+      await store.failEvent(e.id, 'done with this case', null)
+    }
+  }
+  const audits = log.lines.map(([, o]) => (o as { audit?: string }).audit)
+  t.equal(audits.filter((a) => a === 'event_delivered').length, 2, 'only the two real successes were logged as delivered')
+  t.match(log.lines.find(([, o]) => typeof (o as { error?: string }).error === 'string' && (o as { error: string }).error.startsWith('refused')),
+    ['warn', { audit: 'event_failed', service: 'dj' }], 'a refusal is logged as a failed delivery')
+})
+

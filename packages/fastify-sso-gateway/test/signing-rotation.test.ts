@@ -9,7 +9,7 @@ t.test('the signing secret rotates: events are signed with the new one from then
   await app.ssoGateway.createUser({ username: 'alice' })
   const seen: Array<{ headers: Record<string, string>, body: string }> = []
   agent.get('http://alpha.test').intercept({ path: '/sso/event/', method: 'POST' })
-    .reply(200, (o) => { seen.push({ headers: o.headers as Record<string, string>, body: String(o.body) }); return {} }).persist()
+    .reply(200, (o) => { seen.push({ headers: o.headers as Record<string, string>, body: String(o.body) }); return { ok: true } }).persist()
 
   await t.rejects(app.ssoGateway.updateService('alpha', { signingSecret: 'not-a-secret' }), { code: 'FST_SSO_GATEWAY_INVALID_SERVICE' })
   const fresh = generateSigningSecret()

@@ -44,7 +44,7 @@ t.test('the gateway on a file: users, services and sessions survive a restart', 
   const file = join(t.testdir({}), 'gateway.sqlite')
   const { app, agent } = await buildApp({ database: file })
   const { secret } = await app.ssoGateway.registerService({ name: 'alpha', baseUrl: 'http://alpha.test' })
-  agent.get('http://alpha.test').intercept({ path: '/sso/event/', method: 'POST' }).reply(200, {}).persist()
+  agent.get('http://alpha.test').intercept({ path: '/sso/event/', method: 'POST' }).reply(200, { ok: true }).persist()
   await app.ssoGateway.createUser({ username: 'alice', password: PASSWORD })
   const browser = new Browser(app)
   await signIn(app, browser, secret)

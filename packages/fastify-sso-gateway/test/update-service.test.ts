@@ -36,7 +36,7 @@ t.test('updateService changes every field, and the gateway uses the new values',
 
   const events = record(agent, 'http://internal.alpha:8080')
   agent.get('http://internal.alpha:8080').intercept({ path: '/hooks/sso', method: 'POST' })
-    .reply(200, (opts) => { events.push(JSON.parse(String(opts.body))); return {} }).persist()
+    .reply(200, (opts) => { events.push(JSON.parse(String(opts.body))); return { ok: true } }).persist()
   const { res } = await signInAs(app, new Browser(app), secret, 'alice')
   t.match(res.headers.location, /^https:\/\/new\.alpha\.test\/app\/sso\/accept\/(\?code=[\w-]{43})?$/, 'the browser goes to the new base URL')
   await api.events.flush()
