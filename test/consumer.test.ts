@@ -108,8 +108,9 @@ t.test('packed, installed with npm and with pnpm 10, both plugins sign a user in
 
       const signIn = await run(process.execPath, ['sign-in.mjs'], dir, RUN_TIMEOUT, CLEAN_ENV)
       t.equal(signIn.code, 0, 'the consumer app ran (no crash on load)', { stderr: signIn.stderr.slice(-4000), signal: signIn.code })
-      const result = JSON.parse(signIn.stdout.trim().split('\n').pop() ?? '{}') as { signedInAs?: string, secureCookiesOverHttp?: number }
-      t.equal(result.signedInAs, 'alice', 'signed in through the gateway over real HTTP')
+      const result = JSON.parse(signIn.stdout.trim().split('\n').pop() ?? '{}') as { signedInAs?: string, welcome?: string, secureCookiesOverHttp?: number }
+      t.equal(result.signedInAs, 'alice', 'signed in at the service through the gateway over real HTTP')
+      t.equal(result.welcome, 'alice', 'the README\'s first try: signed in at the gateway itself, its welcome page says who')
       t.equal(result.secureCookiesOverHttp, 0, 'no Secure cookie on plain http (a browser would drop it)')
       t.match(signIn.stdout + signIn.stderr, /no sessionSecret option/, 'the first-try warning is shown')
 
