@@ -51,7 +51,7 @@ await app.register(fastifySsoService, {
   sessionSecret: env.SESSION_SECRET ?? '',
   database: env.DATABASE ?? 'service-a.sqlite',
   cookieName: 'demo_service_a_session',
-  cookieSecure: env.NODE_ENV !== 'development',
+  cookieSecure: 'auto', // Secure when the request came over HTTPS (the default)
   accounts: adapter
 })
 

@@ -28,7 +28,7 @@ await app.register(fastifySsoService, {
   sessionSecret: env.SESSION_SECRET ?? '',
   database: env.DATABASE ?? 'service-b.sqlite',
   cookieName: 'demo_service_b_session',
-  cookieSecure: env.NODE_ENV !== 'development',
+  cookieSecure: 'auto', // Secure when the request came over HTTPS (the default)
   accounts: {
     find: (ctx) => accounts.get(ctx.account.user_id ?? ctx.account.username),
     create: (ctx) => {
