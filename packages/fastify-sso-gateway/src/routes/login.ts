@@ -109,7 +109,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
     // request token stays pending, so the retry link works (silently: the user is signed in here).
     if (isDjango(pending.service) && !await gateway.pushAccountTo(pending.service, user, options.inlineEventTimeout)) {
       request.log.warn({ audit: 'event_inline_failed', service: pending.service.name, user: user.username },
-        'sso update_account not delivered at sign-in; django-sso service unreachable, sign-in not completed')
+        'sso update_account not accepted at sign-in (the django-sso service is unreachable or refused it: see its event_failed record); sign-in not completed')
       return await sendMessage(reply.header('cache-control', 'no-store').header('retry-after', 5), pages, options.title, 503, {
         heading: `${pending.service.name} is not reachable`,
         message: `You are signed in, but ${pending.service.name} could not be told about your account, so it cannot let you in yet. ` +
