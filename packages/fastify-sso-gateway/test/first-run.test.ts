@@ -70,3 +70,15 @@ t.test('a store that cannot keep settings needs an explicit sessionSecret', asyn
   await app.close()
   await store.close()
 })
+
+t.test('a custom store that keeps settings: the generated secret goes there, and the warning says so', async (t) => {
+  const store = new SqliteGatewayStore({ filename: ':memory:' })
+  const { lines, server } = logLines()
+  const app = Fastify(server)
+  await app.register(fastifySsoGateway, { store })
+  await app.ready()
+  t.teardown(() => app.close())
+  const warning = lines.find((l) => (l.level as number) === 40)
+  t.match(warning?.msg, /kept in the database \(the store, setting "session_secret"\)/)
+  t.equal((await store.setting('session_secret', () => 'not used')).length, 43, 'the generated secret is in the store (256 bits, base64url)')
+})
