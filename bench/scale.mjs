@@ -8,7 +8,8 @@
 import { statSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import Database from 'better-sqlite3'
-import { sessionIndexer, SqliteSessionStore } from 'fastify-sso-protocol'
+import { sessionIndexer } from 'fastify-sso-protocol'
+import { SqliteSessionStore } from 'fastify-sso-service'
 
 const [file, othersArg, targetsArg] = process.argv.slice(2)
 const others = Number(othersArg)
@@ -19,7 +20,7 @@ const lifetime = { idleTimeout: 30 * 60_000, absoluteTimeout: 12 * 60 * 60_000 }
 const db = new Database(file)
 db.pragma('journal_mode = WAL')
 db.pragma('busy_timeout = 5000')
-const store = new SqliteSessionStore({ db, index: sessionIndexer(lifetime) })
+const store = new SqliteSessionStore({ db })
 
 const now = Date.now()
 const session = (user, i) => ({
@@ -48,7 +49,8 @@ const fillMs = performance.now() - t0
 const targetNames = Array.from({ length: targets }, (_, t) => `target${t}`)
 for (const [t, name] of targetNames.entries()) {
   for (let k = 0; k < 3; k++) {
-    store.set(`t-${t}-${k}`.padEnd(32, '_'), session(name, others + t * 3 + k), (err) => { if (err) throw err })
+    const s = session(name, others + t * 3 + k)
+    await store.set(`t-${t}-${k}`.padEnd(32, '_'), s, index(s))
   }
 }
 db.pragma('wal_checkpoint(TRUNCATE)')
@@ -56,7 +58,7 @@ db.pragma('wal_checkpoint(TRUNCATE)')
 const direct = []
 for (const name of targetNames.slice(0, Math.ceil(targets / 2))) {
   const a = performance.now()
-  const ended = store.destroyByUser(name)
+  const ended = await store.destroyByUser(name)
   direct.push(performance.now() - a)
   if (ended !== 3) throw new Error(`${name}: ended ${ended} sessions, expected 3`)
 }

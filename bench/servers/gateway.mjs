@@ -9,7 +9,7 @@ import { createHmac, randomBytes } from 'node:crypto'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import Fastify from 'fastify'
 import fastifySsoGateway, { SqliteGatewayStore } from 'fastify-sso-gateway'
-import { generateToken, sessionIndexer, SqliteSessionStore } from 'fastify-sso-protocol'
+import { generateToken, sessionIndexer } from 'fastify-sso-protocol'
 
 const env = process.env
 const lifetime = { idleTimeout: 30 * 60_000, absoluteTimeout: 12 * 60 * 60_000 }
@@ -53,19 +53,21 @@ if (env.BENCH_DEBUG === '1') {
   })
   // Clones a real signed-in session `count` times through the gateway's own session store
   // (same table, same index function); answers the signed cookie values.
-  const sessions = new SqliteSessionStore({ db: store.db, table: 'gateway_sessions', index: sessionIndexer(lifetime) })
+  const index = sessionIndexer(lifetime)
   app.post('/__bench/sessions', async (request) => {
     const { count, sid } = request.body
-    const template = await new Promise((resolve, reject) => sessions.get(sid, (err, s) => (err ? reject(err) : resolve(s))))
+    const template = await store.sessions.get(sid, Date.now())
     if (template == null) throw new Error('no such session')
     const secret = env.SESSION_SECRET
     const cookies = []
     const now = Date.now()
+    const insert = store.db.prepare('INSERT INTO gateway_sessions (sid, data, expires_at, user_key, sso_session) VALUES (?, ?, ?, ?, ?)')
     store.db.transaction(() => {
       for (let i = 0; i < count; i++) {
         const id = randomBytes(24).toString('base64url')
         const clone = { ...template, sso: 'sso_' + generateToken(18), createdAt: now, seenAt: now }
-        sessions.set(id, clone, (err) => { if (err) throw err })
+        const ix = index(clone)
+        insert.run(id, JSON.stringify(clone), ix.expiresAt, ix.user, ix.ssoSession)
         cookies.push(id + '.' + createHmac('sha256', secret).update(id).digest('base64').replace(/=/g, ''))
       }
     })()
@@ -75,7 +77,7 @@ if (env.BENCH_DEBUG === '1') {
   // nothing waits on per-user ordering), then times the outbox draining all of them.
   app.post('/__bench/drain', async (request) => {
     const { count } = request.body
-    const services = (await store.listServices()).filter((s) => s.enabled)
+    const services = (await store.services.list()).filter((s) => s.enabled)
     const events = []
     for (let i = 0; i < count; i++) {
       const s = services[i % services.length]
@@ -83,7 +85,7 @@ if (env.BENCH_DEBUG === '1') {
       events.push({ id: 'evt_' + generateToken(18), serviceId: s.id, userKey: 'usr_' + username, payload: JSON.stringify({ type: 'deauthenticate', username }) })
     }
     const t0 = performance.now()
-    await store.enqueueEvents(events)
+    await store.outbox.enqueue(events)
     const t1 = performance.now()
     await app.ssoGateway.events.flush()
     const t2 = performance.now()
@@ -101,9 +103,9 @@ for (const s of JSON.parse(env.SERVICES ?? '[]')) {
 const users = Number(env.USERS ?? 0)
 if (users > 0 && await app.ssoGateway.getUser('bench0') === null) {
   await app.ssoGateway.createUser({ username: 'bench0', password: env.PASSWORD, email: 'bench0@example.com' })
-  const first = await store.getUserByUsername('bench0')
+  const first = await store.users.byUsername('bench0')
   for (let i = 1; i < users; i++) {
-    await store.createUser({
+    await store.users.create({
       id: 'usr_' + generateToken(12),
       username: `bench${i}`,
       passwordHash: first.passwordHash,

@@ -1,5 +1,5 @@
 // A new session per request through @fastify/session: in its in-memory store (STORE=memory),
-// in fastify-sso-protocol's SqliteSessionStore (STORE=sqlite, the database opened as the
+// in fastify-sso-service's SqliteSessionStore (STORE=sqlite, the database opened as the
 // service plugin opens it), or with the whole fastify-sso-service plugin (STORE=plugin).
 import Fastify from 'fastify'
 
@@ -18,14 +18,22 @@ if (env.STORE === 'plugin') {
   const { default: fastifySession } = await import('@fastify/session')
   let store
   if (env.STORE === 'sqlite') {
-    // fastify-sso-protocol's SqliteSessionStore on a database opened as the service plugin opens it.
+    // fastify-sso-service's SqliteSessionStore on a database opened as the service plugin opens it,
+    // registered the way the plugin registers it.
     const { default: Database } = await import('better-sqlite3')
-    const { SqliteSessionStore, sessionIndexer } = await import('fastify-sso-protocol')
+    const { callbackSessionStore, sessionIndexer } = await import('fastify-sso-protocol')
+    const { SqliteSessionStore } = await import('fastify-sso-service')
     const db = new Database(env.DATABASE)
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')
     db.pragma('busy_timeout = 5000')
-    store = new SqliteSessionStore({ db, index: sessionIndexer({ idleTimeout: 30 * 60_000, absoluteTimeout: 12 * 60 * 60_000 }) })
+    const sessions = new SqliteSessionStore({ db })
+    const index = sessionIndexer({ idleTimeout: 30 * 60_000, absoluteTimeout: 12 * 60 * 60_000 })
+    store = callbackSessionStore({
+      get: async (sid) => await sessions.get(sid, Date.now()),
+      set: async (sid, session) => { await sessions.set(sid, session, index(session)) },
+      destroy: async (sid) => { await sessions.destroy(sid) }
+    })
   }
   await app.register(fastifyCookie)
   await app.register(fastifySession, {

@@ -105,9 +105,9 @@ t.test('a full database fails closed', async (t) => {
     store.db.exec('CREATE TABLE filler (x BLOB)')
     store.db.pragma(`max_page_count = ${Number(store.db.pragma('page_count', { simple: true }))}`)
     const grow = store.db.prepare('INSERT INTO filler VALUES (randomblob(8000))')
-    for (const method of ['authenticateRequestToken', 'createRequestToken'] as const) {
-      const real = (store[method] as (...args: unknown[]) => Promise<unknown>).bind(store)
-      ;(store as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
+    for (const method of ['authenticate', 'create'] as const) {
+      const real = store.tokens[method] as (...args: unknown[]) => Promise<unknown>
+      ;(store.tokens as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
         store.db.transaction(() => { grow.run(); return real(...args) }).immediate()
       }
     }

@@ -3,7 +3,7 @@ import { checkSessionLifetime, generateToken } from 'fastify-sso-protocol'
 import type { Gateway } from './gateway.js'
 import type { ResolvedGatewayOptions } from './options.js'
 import type { Pages } from './pages.js'
-import type { UserRecord } from './store/store.js'
+import type { UserRecord } from './types.js'
 
 declare module 'fastify' {
   interface Session {
@@ -40,12 +40,14 @@ export async function currentUser (request: FastifyRequest, ctx: RouteContext): 
   if (id === undefined) return null
   const now = Date.now()
   const state = checkSessionLifetime({ createdAt: session.get('createdAt'), seenAt: session.get('seenAt') }, ctx.options, now)
-  const user = await ctx.gateway.store.getUserById(id)
+  const user = await ctx.gateway.userById(id)
   if (state === 'expired' || user === null || !user.isActive) {
     const sso = session.get('sso')
     request.log.info({ audit: 'session_ended', reason: state === 'expired' ? 'expired' : 'user disabled or removed' }, 'sso gateway session ended')
-    await session.regenerate()
+    // The SSO session ends (with its events) before the browser session is dropped: a crash in
+    // between leaves the end to tell, never a session gone that the services were not told of.
     if (state === 'expired' && user !== null && sso !== undefined) await ctx.gateway.endSsoSession(user, sso, 'expired')
+    await session.regenerate()
     return null
   }
   if (state === 'touch') session.set('seenAt', now)

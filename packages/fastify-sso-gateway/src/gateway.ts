@@ -1,14 +1,17 @@
 import type { FastifyBaseLogger } from 'fastify'
 import {
-  generateSigningSecret, generateToken, hashToken, isSigningSecret, type DeauthenticateReason, type SqliteSessionStore
+  generateSigningSecret, generateToken, hashToken, isSigningSecret, type DeauthenticateReason, type SessionLifetime
 } from 'fastify-sso-protocol'
 import { errors } from './errors.js'
 import {
-  DEFAULT_FIELDS, deauthenticateEvent, deleteAccountEvent, RESERVED_FIELDS, renameAccountEvent, updateAccountEvent
+  accountFor, DEFAULT_FIELDS, isDjango, deauthenticateEvent, deleteAccountEvent, RESERVED_FIELDS, renameAccountEvent, updateAccountEvent
 } from './outbox/events.js'
 import type { OutboxDispatcher } from './outbox/dispatcher.js'
 import { MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.js'
-import type { GatewayStore, NewOutboxEvent, ServiceAccess, ServicePatch, ServiceProtocol, ServiceRecord, UserPatch, UserRecord } from './store/store.js'
+import { RequestTokens } from './request-tokens.js'
+import type {
+  EndedSessions, EndUserSessions, GatewayStore, NewOutboxEvent, ServiceAccess, ServicePatch, ServiceProtocol, ServiceRecord, ServiceUser, UserPatch, UserRecord
+} from './store/store.js'
 import type {
   AccessCheck, AccessInput, ChangePasswordOptions, CreateUserInput, GatewayService, GatewayUser, RegisterServiceInput,
   RegisteredService, SsoGatewayApi, SsoSessionInfo, UpdateServiceInput, UpdateUserInput
@@ -77,36 +80,32 @@ function checkGroupName (name: unknown): string {
 /** Names of user fields on the wire, for `changed` in `update_account`. */
 const WIRE_NAMES: Record<string, string> = { isActive: 'is_active', isStaff: 'is_staff', isSuperuser: 'is_superuser', displayName: 'display_name' }
 
-/** The gateway session fields the sessions page reads. */
-interface StoredGatewaySession {
-  user?: string
-  sso?: string
-  createdAt?: number
-  seenAt?: number
-  ua?: string
-  ip?: string
-}
-
 export interface GatewayDeps {
   store: GatewayStore
-  sessions: SqliteSessionStore
   hasher: PasswordHasher
   outbox: OutboxDispatcher
   log: FastifyBaseLogger
   /** The app's extra access rule, if any. */
   accessCheck?: AccessCheck | undefined
+  /** Lifetimes of request tokens, in ms. */
+  tokenTtl: { pending: number, authenticated: number }
+}
+
+/** `deauthenticate` for every enabled service each ended SSO session reached. */
+function deauthenticateReached (services: ServiceRecord[], user: UserRecord, ended: EndedSessions, reason: DeauthenticateReason): NewOutboxEvent[] {
+  return ended.ssoSessions.flatMap((sso) => services.filter((s) => sso.services.includes(s.id))
+    .map((s) => deauthenticateEvent(s, user, sso.id, reason)))
 }
 
 /** The gateway's own logic, shared by the routes and the `fastify.ssoGateway` decorator. */
 export class Gateway implements SsoGatewayApi {
   readonly #d: GatewayDeps
+  /** The request-token state machine the routes call. */
+  readonly tokens: RequestTokens
 
   constructor (deps: GatewayDeps) {
     this.#d = deps
-  }
-
-  get store (): GatewayStore {
-    return this.#d.store
+    this.tokens = new RequestTokens(deps.store, deps.tokenTtl, () => deps.outbox.kick())
   }
 
   // ---------------------------------------------------------------- services
@@ -129,7 +128,7 @@ export class Gateway implements SsoGatewayApi {
     const fields = checkFieldsFor(name, protocol, input.fields)
     const secret = input.secret ?? generateToken()
     const signingSecret = input.signingSecret ?? generateSigningSecret()
-    const service = await this.#d.store.createService({
+    const service = await this.#d.store.services.create({
       id: 'svc_' + generateToken(12),
       name,
       baseUrl,
@@ -157,7 +156,7 @@ export class Gateway implements SsoGatewayApi {
       if (user === null) throw new errors.INVALID_SERVICE(name, `access: no user ${JSON.stringify(username)}`)
       users.push(user.id)
     }
-    const known = new Set(await this.#d.store.listGroups())
+    const known = new Set(await this.#d.store.groups.list())
     for (const group of input.groups ?? []) {
       if (!known.has(group)) throw new errors.INVALID_GROUP(JSON.stringify(group))
     }
@@ -165,12 +164,12 @@ export class Gateway implements SsoGatewayApi {
   }
 
   async getService (name: string): Promise<GatewayService | null> {
-    const s = await this.#d.store.getServiceByName(name)
+    const s = await this.#d.store.services.byName(name)
     return s === null ? null : publicService(s)
   }
 
   async listServices (): Promise<GatewayService[]> {
-    return (await this.#d.store.listServices()).map(publicService)
+    return (await this.#d.store.services.list()).map(publicService)
   }
 
   async setServiceEnabled (name: string, enabled: boolean): Promise<GatewayService> {
@@ -178,7 +177,7 @@ export class Gateway implements SsoGatewayApi {
   }
 
   async updateService (name: string, patch: UpdateServiceInput): Promise<GatewayService> {
-    const s = await this.#d.store.getServiceByName(name)
+    const s = await this.#d.store.services.byName(name)
     if (s === null) throw new errors.SERVICE_NOT_FOUND(name)
     const p: ServicePatch = {}
     if (patch.baseUrl !== undefined) p.baseUrl = checkUrl(name, 'baseUrl', patch.baseUrl).replace(/\/+$/, '')
@@ -192,7 +191,7 @@ export class Gateway implements SsoGatewayApi {
       if (!isSigningSecret(patch.signingSecret)) throw new errors.INVALID_SERVICE(name, 'signingSecret must be whsec_ followed by base64 of at least 24 bytes')
       p.signingSecret = patch.signingSecret
     }
-    const updated = await this.#d.store.updateService(s.id, p)
+    const updated = await this.#d.store.services.update(s.id, p)
     /* c8 ignore next: the service was read just before; only a concurrent deletion gets here */
     if (updated === null) throw new errors.SERVICE_NOT_FOUND(name)
     this.#d.log.info({ audit: 'service_updated', service: name, fields: Object.keys(p) }, 'sso service updated')
@@ -201,13 +200,13 @@ export class Gateway implements SsoGatewayApi {
 
   /** The service a secret belongs to, if it is enabled. */
   async serviceBySecret (secret: string): Promise<ServiceRecord | null> {
-    const s = await this.#d.store.getServiceByTokenHash(hashToken(secret))
+    const s = await this.#d.store.services.byTokenHash(hashToken(secret))
     return s !== null && s.enabled ? s : null
   }
 
   /** Whether `user` may sign in to `service`: the stored rule, then the app's `accessCheck`. */
   async mayUse (service: ServiceRecord, user: UserRecord): Promise<boolean> {
-    const groups = await this.#d.store.groupsOfUser(user.id)
+    const groups = await this.#d.store.groups.ofUser(user.id)
     if (service.access !== null) {
       const allowed = service.access.users.includes(user.id) || service.access.groups.some((g) => groups.includes(g))
       if (!allowed) return false
@@ -222,7 +221,7 @@ export class Gateway implements SsoGatewayApi {
     const username = canonicalUsername(input?.username)
     if (username === null) throw new errors.INVALID_USERNAME(JSON.stringify(input?.username))
     const passwordHash = input.password === undefined ? null : await this.#d.hasher.hash(checkPassword(input.password))
-    const user = await this.#d.store.createUser({
+    const user = await this.#d.store.users.create({
       id: 'usr_' + generateToken(12),
       username,
       passwordHash,
@@ -245,7 +244,7 @@ export class Gateway implements SsoGatewayApi {
   /** A user by any spelling of the username (full record, internal). */
   async userByName (username: unknown): Promise<UserRecord | null> {
     const name = canonicalUsername(username)
-    return name === null ? null : await this.#d.store.getUserByUsername(name)
+    return name === null ? null : await this.#d.store.users.byUsername(name)
   }
 
   async #requireUser (username: string): Promise<UserRecord> {
@@ -255,27 +254,42 @@ export class Gateway implements SsoGatewayApi {
   }
 
   async #enabledServices (): Promise<ServiceRecord[]> {
-    return (await this.#d.store.listServices()).filter((s) => s.enabled)
+    return (await this.#d.store.services.list()).filter((s) => s.enabled)
   }
 
   /**
    * Changes a user and queues, in the same transaction, `update_account` (with the changed
-   * fields) for every enabled service — or `rename_account` when only the name changed.
+   * fields) for every enabled service — or `rename_account` when only the name changed. With
+   * `end`, the same transaction ends the user's sessions (see `#endEvents`).
    */
-  async #update (user: UserRecord, patch: UserPatch): Promise<UserRecord> {
+  async #update (user: UserRecord, patch: UserPatch, end?: { sessions: EndUserSessions, reason: DeauthenticateReason, everywhere: boolean }): Promise<{ user: UserRecord, ended: EndedSessions }> {
     const services = await this.#enabledServices()
-    const groups = await this.#d.store.groupsOfUser(user.id)
+    const groups = await this.#d.store.groups.ofUser(user.id)
     const changed = Object.keys(patch).filter((k) => k !== 'passwordHash').map((k) => WIRE_NAMES[k] ?? k)
-    const updated = await this.#d.store.updateUser(user.id, patch, (u) => services.flatMap((s) => {
-      const events: NewOutboxEvent[] = []
-      if (u.username !== user.username) events.push(renameAccountEvent(s, u, user.username))
-      if (changed.some((c) => c !== 'username')) events.push(updateAccountEvent(s, u, groups, changed.filter((c) => c !== 'username')))
-      return events
-    }))
+    let ended: EndedSessions = { browserSessions: 0, ssoSessions: [] }
+    const updated = await this.#d.store.users.update(user.id, patch, (u, e) => {
+      ended = e
+      const events = services.flatMap((s) => {
+        const events: NewOutboxEvent[] = []
+        if (u.username !== user.username) events.push(renameAccountEvent(s, u, user.username))
+        if (changed.some((c) => c !== 'username')) events.push(updateAccountEvent(s, u, groups, changed.filter((c) => c !== 'username')))
+        return events
+      })
+      return end === undefined ? events : [...events, ...this.#endEvents(services, u, e, end.reason, end.everywhere)]
+    }, end?.sessions)
     /* c8 ignore next: the user was read just before; only a concurrent deletion gets here */
     if (updated === null) throw new errors.USER_NOT_FOUND(JSON.stringify(user.username))
     this.#d.outbox.kick()
-    return updated
+    return { user: updated, ended }
+  }
+
+  /**
+   * What ending sessions tells the services: signed out everywhere (django-sso's meaning),
+   * `deauthenticate` without an SSO session to every enabled service; otherwise one per SSO
+   * session ended, to the services it reached.
+   */
+  #endEvents (services: ServiceRecord[], user: UserRecord, ended: EndedSessions, reason: DeauthenticateReason, everywhere: boolean): NewOutboxEvent[] {
+    return everywhere ? services.map((s) => deauthenticateEvent(s, user, undefined, reason)) : deauthenticateReached(services, user, ended, reason)
   }
 
   async updateUser (username: string, patch: UpdateUserInput): Promise<GatewayUser> {
@@ -288,9 +302,11 @@ export class Gateway implements SsoGatewayApi {
     if (patch.email !== undefined) p.email = patch.email
     if (patch.displayName !== undefined) p.displayName = patch.displayName
     if (patch.attributes !== undefined) p.attributes = patch.attributes
-    const updated = await this.#update(user, p)
+    // Disabling signs the user out everywhere, in the same transaction as the change.
+    const disable = p.isActive === false
+    const { user: updated, ended } = await this.#update(user, p, disable ? { sessions: {}, reason: 'disabled', everywhere: true } : undefined)
     this.#d.log.info({ audit: 'user_updated', user: user.username, fields: Object.keys(p) }, 'sso user updated')
-    if (p.isActive === false) await this.#logoutEverywhere(updated, 'disabled')
+    if (disable) this.#d.log.info({ audit: 'logout_everywhere', user: user.username, sessions: ended.browserSessions, reason: 'disabled' }, 'sso user signed out everywhere')
     return publicUser(updated)
   }
 
@@ -303,7 +319,7 @@ export class Gateway implements SsoGatewayApi {
     const name = canonicalUsername(newUsername)
     if (name === null) throw new errors.INVALID_USERNAME(JSON.stringify(newUsername))
     if (name === user.username) return publicUser(user)
-    const updated = await this.#update(user, { username: name })
+    const { user: updated } = await this.#update(user, { username: name })
     this.#d.log.info({ audit: 'user_renamed', user: name, from: user.username }, 'sso user renamed')
     return publicUser(updated)
   }
@@ -311,88 +327,99 @@ export class Gateway implements SsoGatewayApi {
   async deleteUser (username: string): Promise<void> {
     const user = await this.#requireUser(username)
     const services = await this.#enabledServices()
-    const ended = this.#d.sessions.destroyByUser(user.id)
-    await this.#d.store.deleteUser(user.id, services.flatMap((s) => [deauthenticateEvent(s, user, undefined, 'deleted'), deleteAccountEvent(s, user)]))
+    const ended = await this.#d.store.users.delete(user.id, () =>
+      services.flatMap((s) => [deauthenticateEvent(s, user, undefined, 'deleted'), deleteAccountEvent(s, user)]))
+    /* c8 ignore next: the user was read just before; only a concurrent deletion gets here */
+    if (ended === null) throw new errors.USER_NOT_FOUND(JSON.stringify(user.username))
     this.#d.outbox.kick()
-    this.#d.log.info({ audit: 'user_deleted', user: user.username, sessions: ended }, 'sso user deleted')
+    this.#d.log.info({ audit: 'user_deleted', user: user.username, sessions: ended.browserSessions }, 'sso user deleted')
   }
 
   async changePassword (username: string, password: string, options: ChangePasswordOptions = {}): Promise<number> {
     const user = await this.#requireUser(username)
-    await this.#d.store.updateUser(user.id, { passwordHash: await this.#d.hasher.hash(checkPassword(password)) })
-    this.#d.log.info({ audit: 'password_changed', user: user.username }, 'sso password changed')
+    const passwordHash = await this.#d.hasher.hash(checkPassword(password))
     const end = options.endSessions ?? 'others'
-    if (end === 'none') return 0
-    const sessions = this.#liveSsoSessions(user).filter((id) => end === 'all' || id !== options.keepSsoSession)
-    for (const id of sessions) await this.endSsoSession(user, id, 'password_changed')
-    return sessions.length
+    // The new password and the end of the old sessions are one change: no crash leaves the
+    // password changed and the sessions it should have ended alive.
+    const { ended } = await this.#update(user, { passwordHash }, end === 'none'
+      ? undefined
+      : { sessions: { exceptSsoSession: end === 'others' ? options.keepSsoSession : undefined }, reason: 'password_changed', everywhere: false })
+    this.#d.log.info({ audit: 'password_changed', user: user.username }, 'sso password changed')
+    for (const sso of ended.ssoSessions) {
+      this.#d.log.info({ audit: 'sso_session_ended', user: user.username, reason: 'password_changed', services: sso.services.length }, 'sso session ended')
+    }
+    return ended.ssoSessions.length
   }
 
   async logoutUser (username: string): Promise<number> {
     return await this.#logoutEverywhere(await this.#requireUser(username), 'logout_everywhere')
   }
 
-  /** Ends every session of the user at the gateway and queues `deauthenticate` for every enabled service. */
+  /** Ends every session of the user at the gateway and, in the same transaction, queues `deauthenticate` for every enabled service. */
   async #logoutEverywhere (user: UserRecord, reason: DeauthenticateReason): Promise<number> {
-    const ended = this.#d.sessions.destroyByUser(user.id)
-    for (const sso of await this.#d.store.ssoSessionsOfUser(user.id)) await this.#d.store.forgetSsoSession(sso)
     const services = await this.#enabledServices()
-    await this.#d.store.enqueueEvents(services.map((s) => deauthenticateEvent(s, user, undefined, reason)))
+    const ended = await this.#d.store.sessions.destroyByUser(user.id, (e) => this.#endEvents(services, user, e, reason, true))
     this.#d.outbox.kick()
-    this.#d.log.info({ audit: 'logout_everywhere', user: user.username, sessions: ended, reason }, 'sso user signed out everywhere')
-    return ended
+    this.#d.log.info({ audit: 'logout_everywhere', user: user.username, sessions: ended.browserSessions, reason }, 'sso user signed out everywhere')
+    return ended.browserSessions
   }
 
   /**
-   * Ends one SSO session: the gateway session carrying it, and (through `deauthenticate`
-   * events with `sso_session`) every service session born from it. Sessions of the same
-   * user on other devices are untouched.
+   * Ends one SSO session: the gateway session carrying it, its authenticated request tokens,
+   * and (through `deauthenticate` events with `sso_session`, queued in the same transaction)
+   * every service session born from it. Sessions of the same user on other devices are untouched.
    */
   async endSsoSession (user: UserRecord, ssoSession: string, reason: DeauthenticateReason): Promise<void> {
-    this.#d.sessions.destroyBySsoSession(ssoSession)
-    const reached = await this.#d.store.ssoSessionServices(ssoSession)
     const services = await this.#enabledServices()
-    const events = services.filter((s) => reached.some((r) => r.serviceId === s.id))
-      .map((s) => deauthenticateEvent(s, user, ssoSession, reason))
-    await this.#d.store.enqueueEvents(events)
-    await this.#d.store.forgetSsoSession(ssoSession)
+    let events = 0
+    await this.#d.store.sessions.destroyBySsoSession(ssoSession, (ended) => {
+      const queued = deauthenticateReached(services, user, ended, reason)
+      events = queued.length
+      return queued
+    })
     this.#d.outbox.kick()
-    this.#d.log.info({ audit: 'sso_session_ended', user: user.username, reason, services: events.length }, 'sso session ended')
+    this.#d.log.info({ audit: 'sso_session_ended', user: user.username, reason, services: events }, 'sso session ended')
   }
 
   /**
    * A service says an SSO session is in use there: its idle clock restarts, as if the browser
    * had used the gateway. False if the session is not live, or never reached that service.
    */
-  async touchSsoSession (service: ServiceRecord, ssoSession: string, lifetime: { idleTimeout: number, absoluteTimeout: number }): Promise<boolean> {
-    const reach = (await this.#d.store.ssoSessionServices(ssoSession)).find((r) => r.serviceId === service.id)
+  async touchSsoSession (service: ServiceRecord, ssoSession: string, lifetime: SessionLifetime): Promise<boolean> {
+    const reach = (await this.#d.store.ssoSessions.services(ssoSession)).find((r) => r.serviceId === service.id)
     if (reach === undefined) return false
     // A user who lost access to the service since sign-in no longer keeps the session alive there
     // (the service ends its session on this refusal).
-    const user = await this.#d.store.getUserById(reach.userId)
+    const user = await this.#d.store.users.byId(reach.userId)
     if (user === null || !await this.mayUse(service, user)) return false
-    return this.#d.sessions.touchBySsoSession(ssoSession, Date.now(), lifetime) > 0
+    return await this.#d.store.sessions.touch(ssoSession, Date.now(), lifetime) > 0
   }
 
   /** An SSO session that ended without a request (it expired while nobody used it). */
   async expireSsoSession (userId: string, ssoSession: string): Promise<void> {
-    const user = await this.#d.store.getUserById(userId)
+    const user = await this.#d.store.users.byId(userId)
     if (user === null) return
     await this.endSsoSession(user, ssoSession, 'expired')
   }
 
-  #liveSsoSessions (user: UserRecord): string[] {
-    return [...new Set(this.#d.sessions.listByUser(user.id).map((s) => (s as StoredGatewaySession).sso).filter((s): s is string => s !== undefined))]
+  /** Ends up to `limit` browser sessions that expired, and their SSO sessions at every service they reached. */
+  async sweepExpiredSessions (limit: number): Promise<void> {
+    for (const ended of await this.#d.store.sessions.takeExpired(Date.now(), limit)) {
+      if (ended.user !== null && ended.ssoSession !== null) await this.expireSsoSession(ended.user, ended.ssoSession)
+    }
+  }
+
+  async #liveSsoSessions (user: UserRecord): Promise<string[]> {
+    return [...new Set((await this.#d.store.sessions.listByUser(user.id, Date.now())).map((s) => s.sso).filter((s): s is string => s !== undefined))]
   }
 
   async listSessions (username: string): Promise<SsoSessionInfo[]> {
     const user = await this.#requireUser(username)
-    const names = new Map((await this.#d.store.listServices()).map((s) => [s.id, s.name]))
+    const names = new Map((await this.#d.store.services.list()).map((s) => [s.id, s.name]))
     const out: SsoSessionInfo[] = []
-    for (const raw of this.#d.sessions.listByUser(user.id)) {
-      const s = raw as StoredGatewaySession
+    for (const s of await this.#d.store.sessions.listByUser(user.id, Date.now())) {
       if (s.sso === undefined) continue
-      const reached = await this.#d.store.ssoSessionServices(s.sso)
+      const reached = await this.#d.store.ssoSessions.services(s.sso)
       out.push({
         id: s.sso,
         createdAt: s.createdAt ?? 0,
@@ -407,14 +434,14 @@ export class Gateway implements SsoGatewayApi {
 
   async revokeSession (username: string, ssoSession: string): Promise<boolean> {
     const user = await this.#requireUser(username)
-    if (!this.#liveSsoSessions(user).includes(ssoSession)) return false
+    if (!(await this.#liveSsoSessions(user)).includes(ssoSession)) return false
     await this.endSsoSession(user, ssoSession, 'revoked')
     return true
   }
 
   async revokeOtherSessions (username: string, keepSsoSession: string): Promise<number> {
     const user = await this.#requireUser(username)
-    const others = this.#liveSsoSessions(user).filter((id) => id !== keepSsoSession)
+    const others = (await this.#liveSsoSessions(user)).filter((id) => id !== keepSsoSession)
     for (const id of others) await this.endSsoSession(user, id, 'revoked')
     return others.length
   }
@@ -426,14 +453,43 @@ export class Gateway implements SsoGatewayApi {
 
   /** Re-hashes a password with the current parameters (after they were raised). */
   async rehashPassword (user: UserRecord, password: string): Promise<void> {
-    await this.#d.store.updateUser(user.id, { passwordHash: await this.#d.hasher.hash(password) })
+    await this.#d.store.users.update(user.id, { passwordHash: await this.#d.hasher.hash(password) })
     this.#d.log.info({ audit: 'password_rehashed', user: user.username }, 'sso password re-hashed with current parameters')
   }
 
-  /** Queues `update_account` for the service the user is signing in to, delivered in the background. */
-  async queueAccountFor (service: ServiceRecord, user: UserRecord): Promise<void> {
-    await this.#d.store.enqueueEvents([updateAccountEvent(service, user, await this.#d.store.groupsOfUser(user.id))])
-    this.#d.outbox.kick()
+  /** A user by id (internal). */
+  async userById (id: string): Promise<UserRecord | null> {
+    return await this.#d.store.users.byId(id)
+  }
+
+  /** The account fields a service receives for a user, as `/sso/get/` and events send them. */
+  async accountOf (service: ServiceRecord, user: UserRecord): Promise<Record<string, unknown>> {
+    return accountFor(service, user, await this.#d.store.groups.ofUser(user.id))
+  }
+
+  /** Whether `user` ever signed in to `service`. */
+  async hasSignedIn (service: ServiceRecord, user: UserRecord): Promise<boolean> {
+    return await this.#d.store.services.hasUser(service.id, user.id)
+  }
+
+  /** Whether an SSO session of `user` reached `service`. */
+  async reached (ssoSession: string, service: ServiceRecord, user: UserRecord): Promise<boolean> {
+    return (await this.#d.store.ssoSessions.services(ssoSession)).some((r) => r.serviceId === service.id && r.userId === user.id)
+  }
+
+  /** One page of the users who ever signed in to a service (resync). */
+  async serviceUsers (service: ServiceRecord, after: string, limit: number): Promise<ServiceUser[]> {
+    return await this.#d.store.services.users(service.id, after, limit)
+  }
+
+  /**
+   * The events a sign-in to `service` causes, queued with the request's authentication: a
+   * fastify-sso service builds the account from /sso/get/, so its `update_account` goes in
+   * the background; a django-sso one got it inline before (`pushAccountTo`).
+   */
+  async signInEvents (service: ServiceRecord, user: UserRecord): Promise<NewOutboxEvent[]> {
+    if (isDjango(service)) return []
+    return [updateAccountEvent(service, user, await this.#d.store.groups.ofUser(user.id))]
   }
 
   /**
@@ -444,9 +500,9 @@ export class Gateway implements SsoGatewayApi {
    */
   async pushAccountTo (service: ServiceRecord, user: UserRecord, timeout: number): Promise<boolean> {
     const deadline = Date.now() + timeout
-    const event = updateAccountEvent(service, user, await this.#d.store.groupsOfUser(user.id))
-    const earlier = await this.#d.store.expediteEvents(service.id, user.id, Date.now())
-    await this.#d.store.enqueueEvents([event])
+    const event = updateAccountEvent(service, user, await this.#d.store.groups.ofUser(user.id))
+    const earlier = await this.#d.store.outbox.expedite(service.id, user.id, Date.now())
+    await this.#d.store.outbox.enqueue([event])
     let delivered = true
     for (const id of [...earlier, event.id]) {
       delivered = await this.#d.outbox.deliverNow([id], Math.max(0, deadline - Date.now()))
@@ -458,38 +514,35 @@ export class Gateway implements SsoGatewayApi {
 
   groups = {
     create: async (name: string): Promise<void> => {
-      await this.#d.store.createGroup(checkGroupName(name))
+      await this.#d.store.groups.create(checkGroupName(name))
     },
-    delete: async (name: string): Promise<boolean> => await this.#d.store.deleteGroup(checkGroupName(name)),
-    list: async (): Promise<string[]> => await this.#d.store.listGroups(),
+    delete: async (name: string): Promise<boolean> => await this.#d.store.groups.delete(checkGroupName(name)),
+    list: async (): Promise<string[]> => await this.#d.store.groups.list(),
     addMember: async (group: string, username: string): Promise<void> => {
       await this.#setMember(group, username, true)
     },
     removeMember: async (group: string, username: string): Promise<void> => {
       await this.#setMember(group, username, false)
     },
-    members: async (group: string): Promise<GatewayUser[]> => (await this.#d.store.groupMembers(checkGroupName(group))).map(publicUser),
-    of: async (username: string): Promise<string[]> => await this.#d.store.groupsOfUser((await this.#requireUser(username)).id)
+    members: async (group: string): Promise<GatewayUser[]> => (await this.#d.store.groups.members(checkGroupName(group))).map(publicUser),
+    of: async (username: string): Promise<string[]> => await this.#d.store.groups.ofUser((await this.#requireUser(username)).id)
   }
 
-  /** Adds or removes a member; services get `update_account` with the new `groups`. */
+  /** Adds or removes a member; services get `update_account` with the new `groups`, in the same transaction. */
   async #setMember (group: string, username: string, member: boolean): Promise<void> {
     const name = checkGroupName(group)
-    if (!(await this.#d.store.listGroups()).includes(name)) throw new errors.INVALID_GROUP(JSON.stringify(group))
     const user = await this.#requireUser(username)
-    await this.#d.store.setGroupMember(name, user.id, member)
-    const groups = await this.#d.store.groupsOfUser(user.id)
     const services = (await this.#enabledServices()).filter((s) => (s.fields ?? DEFAULT_FIELDS).includes('groups'))
-    await this.#d.store.enqueueEvents(services.map((s) => updateAccountEvent(s, user, groups, ['groups'])))
+    await this.#d.store.groups.setMember(name, user.id, member, (groups) => services.map((s) => updateAccountEvent(s, user, groups, ['groups'])))
     this.#d.outbox.kick()
     this.#d.log.info({ audit: member ? 'group_member_added' : 'group_member_removed', group: name, user: user.username }, 'sso group membership changed')
   }
 
   events = {
-    status: async () => await this.#d.store.deliveryStatus(),
-    dead: async (limit = 100) => await this.#d.store.listEvents('dead', limit),
+    status: async () => await this.#d.store.outbox.status(),
+    dead: async (limit = 100) => await this.#d.store.outbox.list('dead', limit),
     replay: async (id: string) => {
-      const ok = await this.#d.store.replayEvent(id, Date.now())
+      const ok = await this.#d.store.outbox.replay(id, Date.now())
       if (ok) this.#d.outbox.kick()
       return ok
     },

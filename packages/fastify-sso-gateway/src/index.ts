@@ -6,14 +6,14 @@ import fastifyRateLimit from '@fastify/rate-limit'
 import fastifySession from '@fastify/session'
 import fastifyView from '@fastify/view'
 import { Eta } from 'eta'
-import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, Session } from 'fastify'
 import fp from 'fastify-plugin'
-import { generateToken, sessionIndexer } from 'fastify-sso-protocol'
+import { callbackSessionStore, generateToken, sessionIndexer } from 'fastify-sso-protocol'
 import type { RouteContext } from './context.js'
 import { errors } from './errors.js'
 import { createFacade } from './facade.js'
 import { Gateway } from './gateway.js'
-import { resolveOptions, type FastifySsoGatewayOptions, type GatewayStoreWithSessions, type ResolvedGatewayOptions } from './options.js'
+import { resolveOptions, type FastifySsoGatewayOptions, type ResolvedGatewayOptions } from './options.js'
 import { OutboxDispatcher } from './outbox/dispatcher.js'
 import { compilePages, sendMessage, type Pages } from './pages.js'
 import { PasswordHasher } from './passwords.js'
@@ -23,6 +23,7 @@ import { protocolRoutes } from './routes/protocol.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { welcomeRoutes } from './routes/welcome.js'
 import { SqliteGatewayStore } from './store/sqlite.js'
+import type { GatewayStore } from './store/store.js'
 import type { SsoGatewayApi } from './types.js'
 
 declare module 'fastify' {
@@ -104,7 +105,7 @@ function openDatabase (options: ResolvedGatewayOptions): SqliteGatewayStore {
  * No `sessionSecret` (a first try, never production: options refuse that): one generated on
  * first start and kept in the store, so sessions survive restarts. Says so once, loudly.
  */
-async function generatedSecret (store: GatewayStoreWithSessions, options: ResolvedGatewayOptions, log: FastifyInstance['log']): Promise<string> {
+async function generatedSecret (store: GatewayStore, options: ResolvedGatewayOptions, log: FastifyInstance['log']): Promise<string> {
   if (store.setting === undefined) {
     throw new errors.INVALID_OPTION('sessionSecret', 'is required with a store that cannot keep settings (it has no setting() method)')
   }
@@ -117,7 +118,13 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
   const options = resolveOptions(opts)
   const store = options.store ?? openDatabase(options)
   const sessionSecret = options.sessionSecret ?? await generatedSecret(store, options, fastify.log)
-  const sessions = store.createSessionStore(sessionIndexer(options))
+  const index = sessionIndexer(options)
+  // @fastify/session calls the store with callbacks; the store contract is async.
+  const sessions = callbackSessionStore({
+    get: async (sid) => await store.sessions.get(sid, Date.now()),
+    set: async (sid, session: Session) => { await store.sessions.set(sid, session, index(session)) },
+    destroy: async (sid) => { await store.sessions.destroy(sid) }
+  })
   const outbox = new OutboxDispatcher({
     store,
     log: fastify.log,
@@ -127,7 +134,12 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     dispatcher: options.dispatcher
   })
   const gateway = new Gateway({
-    store, sessions, hasher: new PasswordHasher(options.passwordHash), outbox, log: fastify.log, accessCheck: options.accessCheck
+    store,
+    hasher: new PasswordHasher(options.passwordHash),
+    outbox,
+    log: fastify.log,
+    accessCheck: options.accessCheck,
+    tokenTtl: { pending: options.pendingTokenTtl, authenticated: options.authenticatedTokenTtl }
   })
   const eta = new Eta({ autoEscape: true, cache: true })
   const pages = compilePages(eta, options)
@@ -140,13 +152,11 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     outbox.start()
     const sweep = async (): Promise<void> => {
       try {
-        await store.pruneRequestTokens(Date.now())
+        await store.tokens.prune(Date.now())
         // Delivered events are kept an hour for inspection, then deleted: the outbox stays small.
-        await store.pruneDeliveredEvents(Date.now() - 3_600_000)
+        await store.outbox.prune(Date.now() - 3_600_000)
         // SSO sessions that expired unused end at every service they reached, too.
-        for (const ended of sessions.takeExpired(500)) {
-          if (ended.user !== null && ended.ssoSession !== null) await gateway.expireSsoSession(ended.user, ended.ssoSession)
-        }
+        await gateway.sweepExpiredSessions(500)
       } catch (err) {
         fastify.log.warn({ err }, 'sso gateway housekeeping failed')
       }
@@ -181,7 +191,7 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
       await web.register(fastifySession, {
         secret: sessionSecret,
         cookieName: options.cookieName,
-        store: sessions as never,
+        store: sessions,
         saveUninitialized: false,
         rolling: false,
         cookie: { httpOnly: true, sameSite: 'lax', secure: options.cookieSecure, path: '/', maxAge: options.absoluteTimeout }
@@ -224,11 +234,12 @@ export const fastifySsoGateway = fp(plugin, {
 export default fastifySsoGateway
 export { errors } from './errors.js'
 export type { GatewayErrorCode } from './errors.js'
-export type { FastifySsoGatewayOptions, GatewayStoreWithSessions, RateLimit } from './options.js'
+export type { FastifySsoGatewayOptions, RateLimit } from './options.js'
 export type { HashParameters } from './passwords.js'
 export { OWASP_MINIMUM } from './passwords.js'
 export { canonicalUsername } from './usernames.js'
 export { SqliteGatewayStore, type SqliteGatewayStoreOptions } from './store/sqlite.js'
+export { MemoryGatewayStore } from './store/memory.js'
 export type * from './store/store.js'
 export type * from './types.js'
 export { RETRY_SCHEDULE } from './outbox/dispatcher.js'

@@ -6,11 +6,29 @@ import { OWASP_MINIMUM, type HashParameters } from './passwords.js'
 import type { GatewayStore } from './store/store.js'
 import type { AccessCheck } from './types.js'
 import { PAGE_NAMES } from './pages.js'
-import { FASTIFY_REGISTER_KEYS, showOption, unknownOption, type SqliteSessionStore, type SessionIndex, type StoredSession } from 'fastify-sso-protocol'
+import { FASTIFY_REGISTER_KEYS, showOption, unknownOption } from 'fastify-sso-protocol'
 
-/** A gateway store that can also hold the gateway's browser sessions. */
-export interface GatewayStoreWithSessions extends GatewayStore {
-  createSessionStore: (index: (session: StoredSession) => SessionIndex) => SqliteSessionStore
+/** Every method of the store contract, per aggregate: what the `store` option is checked for. */
+const STORE_METHODS: Record<string, readonly string[]> = {
+  users: ['create', 'byId', 'byUsername', 'update', 'delete'],
+  groups: ['create', 'delete', 'list', 'setMember', 'ofUser', 'members'],
+  services: ['create', 'byId', 'byName', 'byTokenHash', 'list', 'update', 'hasUser', 'users'],
+  tokens: ['create', 'get', 'authenticate', 'decline', 'spendDeclined', 'consume', 'burn', 'prune'],
+  ssoSessions: ['services'],
+  sessions: ['get', 'set', 'destroy', 'destroyByUser', 'destroyBySsoSession', 'listByUser', 'touch', 'takeExpired'],
+  outbox: ['enqueue', 'claim', 'expedite', 'complete', 'fail', 'release', 'list', 'prune', 'replay', 'status']
+}
+
+/** The first method of the store contract `store` lacks (`tokens.consume`), or null. */
+function missingStoreMethod (store: object): string | null {
+  if (typeof (store as { close?: unknown }).close !== 'function') return 'close'
+  for (const [aggregate, methods] of Object.entries(STORE_METHODS)) {
+    const part = (store as Record<string, unknown>)[aggregate]
+    for (const method of methods) {
+      if (typeof part !== 'object' || part === null || typeof (part as Record<string, unknown>)[method] !== 'function') return `${aggregate}.${method}`
+    }
+  }
+  return null
 }
 
 /** A request budget: at most `max` requests per `timeWindow` milliseconds. */
@@ -30,8 +48,8 @@ export interface FastifySsoGatewayOptions {
   sessionSecret?: string | string[]
   /** SQLite file holding users, services, tokens, sessions and the outbox; `':memory:'` for tests. @default 'sso-gateway.sqlite' */
   database?: string
-  /** A store to use instead of the SQLite file (e.g. PostgreSQL). */
-  store?: GatewayStoreWithSessions
+  /** A store to use instead of the SQLite file: `MemoryGatewayStore`, or your own (docs/writing-a-store.md). @default a SqliteGatewayStore on `database` */
+  store?: GatewayStore
   /** How long a write waits for another writer before answering 503, in ms. @default 5000 */
   busyTimeout?: number
   /** Name of the gateway session cookie. @default 'sso_gateway_session' */
@@ -98,7 +116,7 @@ export interface ResolvedGatewayOptions {
   /** Undefined: generate one and keep it in the store (never in production). */
   readonly sessionSecret: string | string[] | undefined
   readonly database: string
-  readonly store: GatewayStoreWithSessions | undefined
+  readonly store: GatewayStore | undefined
   readonly busyTimeout: number
   readonly cookieName: string
   readonly cookieSecure: boolean | 'auto'
@@ -189,10 +207,10 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
   if (typeof database !== 'string' || database.length === 0) fail('database', 'must be a file path or ":memory:"', database)
 
   const store = o.store
-  if (store !== undefined && (typeof store !== 'object' || store === null ||
-    typeof (store as GatewayStoreWithSessions).createSessionStore !== 'function' ||
-    typeof (store as GatewayStoreWithSessions).consumeRequestToken !== 'function')) {
-    fail('store', 'must implement the GatewayStore interface with createSessionStore', typeof store)
+  if (store !== undefined) {
+    if (typeof store !== 'object' || store === null) fail('store', 'must implement the GatewayStore interface', typeof store)
+    const missing = missingStoreMethod(store as object)
+    if (missing !== null) fail('store', `must implement the GatewayStore interface (no ${missing})`, typeof store)
   }
 
   const cookieName = o.cookieName ?? 'sso_gateway_session'
@@ -236,7 +254,7 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
   return Object.freeze({
     sessionSecret: secret as string | string[] | undefined,
     database,
-    store: store as GatewayStoreWithSessions | undefined,
+    store: store as GatewayStore | undefined,
     busyTimeout: duration(o, 'busyTimeout', 5000, 0),
     cookieName,
     cookieSecure,

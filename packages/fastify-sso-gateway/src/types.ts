@@ -1,4 +1,7 @@
-import type { DeliveryStatus, OutboxEvent, ServiceAccess, ServiceProtocol, ServiceRecord, UserRecord } from './store/store.js'
+import type { DeliveryStatus, OutboxEvent, RequestTokenRecord, ServiceAccess, ServiceProtocol, ServiceRecord, UserRecord } from './store/store.js'
+
+/** The domain records the gateway works with (defined with the store contract that keeps them). */
+export type { RequestTokenRecord, ServiceRecord, UserRecord }
 
 /** A user as the decorator API returns it: everything but the password hash. */
 export type GatewayUser = Omit<UserRecord, 'passwordHash'>

@@ -38,32 +38,32 @@ t.test('a store error is a 500 that shows nothing; I/O errors are 503', async (t
   const { app, agent } = await buildApp({ store })
   t.teardown(() => app.close())
   const { secret } = await seed(app, agent)
-  const real = store.createRequestToken.bind(store)
+  const real = store.tokens.create.bind(store)
 
-  store.createRequestToken = async () => { throw new Error('secret internals at /srv/db.ts:42') }
+  store.tokens.create = async () => { throw new Error('secret internals at /srv/db.ts:42') }
   const bug = await call(app, '/sso/obtain/', { token: secret, next_url: '/x' })
   t.equal(bug.statusCode, 500)
   t.same(bug.json(), { error: 'Internal error', code: 'FST_SSO_GATEWAY_INTERNAL' })
 
-  store.createRequestToken = async () => { throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_FSYNC' }) }
+  store.tokens.create = async () => { throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_FSYNC' }) }
   const io = await call(app, '/sso/obtain/', { token: secret, next_url: '/x' })
   t.equal(io.statusCode, 503)
   t.equal(io.json().code, 'FST_SSO_GATEWAY_UNAVAILABLE')
 
-  store.createRequestToken = real
-  const realGet = store.getRequestToken.bind(store)
-  store.getRequestToken = async () => { throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }) }
+  store.tokens.create = real
+  const realGet = store.tokens.get.bind(store)
+  store.tokens.get = async () => { throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }) }
   const busyPage = await new Browser(app).request('GET', '/login/?sso=abc')
   t.equal(busyPage.statusCode, 503)
   t.match(busyPage.headers['content-type'], /text\/html/)
   t.match(busyPage.body, /Temporarily unavailable/)
   t.match(busyPage.body, /The sign-in service is temporarily unavailable, please retry/)
   t.equal(busyPage.headers['retry-after'], '5')
-  store.getRequestToken = realGet
+  store.tokens.get = realGet
   const { token } = (await call(app, '/sso/obtain/', { token: secret, next_url: '/x' })).json() as { token: string }
   const browser = new Browser(app)
   const form = await browser.request('GET', `/login/?sso=${token}`)
-  store.getUserByUsername = async () => { throw new Error('boom') }
+  store.users.byUsername = async () => { throw new Error('boom') }
   const page = await browser.request('POST', `/login/?sso=${token}`, { username: 'alice', password: PASSWORD, _csrf: Browser.csrf(form.body) })
   t.equal(page.statusCode, 500)
   t.match(page.body, /Something went wrong/)
@@ -87,7 +87,7 @@ t.test('a failing housekeeping sweep is logged and retried next time', async (t)
   }
   t.teardown(() => built.app.close())
   let calls = 0
-  store.pruneRequestTokens = async () => { calls++; throw new Error('locked') }
+  store.tokens.prune = async () => { calls++; throw new Error('locked') }
   sweeps[0]!()
   await new Promise((resolve) => setTimeout(resolve, 10))
   t.equal(calls, 1, 'the sweep ran and its failure did not escape')

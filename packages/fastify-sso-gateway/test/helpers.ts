@@ -1,19 +1,30 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyRequestResponse } from 'fastify'
 import { MockAgent } from 'undici'
-import fastifySsoGateway, { type FastifySsoGatewayOptions, type SqliteGatewayStore } from '../src/index.js'
-import { gatewayBehind } from '../src/facade.js'
+import fastifySsoGateway, { SqliteGatewayStore, type FastifySsoGatewayOptions } from '../src/index.js'
 
 export const SESSION_SECRET = 'a-test-session-secret-of-at-least-32-characters'
 export const PASSWORD = 'correct horse battery staple'
+
+const stores = new WeakMap<FastifyInstance, SqliteGatewayStore>()
+
+/** The SQLite store of an app made by `buildApp` (to look at or break its database). */
+export function storeOf (app: FastifyInstance): SqliteGatewayStore {
+  const store = stores.get(app)
+  if (store === undefined) throw new Error('no SQLite store for this app')
+  return store
+}
 
 /** Cheapest argon2id settings the gateway accepts (OWASP minimum), to keep tests quick. */
 export async function buildApp (options: Partial<FastifySsoGatewayOptions> = {}, server: FastifyServerOptions = {}): Promise<{ app: FastifyInstance, agent: MockAgent }> {
   const agent = new MockAgent()
   agent.disableNetConnect()
   const app = Fastify({ logger: false, ...server })
+  // An in-memory SQLite store the test can reach (`storeOf`), unless the test brings its own or a file.
+  const store = options.store ?? (options.database === undefined ? new SqliteGatewayStore({ filename: ':memory:' }) : undefined)
+  if (store instanceof SqliteGatewayStore) stores.set(app, store)
   await app.register(fastifySsoGateway, {
     sessionSecret: SESSION_SECRET,
-    database: ':memory:',
+    ...(store === undefined ? {} : { store }),
     cookieSecure: false,
     dispatcher: agent,
     inlineEventTimeout: 200,
@@ -132,7 +143,3 @@ export function logLines (): { lines: Array<Record<string, unknown>>, server: Fa
 
 export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Test-only: the SQLite store behind an app's gateway (the decorator does not expose it). */
-export function sqliteOf (app: FastifyInstance): SqliteGatewayStore {
-  return gatewayBehind(app.ssoGateway).store as SqliteGatewayStore
-}

@@ -6,7 +6,7 @@ import { SqliteGatewayStore } from '../src/index.js'
 t.test("a service row written before the dialects existed ('django-sso') reads as django-sso 1.x", async (t) => {
   const file = join(t.testdir({}), 'gateway.sqlite')
   const store = new SqliteGatewayStore({ filename: file })
-  await store.createService({
+  await store.services.create({
     id: 'svc_legacy', name: 'legacy', baseUrl: 'http://legacy.test', eventUrl: 'http://legacy.test/sso/event/', tokenHash: 'h',
     signingSecret: 'whsec_' + Buffer.alloc(32).toString('base64'), djangoToken: 't'.repeat(40), protocol: 'django-sso-1',
     enabled: true, freshLogin: false, access: null, fields: null
@@ -17,5 +17,5 @@ t.test("a service row written before the dialects existed ('django-sso') reads a
   db.close()
   const reopened = new SqliteGatewayStore({ filename: file })
   t.teardown(() => reopened.close())
-  t.equal((await reopened.getServiceByName('legacy'))?.protocol, 'django-sso-1')
+  t.equal((await reopened.services.byName('legacy'))?.protocol, 'django-sso-1')
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Browser, buildApp, call, PASSWORD, seed, sqliteOf } from './helpers.js'
+import { Browser, buildApp, call, PASSWORD, seed, storeOf } from './helpers.js'
 
 async function obtain (app: Parameters<typeof call>[0], secret: string): Promise<string> {
   return ((await call(app, '/sso/obtain/', { token: secret, next_url: '/x' })).json() as { token: string }).token
@@ -54,7 +54,7 @@ t.test('an account whose stored hash is not argon2 fails like a wrong password',
   const { app, agent } = await buildApp()
   t.teardown(() => app.close())
   await seed(app, agent)
-  const store = sqliteOf(app)
+  const store = storeOf(app)
   store.db.prepare("UPDATE users SET password_hash = 'pbkdf2_sha256$260000$salt$hash' WHERE username = 'alice'").run()
   const browser = new Browser(app)
   const form = await browser.request('GET', '/login/')

@@ -26,7 +26,8 @@ t.test('every bad option makes ready() reject, naming the option and the value',
     ['database', { ...base, database: 42 }, /database.*\(got 42\)/],
     ['store', { ...base, store: 'sqlite' }, /Invalid option store: must implement the GatewayStore interface.*\(got "string"\)/],
     ['store', { ...base, store: null }, /store.*\(got "object"\)/],
-    ['store', { ...base, store: { createSessionStore () {} } }, /store/],
+    ['store', { ...base, store: { createSessionStore () {} } }, /store: must implement the GatewayStore interface \(no close\)/],
+    ['store', { ...base, store: { close () {}, users: {} } }, /store: must implement the GatewayStore interface \(no users\.create\)/],
     ['store', { ...base, store: { consumeRequestToken () {} } }, /store/],
     ['busyTimeout', { ...base, busyTimeout: -1 }, /Invalid option busyTimeout: must be a whole number of milliseconds from 0 up to a year \(got -1\)/],
     ['cookieName', { ...base, cookieName: 'bad name;' }, /Invalid option cookieName: must be a cookie name token.*\(got "bad name;"\)/],
@@ -172,7 +173,7 @@ t.test('a store passed as an option is used and closed', async (t) => {
   const store = new SqliteGatewayStore({ filename: ':memory:' })
   const { app } = await buildApp({ store })
   await app.ssoGateway.createUser({ username: 'alice' })
-  t.ok(await store.getUserByUsername('alice'), 'the user is in the given store')
+  t.ok(await store.users.byUsername('alice'), 'the user is in the given store')
   await app.close()
   t.notOk(store.db.open, 'closed with the app')
 })

@@ -22,7 +22,7 @@ async function setup (t: { teardown: (fn: () => Promise<void>) => void }, store 
   const clock = { offset: 0, get now () { return Date.now() + this.offset } }
   const log = logger()
   const dispatcher = new OutboxDispatcher({ store, log, timeout: 1000, interval: 60_000, dispatcher: agent, now: () => clock.now, retrySchedule })
-  const service = await store.createService({
+  const service = await store.services.create({
     id: 'svc_1', name: 'svc', baseUrl: ORIGIN, eventUrl: `${ORIGIN}/sso/event/`, tokenHash: 'h1',
     signingSecret: generateSigningSecret(), djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null
   })
@@ -32,12 +32,12 @@ async function setup (t: { teardown: (fn: () => Promise<void>) => void }, store 
   })
   const run = async () => { dispatcher.kick(); await dispatcher.idle() }
   const pool = agent.get(ORIGIN)
-  const event = async (e: NewOutboxEvent) => { await store.enqueueEvents([e]); return e }
+  const event = async (e: NewOutboxEvent) => { await store.outbox.enqueue([e]); return e }
   return { store, agent, pool, clock, log, dispatcher, service, user, run, event }
 }
 
 const get = async (store: SqliteGatewayStore, id: string) =>
-  [...await store.listEvents('pending', 100), ...await store.listEvents('dead', 100), ...await store.listEvents('delivered', 100)].find((e) => e.id === id)!
+  [...await store.outbox.list('pending', 100), ...await store.outbox.list('dead', 100), ...await store.outbox.list('delivered', 100)].find((e) => e.id === id)!
 
 t.test('a 500 is retried later with backoff; a later attempt delivers', async (t) => {
   const { store, pool, clock, run, event, service, user } = await setup(t)
@@ -49,7 +49,7 @@ t.test('a 500 is retried later with backoff; a later attempt delivers', async (t
   t.match(row, { status: 'pending', attempts: 1, lastError: 'HTTP 500' })
   const delay = row.nextAttemptAt - clock.now
   t.ok(delay >= RETRY_SCHEDULE[0]! * 0.8 && delay <= RETRY_SCHEDULE[0]! * 1.2, `first retry after about 5 s (${delay})`)
-  t.match(await store.deliveryStatus(), [{ serviceId: service.id, pending: 1, dead: 0, failingSince: Number }])
+  t.match(await store.outbox.status(), [{ serviceId: service.id, pending: 1, dead: 0, failingSince: Number }])
 
   await run()
   t.equal((await get(store, e.id)).attempts, 1, 'not retried before it is due')
@@ -61,7 +61,7 @@ t.test('a 500 is retried later with backoff; a later attempt delivers', async (t
   await run()
   row = await get(store, e.id)
   t.match(row, { status: 'delivered', attempts: 2, lastError: null })
-  t.same(await store.deliveryStatus(), [], 'nothing pending or dead')
+  t.same(await store.outbox.status(), [], 'nothing pending or dead')
   t.equal(bodies[0]!.headers['webhook-id'], e.id, 'the same webhook-id on every attempt')
   t.ok(Math.abs(Number(bodies[0]!.headers['webhook-timestamp']) - Math.floor(clock.now / 1000)) <= 1, 'timestamped by the dispatcher clock')
   t.match(verifyWebhook({ secrets: [service.signingSecret], headers: bodies[0]!.headers, body: bodies[0]!.body, now: Math.floor(clock.now / 1000) }), { ok: true })
@@ -77,7 +77,7 @@ t.test('a final 4xx dead-letters at once; 408, 429 and network errors are retrie
     t.match(await get(store, e.id), { status: expected, attempts: 1, lastError: `HTTP ${status}` }, `HTTP ${status} → ${expected}`)
   }
   t.ok(log.lines.some(([level, obj]) => level === 'error' && (obj as { audit?: string }).audit === 'event_dead'))
-  t.equal((await store.listEvents('dead', 100)).length, 3)
+  t.equal((await store.outbox.list('dead', 100)).length, 3)
 
   const n = await event(updateAccountEvent(service, user('net')))
   await run() // no interceptor left: the MockAgent refuses to connect
@@ -111,11 +111,11 @@ t.test('after the last retry an event is dead; a dead event can be replayed', as
     clock.offset += 30 * 3_600_000 // past the longest delay with jitter (24 h × 1.2)
   }
   t.match(await get(store, e.id), { status: 'dead', attempts: RETRY_SCHEDULE.length + 1 })
-  t.match(await store.deliveryStatus(), [{ pending: 0, dead: 1 }])
+  t.match(await store.outbox.status(), [{ pending: 0, dead: 1 }])
 
-  t.equal(await store.replayEvent('evt_unknown', clock.now), false)
-  t.equal(await store.replayEvent(e.id, clock.now), true)
-  t.equal(await store.replayEvent(e.id, clock.now), false, 'only a dead event can be replayed')
+  t.equal(await store.outbox.replay('evt_unknown', clock.now), false)
+  t.equal(await store.outbox.replay(e.id, clock.now), true)
+  t.equal(await store.outbox.replay(e.id, clock.now), false, 'only a dead event can be replayed')
   pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, '')
   await run()
   t.match(await get(store, e.id), { status: 'delivered' })
@@ -145,10 +145,10 @@ t.test('events go out in order per (service, user); other users are not held up'
 t.test('events for a disabled or removed service are dropped', async (t) => {
   const { store, run, event, service, user, log } = await setup(t)
   const e = await event(updateAccountEvent(service, user('u1')))
-  await store.updateService(service.id, { enabled: false })
+  await store.services.update(service.id, { enabled: false })
   await run()
   t.match(await get(store, e.id), { status: 'dead', lastError: 'service removed or disabled' })
-  t.equal(await store.updateService('svc_none', { enabled: true }), null)
+  t.equal(await store.services.update('svc_none', { enabled: true }), null)
   const orphan = await event({ id: 'evt_orphan', serviceId: 'svc_gone', userKey: 'u', payload: '{}' })
   await run()
   t.match(await get(store, orphan.id), { status: 'dead' })
@@ -170,31 +170,31 @@ t.test('deliverNow: waits at most its timeout, never jumps the queue', async (t)
 
   // An earlier event for the same user is pending and not due: the new one must wait.
   const blocker = await event(updateAccountEvent(service, user('held')))
-  await store.failEvent(blocker.id, 'HTTP 500', Date.now() + 60_000)
+  await store.outbox.fail(blocker.id, 'HTTP 500', Date.now() + 60_000, Date.now())
   const held = await event(updateAccountEvent(service, user('held')))
   t.equal(await dispatcher.deliverNow([held.id], 500), false)
   t.match(await get(store, held.id), { status: 'pending', attempts: 0 }, 'released untouched')
-  t.equal((await store.claimEvents(Date.now() + 120_000, 1000, 10, [held.id])).length, 0, 'still behind the blocker')
+  t.equal((await store.outbox.claim(Date.now() + 120_000, 1000, 10, [held.id])).length, 0, 'still behind the blocker')
 
   // All or nothing: when one of the events cannot go now, the others are given back untouched.
   const free = await event(updateAccountEvent(service, user('free')))
   t.equal(await dispatcher.deliverNow([free.id, held.id], 500), false)
   t.match(await get(store, free.id), { status: 'pending', attempts: 0 })
-  t.same((await store.claimEvents(Date.now(), 1000, 10, [free.id])).map((e) => e.id), [free.id], 'its lease was released at once')
+  t.same((await store.outbox.claim(Date.now(), 1000, 10, [free.id])).map((e) => e.id), [free.id], 'its lease was released at once')
 })
 
 t.test('a store failure while delivering is logged, never thrown', async (t) => {
   const store = new SqliteGatewayStore({ filename: ':memory:' })
   const { dispatcher, event, service, user, log } = await setup(t, store)
   const e = await event(updateAccountEvent(service, user('u1')))
-  const real = store.claimEvents.bind(store)
-  store.claimEvents = async () => { throw new Error('disk on fire') }
+  const real = store.outbox.claim
+  store.outbox.claim = async () => { throw new Error('disk on fire') }
   t.equal(await dispatcher.deliverNow([e.id], 500), false)
   dispatcher.kick()
   await dispatcher.idle()
   t.ok(log.lines.some(([level, , msg]) => level === 'error' && msg === 'sso outbox: immediate delivery failed'))
   t.ok(log.lines.some(([level, , msg]) => level === 'error' && msg === 'sso outbox: claiming events failed'))
-  store.claimEvents = real
+  store.outbox.claim = real
 })
 
 t.test('kicks during a run are coalesced into one more run', async (t) => {
@@ -233,12 +233,12 @@ t.test('close() cuts a hung delivery short after its deadline and releases the e
   pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, '').delay(800)
   dispatcher.kick()
   await new Promise((resolve) => setTimeout(resolve, 20))
-  t.equal((await store.claimEvents(Date.now(), 1000, 10)).length, 0, 'claimed by the dispatcher while in flight')
+  t.equal((await store.outbox.claim(Date.now(), 1000, 10)).length, 0, 'claimed by the dispatcher while in flight')
   const started = Date.now()
   await dispatcher.close(100)
   t.ok(Date.now() - started < 500, `closed in ${Date.now() - started} ms`)
   t.match(await get(store, e.id), { status: 'pending', attempts: 0, lastError: null }, 'not counted as an attempt')
-  t.same((await store.claimEvents(Date.now(), 1000, 10)).map((c) => c.id), [e.id], 'its lease is gone: another dispatcher takes it now')
+  t.same((await store.outbox.claim(Date.now(), 1000, 10)).map((c) => c.id), [e.id], 'its lease is gone: another dispatcher takes it now')
   t.ok(log.lines.some(([level, obj]) => level === 'warn' && (obj as { audit?: string }).audit === 'event_released'))
 })
 
@@ -283,7 +283,7 @@ t.test('delivery status per service is logged when deliveries fail, at most once
 
 t.test('a hanging service does not hold up deliveries to the others', async (t) => {
   const { store, agent, pool, dispatcher, event, service, user } = await setup(t)
-  const other = await store.createService({
+  const other = await store.services.create({
     id: 'svc_2', name: 'other', baseUrl: 'http://other.test', eventUrl: 'http://other.test/sso/event/', tokenHash: 'h2',
     signingSecret: generateSigningSecret(), djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null
   })
@@ -304,9 +304,9 @@ t.test('a hanging service does not hold up deliveries to the others', async (t) 
 
 t.test('a kick that comes as a run is ending starts another run', async (t) => {
   const { store, dispatcher } = await setup(t)
-  const real = store.claimEvents.bind(store)
+  const real = store.outbox.claim
   let claims = 0
-  store.claimEvents = async (...args) => {
+  store.outbox.claim = async (...args: Parameters<typeof real>) => {
     const events = await real(...args)
     if (++claims === 1) dispatcher.kick() // after the last claim of the run, before it ends
     return events
@@ -315,7 +315,7 @@ t.test('a kick that comes as a run is ending starts another run', async (t) => {
   await dispatcher.idle()
   await dispatcher.idle()
   t.equal(claims, 2, 'the late kick was not lost')
-  store.claimEvents = real
+  store.outbox.claim = real
 })
 
 t.test('more due events than one batch: all go out in one run', async (t) => {
@@ -323,17 +323,17 @@ t.test('more due events than one batch: all go out in one run', async (t) => {
   pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, '').times(70)
   for (let i = 0; i < 70; i++) await event(updateAccountEvent(service, user(`u${i}`)))
   await run()
-  t.equal((await store.listEvents('delivered', 100)).length, 70)
+  t.equal((await store.outbox.list('delivered', 100)).length, 70)
 })
 
 t.test('a store failure while recording an outcome is logged, never thrown', async (t) => {
   const { store, pool, run, event, service, user, log } = await setup(t)
   pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, '')
   await event(updateAccountEvent(service, user('u1')))
-  const real = store.completeEvent.bind(store)
-  store.completeEvent = async () => { throw new Error('disk on fire') }
+  const real = store.outbox.complete
+  store.outbox.complete = async () => { throw new Error('disk on fire') }
   await run()
-  store.completeEvent = real
+  store.outbox.complete = real
   t.ok(log.lines.some(([level, , msg]) => level === 'error' && msg === 'sso outbox: recording a delivery failed'))
 })
 
@@ -342,13 +342,13 @@ t.test('expediteEvents: a (service, user)\'s pending events become due, oldest f
   const a = await event(updateAccountEvent(service, user('u1')))
   const b = await event(deauthenticateEvent(service, user('u1')))
   const other = await event(updateAccountEvent(service, user('u2')))
-  await store.failEvent(a.id, 'HTTP 500', clock.now + 300_000)
-  await store.failEvent(other.id, 'HTTP 500', clock.now + 300_000)
-  t.same(await store.expediteEvents(service.id, 'u1', clock.now), [a.id, b.id])
-  t.same((await store.claimEvents(clock.now, 1000, 10)).map((e) => e.id), [a.id], 'due now, still in order; other users untouched')
-  t.same(await store.expediteEvents(service.id, 'u1', clock.now), [a.id, b.id], 'a claimed event is listed but not rescheduled')
+  await store.outbox.fail(a.id, 'HTTP 500', clock.now + 300_000, Date.now())
+  await store.outbox.fail(other.id, 'HTTP 500', clock.now + 300_000, Date.now())
+  t.same(await store.outbox.expedite(service.id, 'u1', clock.now), [a.id, b.id])
+  t.same((await store.outbox.claim(clock.now, 1000, 10)).map((e) => e.id), [a.id], 'due now, still in order; other users untouched')
+  t.same(await store.outbox.expedite(service.id, 'u1', clock.now), [a.id, b.id], 'a claimed event is listed but not rescheduled')
   t.ok((await get(store, a.id)).nextAttemptAt <= clock.now)
-  t.same(await store.expediteEvents(service.id, 'nobody', clock.now), [])
+  t.same(await store.outbox.expedite(service.id, 'nobody', clock.now), [])
 })
 
 t.test('event bodies', async (t) => {
@@ -381,12 +381,12 @@ t.test('a backlog larger than a batch is claimed in chunks and delivered in full
   dispatcher.kick()
   await run()
   t.equal(served, 101, 'every event delivered once')
-  t.same(await store.listEvents('pending', 10), [])
+  t.same(await store.outbox.list('pending', 10), [])
 })
 
 t.test('a 2xx is a delivery only when its body says {"ok": true}: django-sso answers every failure with HTTP 200', async (t) => {
   const { store, pool, clock, log, run, event, service, user } = await setup(t)
-  const django = await store.createService({ ...service, id: 'svc_dj', name: 'dj', tokenHash: 'h2', djangoToken: 'dj-token', protocol: 'django-sso-1', createdAt: 0 } as never)
+  const django = await store.services.create({ ...service, id: 'svc_dj', name: 'dj', tokenHash: 'h2', djangoToken: 'dj-token', protocol: 'django-sso-1', createdAt: 0 } as never)
   const cases: Array<[ServiceRecord, number, string, string | null]> = [
     [django, 200, '{"error": "update_account() got an unexpected keyword argument \'user_id\'"}', "refused: update_account() got an unexpected keyword argument 'user_id'"],
     [django, 200, '', 'empty answer, expected {"ok": true}'],
@@ -408,7 +408,7 @@ t.test('a 2xx is a delivery only when its body says {"ok": true}: django-sso ans
     } else {
       t.match(row, { status: 'pending', attempts: 1, lastError: error }, `${status} ${answer.slice(0, 40)}: a failure, retried later`)
       t.ok(row.nextAttemptAt > clock.now, 'scheduled for a retry')
-      await store.failEvent(e.id, 'done with this case', null)
+      await store.outbox.fail(e.id, 'done with this case', null, Date.now())
     }
   }
   const audits = log.lines.map(([, o]) => (o as { audit?: string }).audit)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { SqliteGatewayStore } from '../src/index.js'
-import { Browser, buildApp, call, obtain, PASSWORD, record, signInAs, sleep, sqliteOf } from './helpers.js'
+import { Browser, buildApp, call, obtain, PASSWORD, record, signInAs, sleep, storeOf } from './helpers.js'
 
 async function setup () {
   const { app, agent } = await buildApp()
@@ -168,14 +168,14 @@ t.test('obtain refuses an unknown prompt', async (t) => {
 
 t.test('two concurrent reads of a declined request: exactly one is told login_required', async (t) => {
   // A store whose reads are slow, so both calls read "declined" before either spends it.
-  class SlowReads extends SqliteGatewayStore {
-    override async getRequestToken (hash: string, now: number) {
-      const token = await super.getRequestToken(hash, now)
-      await sleep(30)
-      return token
-    }
+  const store = new SqliteGatewayStore({ filename: ':memory:' })
+  const read = store.tokens.get
+  store.tokens.get = async (hash, now) => {
+    const token = await read(hash, now)
+    await sleep(30)
+    return token
   }
-  const { app } = await buildApp({ store: new SlowReads({ filename: ':memory:' }) })
+  const { app } = await buildApp({ store })
   t.teardown(() => app.close())
   const { secret } = await app.ssoGateway.registerService({ name: 'alpha', baseUrl: 'http://alpha.test' })
   const token = await obtain(app, secret, { prompt: 'none' })
@@ -189,7 +189,7 @@ t.test('a session signed in by an older version (no authAt) reports its sign-in 
   t.teardown(() => app.close())
   const browser = new Browser(app)
   await signInAs(app, browser, alpha.secret, 'alice')
-  const db = sqliteOf(app).db
+  const db = storeOf(app).db
   const row = db.prepare('SELECT sid, data FROM gateway_sessions WHERE user_key IS NOT NULL').get() as { sid: string, data: string }
   const data = JSON.parse(row.data)
   delete data.authAt

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Browser, buildApp, seed, signIn, sqliteOf } from './helpers.js'
+import { Browser, buildApp, seed, signIn, storeOf } from './helpers.js'
 
 const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -45,7 +45,7 @@ t.test('use keeps a session alive past a short idleTimeout', async (t) => {
 
 /** Moves a stored gateway session back in time by rewriting its timestamps (no clock option exists). */
 function age (app: Parameters<typeof seed>[0], change: (data: Record<string, number>) => void): void {
-  const db = sqliteOf(app).db
+  const db = storeOf(app).db
   const rows = db.prepare('SELECT sid, data FROM gateway_sessions WHERE user_key IS NOT NULL').all() as Array<{ sid: string, data: string }>
   for (const row of rows) {
     const data = JSON.parse(row.data)
@@ -55,7 +55,7 @@ function age (app: Parameters<typeof seed>[0], change: (data: Record<string, num
 }
 
 const stored = (app: Parameters<typeof seed>[0]) => {
-  const db = sqliteOf(app).db
+  const db = storeOf(app).db
   return JSON.parse((db.prepare('SELECT data FROM gateway_sessions WHERE user_key IS NOT NULL').get() as { data: string }).data)
 }
 
@@ -88,7 +88,7 @@ t.test('a disabled user\'s open session ends at the next request', async (t) => 
   const browser = new Browser(app)
   await signIn(app, browser, secret)
   // The user is switched off behind the gateway's back (no logout): the session must still end.
-  const db = sqliteOf(app).db
+  const db = storeOf(app).db
   db.prepare("UPDATE users SET is_active = 0 WHERE username = 'alice'").run()
   t.match((await browser.request('GET', '/welcome/')).body, /Nobody is signed in/)
 })

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { gatewayBehind } from '../src/facade.js'
 import { SqliteGatewayStore } from '../src/index.js'
-import { Browser, buildApp, call, logLines, PASSWORD, record, signInAs, sleep, ssoOf, sqliteOf } from './helpers.js'
+import { Browser, buildApp, call, logLines, PASSWORD, record, signInAs, sleep, ssoOf, storeOf } from './helpers.js'
 
 async function setup (options: Parameters<typeof buildApp>[0] = {}, server = {}) {
   const { app, agent } = await buildApp(options, server)
@@ -168,7 +168,7 @@ t.test('a service ends one SSO session with deauthenticate + sso_session', async
 
 /** Rewrites the stored gateway sessions' data (no clock option exists). */
 function age (app: FastifyInstance, change: (data: Record<string, number>) => void): void {
-  const db = sqliteOf(app).db
+  const db = storeOf(app).db
   const rows = db.prepare('SELECT sid, data FROM gateway_sessions WHERE user_key IS NOT NULL').all() as Array<{ sid: string, data: string }>
   for (const row of rows) {
     const data = JSON.parse(row.data)
@@ -234,15 +234,13 @@ t.test('an expired session read by the browser before the sweep still ends at th
 })
 
 t.test('a failing housekeeping run is logged and retried', async (t) => {
-  class Flaky extends SqliteGatewayStore {
-    failures = 1
-    override async pruneRequestTokens (now: number): Promise<number> {
-      if (this.failures-- > 0) throw new Error('disk on fire')
-      return await super.pruneRequestTokens(now)
-    }
+  const store = Object.assign(new SqliteGatewayStore({ filename: ':memory:' }), { failures: 1 })
+  const prune = store.tokens.prune
+  store.tokens.prune = async (now) => {
+    if (store.failures-- > 0) throw new Error('disk on fire')
+    return await prune(now)
   }
   const log = logLines()
-  const store = new Flaky({ filename: ':memory:' })
   const { app } = await setup({ store, housekeepingInterval: 100 }, log.server)
   t.teardown(() => app.close())
   const deadline = Date.now() + 3000
@@ -275,7 +273,7 @@ t.test('sessions from an older version (no device fields) and a browser that sen
   t.match(await api.listSessions('alice'), [{ userAgent: '', ip: '127.0.0.1', services: ['alpha'] }])
 
   // The stored session loses the fields an older version did not write; a reached service is unknown.
-  const db = sqliteOf(app).db
+  const db = storeOf(app).db
   age(app, (d) => { delete d.ua; delete d.ip; delete d.seenAt; delete d.createdAt })
   const sso = (await api.listSessions('alice'))[0]!.id
   db.prepare('INSERT INTO sso_session_services (sso_session, service_id, user_id, last_at) VALUES (?, ?, ?, ?)')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Browser, buildApp, call, PASSWORD, seed, signIn, sqliteOf } from './helpers.js'
+import { Browser, buildApp, call, PASSWORD, seed, signIn, storeOf } from './helpers.js'
 
 const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -52,7 +52,7 @@ t.test('expired token rows are pruned by the housekeeping sweep', async (t) => {
   t.equal(sweeps.length, 1)
   const { secret } = await seed(app, agent)
   for (let i = 0; i < 3; i++) await call(app, '/sso/obtain/', { token: secret, next_url: '/x' })
-  const db = sqliteOf(app).db
+  const db = storeOf(app).db
   const count = () => (db.prepare('SELECT count(*) AS n FROM request_tokens').get() as { n: number }).n
   t.equal(count(), 3)
   sweeps[0]!()

@@ -96,7 +96,7 @@ export class AccountSync {
     }
     this.#db.rememberAccount(account.username, account)
     let ended = 0
-    if (!account.is_active) ended = this.#db.store.destroyByUser(account.username)
+    if (!account.is_active) ended = await this.#db.store.destroyByUser(account.username)
     origin.log.info({ audit: 'account_updated', user: account.username, source, active: account.is_active, refused, sessionsEnded: ended }, 'account applied')
     if (refused) return 'refused'
     return account.is_active ? 'updated' : 'disabled'
@@ -108,7 +108,7 @@ export class AccountSync {
    */
   async rename (source: PipelineSource, userId: string | null, oldUsername: string, username: string, origin: Origin): Promise<number> {
     // Only this user's sessions: if another user held `oldUsername` meanwhile, theirs stay theirs.
-    const moved = this.#db.store.rekeyUser(oldUsername, username, SESSION_USERNAME_PATHS,
+    const moved = await this.#db.store.rekeyUser(oldUsername, username, SESSION_USERNAME_PATHS,
       userId === null ? undefined : { path: '$.account.user_id', value: userId })
     if (userId !== null) this.#db.rememberUser(userId, username)
     const known = this.#db.lastAccount(oldUsername)
@@ -145,10 +145,10 @@ export class AccountSync {
   /** A deletion: the user's sessions end, then `accounts.remove`. */
   async remove (source: 'event' | 'resync', userId: string | null, username: string, origin: Origin): Promise<number> {
     this.#db.rememberAccount(username, null)
-    let ended = this.#db.store.destroyByUser(username)
+    let ended = await this.#db.store.destroyByUser(username)
     if (userId !== null) {
       const known = this.#db.usernameOf(userId)
-      if (known !== null && known !== username) ended += this.#db.store.destroyByUser(known)
+      if (known !== null && known !== username) ended += await this.#db.store.destroyByUser(known)
       this.#db.rememberUser(userId, null)
     }
     const remove = this.#options.accounts?.remove

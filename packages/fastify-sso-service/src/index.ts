@@ -4,8 +4,9 @@ import fastifyCookie from '@fastify/cookie'
 import fastifyCsrfProtection from '@fastify/csrf-protection'
 import fastifyFormbody from '@fastify/formbody'
 import fastifySession from '@fastify/session'
-import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyRequest, Session } from 'fastify'
 import fp from 'fastify-plugin'
+import { callbackSessionStore, sessionIndexer } from 'fastify-sso-protocol'
 import { InvalidOptionError, SessionConflictError } from './errors.js'
 import { GatewayClient } from './gateway-client.js'
 import { htmlErrorHandler } from './html.js'
@@ -42,23 +43,24 @@ const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opt
   if (fastify.hasDecorator('csrfProtection')) throw new SessionConflictError('@fastify/csrf-protection')
 
   const lifetime = { idleTimeout: options.idleTimeout, absoluteTimeout: options.absoluteTimeout }
+  const index = sessionIndexer(lifetime)
   let db: ServiceDatabase
   try {
-    db = new ServiceDatabase(options.database, lifetime)
+    db = new ServiceDatabase(options.database)
   } catch (err) {
     throw new InvalidOptionError('database', `cannot open ${JSON.stringify(options.database)}: ${(err as Error).message}`)
   }
-  const prune = (): void => {
+  const prune = async (): Promise<void> => {
     try {
-      db.prune()
+      await db.prune()
     /* c8 ignore start: only a broken database file fails here */
     } catch (err) {
       fastify.log.error({ err }, 'fastify-sso-service: pruning failed')
     }
     /* c8 ignore stop */
   }
-  prune()
-  const pruner = setInterval(prune, PRUNE_INTERVAL)
+  await prune()
+  const pruner = setInterval(() => { void prune() }, PRUNE_INTERVAL)
   pruner.unref()
   fastify.addHook('onClose', async () => {
     clearInterval(pruner)
@@ -70,7 +72,11 @@ const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opt
   await fastify.register(fastifySession, {
     secret: options.sessionSecret,
     cookieName: options.cookieName,
-    store: db.store as unknown as fastifySession.SessionStore,
+    store: callbackSessionStore({
+      get: async (sid) => await db.store.get(sid, Date.now()),
+      set: async (sid, session: Session) => { await db.store.set(sid, session, index(session)) },
+      destroy: async (sid) => { await db.store.destroy(sid) }
+    }),
     saveUninitialized: false,
     rolling: false,
     cookie: { httpOnly: true, sameSite: 'lax', secure: options.cookieSecure, path: '/' }
@@ -80,8 +86,8 @@ const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opt
   const client = new GatewayClient(options)
   const sync = new AccountSync(options, db, client, steps, fastify.log)
   const api: SsoServiceApi = {
-    logoutUser (username: string): number {
-      const ended = db.store.destroyByUser(username)
+    async logoutUser (username: string): Promise<number> {
+      const ended = await db.store.destroyByUser(username)
       fastify.log.info({ audit: 'logout_user', user: username, sessionsEnded: ended }, 'sessions ended by the application')
       return ended
     },
@@ -101,12 +107,12 @@ const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opt
     : {
         interval: options.keepAliveInterval,
         send: (ssoSession: string, request: FastifyRequest): void => {
-          client.touch(ssoSession).catch((err: FastifyError) => {
+          client.touch(ssoSession).catch(async (err: FastifyError) => {
             if (err.code !== 'FST_SSO_SERVICE_GATEWAY_REFUSED') {
               request.log.debug({ code: err.code }, 'keep-alive: the gateway could not be reached')
               return
             }
-            const ended = db.store.destroyBySsoSession(ssoSession)
+            const ended = await db.store.destroyBySsoSession(ssoSession)
             request.log.info({ audit: 'session_ended', reason: 'sso session ended at the gateway', sessionsEnded: ended }, 'SSO session ended at the gateway')
           })
         }
@@ -145,3 +151,4 @@ export type {
   SsoUser
 } from './types.js'
 export type { SsoAccount } from 'fastify-sso-protocol'
+export { SqliteSessionStore, type ServiceSessionStore, type SqliteSessionStoreOptions } from './session-store.js'

@@ -1,8 +1,9 @@
 import Database from 'better-sqlite3'
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3'
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
-import { checkSessionLifetime, sessionIndexer, SqliteSessionStore } from 'fastify-sso-protocol'
+import { checkSessionLifetime } from 'fastify-sso-protocol'
 import type { SessionLifetime, SsoAccount } from 'fastify-sso-protocol'
+import { SqliteSessionStore } from './session-store.js'
 import type { SsoUser } from './types.js'
 
 /** How long a processed event id is remembered, in ms. Gateways retry for less. */
@@ -29,9 +30,14 @@ export interface ServiceSessionFields {
   ssoTouchedAt?: number
 }
 
+declare module 'fastify' {
+  /** The fields fastify-sso-service keeps in a session (`request.session`). */
+  interface Session extends ServiceSessionFields {}
+}
+
 /** The request's session, with this plugin's fields typed. */
 export function sessionOf (request: FastifyRequest): ServiceSessionFields {
-  return request.session as unknown as ServiceSessionFields
+  return request.session
 }
 
 /** The SQLite database: sessions (indexed by user and SSO session) and event bookkeeping. */
@@ -50,7 +56,7 @@ export class ServiceDatabase {
   readonly #putAccount: Statement<[string, string]>
   readonly #dropAccount: Statement<[string]>
 
-  constructor (file: string, lifetime: SessionLifetime) {
+  constructor (file: string) {
     this.db = new Database(file)
     this.db.pragma('journal_mode = WAL')
     // As the gateway's store: in WAL mode a commit then waits for no fsync (about 1.9 ms of
@@ -58,7 +64,7 @@ export class ServiceDatabase {
     // loses nothing; a power cut at most the last commits (sessions, processed event ids).
     this.db.pragma('synchronous = NORMAL')
     this.db.pragma('busy_timeout = 5000')
-    this.store = new SqliteSessionStore({ db: this.db, index: sessionIndexer(lifetime) })
+    this.store = new SqliteSessionStore({ db: this.db })
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS sso_processed_events (
         id TEXT PRIMARY KEY,
@@ -144,8 +150,8 @@ export class ServiceDatabase {
   }
 
   /** Deletes expired sessions and old event ids. */
-  prune (now: number = Date.now()): void {
-    this.store.prune()
+  async prune (now: number = Date.now()): Promise<void> {
+    await this.store.prune(now)
     this.#pruneIds.run(now - EVENT_ID_RETENTION)
   }
 

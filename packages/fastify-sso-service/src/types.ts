@@ -168,8 +168,8 @@ export interface ResyncSummary {
 
 /** `fastify.ssoService`. */
 export interface SsoServiceApi {
-  /** Ends every local session of a user; returns how many ended. */
-  logoutUser (username: string): number
+  /** Ends every local session of a user; resolves to how many ended (the session store is async). */
+  logoutUser (username: string): Promise<number>
   /**
    * Asks the gateway (`POST /sso/accounts/`, page by page) for the current state of
    * the accounts this service knows and reconciles: each account goes through the

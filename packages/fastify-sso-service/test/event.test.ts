@@ -130,7 +130,7 @@ t.test('deauthenticate ends every session of that user, and only theirs', async 
   await signIn(a1, gateway, { ssoSession: 's1' })
   await signIn(a2, gateway, { ssoSession: 's2' })
   await signIn(b, gateway, { username: 'bob', ssoSession: 's3' })
-  t.equal(app.ssoService.logoutUser('nobody'), 0)
+  t.equal(await app.ssoService.logoutUser('nobody'), 0)
   const res = await sendEvent(app, { type: 'deauthenticate', username: 'alice' })
   t.equal(res.statusCode, 200)
   t.same(calls, [['alice', { ssoSession: null, sessionsEnded: 2, reason: null, userId: null }]])

@@ -76,8 +76,8 @@ t.test('rename_account re-keys every session and the local account, never duplic
   t.same(rows.map((r) => r.username).sort(), ['alicia', 'bob'], 'one local account, re-keyed')
 
   // Logging the user out by the new name reaches the moved sessions.
-  t.equal(app.ssoService.logoutUser('alicia'), 3)
-  t.equal(app.ssoService.logoutUser('alice'), 0)
+  t.equal(await app.ssoService.logoutUser('alicia'), 3)
+  t.equal(await app.ssoService.logoutUser('alice'), 0)
 })
 
 t.test('an update_account sent before the rename, arriving after it, is ignored', async (t) => {

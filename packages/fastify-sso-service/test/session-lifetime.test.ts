@@ -111,7 +111,7 @@ t.test('logoutUser ends every session of a user', async (t) => {
   const b = new Browser(app)
   await signIn(a, gateway)
   await signIn(b, gateway)
-  t.equal(app.ssoService.logoutUser('alice'), 2)
+  t.equal(await app.ssoService.logoutUser('alice'), 2)
   t.equal((await a.request('/sso/test/')).statusCode, 302)
   t.equal((await b.request('/sso/test/')).statusCode, 302)
   t.match(audits(logs, 'logout_user'), [{ user: 'alice', sessionsEnded: 2 }])

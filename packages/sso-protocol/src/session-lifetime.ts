@@ -1,4 +1,4 @@
-import type { SessionIndex } from './session-store.js'
+import type { SessionIndex } from './session-callbacks.js'
 
 /** Idle and absolute lifetimes of a session, in milliseconds. */
 export interface SessionLifetime {
@@ -50,14 +50,20 @@ export function checkSessionLifetime (session: TimedSession, lifetime: SessionLi
   return 'fresh'
 }
 
+/** A session as the index reads it: the user in `user`, the SSO session in `sso`, its times. */
+export interface IndexedSession extends TimedSession {
+  user?: unknown
+  sso?: unknown
+}
+
 /**
- * The index function for `SqliteSessionStore` both plugins use: sessions keep
- * the user in `user`, the SSO session in `sso`, and their times as above.
+ * The index function both plugins' session stores use: sessions keep the user in `user`,
+ * the SSO session in `sso`, and their times as above.
  */
 export function sessionIndexer (lifetime: SessionLifetime, now: () => number = Date.now) {
-  return (session: Record<string, unknown>): SessionIndex => {
+  return (session: IndexedSession): SessionIndex => {
     const user = typeof session.user === 'string' ? session.user : null
     const sso = typeof session.sso === 'string' ? session.sso : null
-    return { user, ssoSession: sso, expiresAt: sessionExpiresAt(session as TimedSession, lifetime, now()) }
+    return { user, ssoSession: sso, expiresAt: sessionExpiresAt(session, lifetime, now()) }
   }
 }

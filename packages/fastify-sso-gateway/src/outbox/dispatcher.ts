@@ -160,7 +160,7 @@ export class OutboxDispatcher {
         }
         const room = this.#closed ? 0 : BATCH - going.size
         const claim = room > 0 && (room >= REFILL || going.size === 0 || kicked)
-        const events = claim ? await this.#o.store.claimEvents(this.#now(), this.#leaseMs, room) : []
+        const events = claim ? await this.#o.store.outbox.claim(this.#now(), this.#leaseMs, room) : []
         for (const e of events) {
           const p: Promise<void> = this.#deliver(e)
             .then((ok) => { if (!ok) failed = true }, (err: unknown) => {
@@ -190,8 +190,8 @@ export class OutboxDispatcher {
     const now = this.#now()
     if (now - this.#statusLoggedAt < STATUS_LOG_MS) return
     this.#statusLoggedAt = now
-    for (const s of await this.#o.store.deliveryStatus()) {
-      const service = await this.#o.store.getServiceById(s.serviceId)
+    for (const s of await this.#o.store.outbox.status()) {
+      const service = await this.#o.store.services.byId(s.serviceId)
       this.#o.log.warn({
         audit: 'delivery_status',
         service: service?.name ?? s.serviceId,
@@ -210,9 +210,9 @@ export class OutboxDispatcher {
     if (this.#closed || ids.length === 0) return ids.length === 0
     let timer: NodeJS.Timeout | undefined
     const attempt = (async () => {
-      const events = await this.#o.store.claimEvents(this.#now(), this.#leaseMs, ids.length, ids)
+      const events = await this.#o.store.outbox.claim(this.#now(), this.#leaseMs, ids.length, ids)
       if (events.length < ids.length) {
-        await Promise.all(events.map(async (e) => await this.#o.store.releaseEvent(e.id)))
+        await Promise.all(events.map(async (e) => await this.#o.store.outbox.release(e.id)))
         return false
       }
       const results = await Promise.all(events.map((e) => this.#deliver(e)))
@@ -241,34 +241,34 @@ export class OutboxDispatcher {
 
   async #attempt (event: OutboxEvent, signal: AbortSignal): Promise<boolean> {
     const { store, log } = this.#o
-    const service = await store.getServiceById(event.serviceId)
+    const service = await store.services.byId(event.serviceId)
     if (service === null || !service.enabled) {
-      await store.failEvent(event.id, 'service removed or disabled', null)
+      await store.outbox.fail(event.id, 'service removed or disabled', null, this.#now())
       log.warn({ audit: 'event_dead', event: event.id, service: event.serviceId }, 'sso event dropped: service removed or disabled')
       return false
     }
     const outcome = await this.#send(service, event, signal)
     if (this.#released.delete(event.id)) {
       // Cut short by close(): give the event back at once, without counting an attempt.
-      await store.releaseEvent(event.id)
+      await store.outbox.release(event.id)
       log.warn({ audit: 'event_released', event: event.id, service: service.name }, 'sso event delivery interrupted by shutdown; released')
       return false
     }
     if (outcome.ok) {
-      await store.completeEvent(event.id)
+      await store.outbox.complete(event.id)
       log.info({ audit: 'event_delivered', event: event.id, service: service.name, attempts: event.attempts + 1 }, 'sso event delivered')
       return true
     }
     const delay = this.#schedule[event.attempts]
     if (outcome.final || delay === undefined) {
-      await store.failEvent(event.id, outcome.error, null)
+      await store.outbox.fail(event.id, outcome.error, null, this.#now())
       log.error({ audit: 'event_dead', event: event.id, service: service.name, attempts: event.attempts + 1, error: outcome.error },
         'sso event dead-lettered')
       return false
     }
     const jittered = Math.round(delay * (0.8 + Math.random() * 0.4))
     const next = this.#now() + Math.max(jittered, outcome.retryAfter ?? 0)
-    await store.failEvent(event.id, outcome.error, next)
+    await store.outbox.fail(event.id, outcome.error, next, this.#now())
     log.warn({ audit: 'event_failed', event: event.id, service: service.name, attempts: event.attempts + 1, error: outcome.error, retryAt: next },
       'sso event delivery failed, will retry')
     return false

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { generateToken, hashToken, MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
+import { MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
 import { confirmSession, currentUser, redirect, startSession, type RouteContext } from '../context.js'
 import { sendMessage } from '../pages.js'
 import { isDjango } from '../outbox/events.js'
 import { MAX_PASSWORD_LENGTH } from '../passwords.js'
-import type { RequestTokenRecord, ServiceRecord, UserRecord } from '../store/store.js'
+import type { RequestTokenRecord, ServiceRecord, UserRecord } from '../types.js'
 
 const querySchema = {
   type: 'object',
@@ -69,7 +69,6 @@ export class FailureCounter {
 /** The sign-in form (GET and POST `/login/`), and silent SSO for signed-in browsers. */
 export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { gateway, options, pages } = ctx
-  const store = gateway.store
   const accountFailures = new FailureCounter(10, 15 * 60_000)
 
   interface Pending { token: RequestTokenRecord, service: ServiceRecord, raw: string }
@@ -78,13 +77,12 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
   async function pendingRequest (request: FastifyRequest, reply: FastifyReply): Promise<Pending | null | undefined> {
     const raw = (request.query as { sso?: string }).sso
     if (raw === undefined) return undefined
-    const token = await store.getRequestToken(hashToken(raw), Date.now())
-    const service = token === null ? null : await store.getServiceById(token.serviceId)
-    if (token === null || token.status !== 'pending' || service === null || !service.enabled) {
+    const { token, service } = await gateway.tokens.pending(raw)
+    if (token === null || service === null) {
       await sendMessage(reply, pages, options.title, 400, {
         heading: 'This sign-in link is no longer valid',
         message: 'It has expired or was already used. Go back to the application you came from and sign in again.',
-        links: service !== null && service.enabled ? [{ href: `${service.baseUrl}/login/`, label: `Sign in to ${service.name} again` }] : []
+        links: service !== null ? [{ href: `${service.baseUrl}/login/`, label: `Sign in to ${service.name} again` }] : []
       })
       return null
     }
@@ -117,20 +115,16 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
         links: [{ href: `/login/?sso=${encodeURIComponent(pending.raw)}`, label: 'Try again' }]
       })
     }
-    const now = Date.now()
     const session = request.session
-    // The code binds the request to this browser: only the browser sent back to the service
-    // carries it, so a token an attacker started cannot be finished in the attacker's browser.
-    const code = isDjango(pending.service) ? null : generateToken()
-    const ok = await store.authenticateRequestToken(pending.token.hash, {
-      codeHash: code === null ? null : hashToken(code),
+    // A fastify-sso service builds the account from /sso/get/ (which carries the same fields), so
+    // its update_account is queued with the authentication and delivered in the background.
+    const authenticated = await gateway.tokens.authenticate(pending.token, pending.service, {
       userId: user.id,
       ssoSession: session.get('sso') as string,
       sessionEndsAt: (session.get('createdAt') as number) + options.absoluteTimeout,
-      authAt: session.get('authAt') ?? (session.get('createdAt') as number),
-      expiresAt: now + options.authenticatedTokenTtl
-    }, now)
-    if (!ok) {
+      authAt: session.get('authAt') ?? (session.get('createdAt') as number)
+    }, await gateway.signInEvents(pending.service, user))
+    if (authenticated === false) {
       return await sendMessage(reply, pages, options.title, 400, {
         heading: 'This sign-in link is no longer valid',
         message: 'It was used in the meantime. Go back to the application and sign in again.',
@@ -138,10 +132,8 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       })
     }
     request.log.info({ audit: 'token_authenticated', service: pending.service.name, user: user.username }, 'sso authentication request authenticated')
-    // A fastify-sso service builds the account from /sso/get/ (which carries the same fields), so
-    // its update_account is queued and delivered in the background: the browser never waits for it.
-    if (!isDjango(pending.service)) await gateway.queueAccountFor(pending.service, user)
     // Only the registered base URL decides where the browser goes: never Host or forwarding headers.
+    const code = authenticated.code
     return redirect(reply, `${pending.service.baseUrl}/sso/accept/${code === null ? '' : `?code=${code}`}`, status)
   }
 
@@ -170,7 +162,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       if (pending?.token.prompt === 'none') {
         // Passive sign-in: never a form (not even for a service that requires a fresh password).
         // The service learns from /sso/get/ that nobody is signed in.
-        await store.declineRequestToken(pending.token.hash, Date.now())
+        await gateway.tokens.decline(pending.token)
         return redirect(reply, `${pending.service.baseUrl}/sso/accept/`)
       }
       return await showForm(request, reply, pending, 200, null, user?.username ?? '')

@@ -45,12 +45,14 @@ export async function logoutRoutes (fastify: FastifyInstance, ctx: RouteContext)
       const scope = (request.body as { scope?: 'session' | 'everywhere' } | undefined)?.scope ?? 'session'
       const user = await currentUser(request, ctx)
       const sso = request.session.get('sso')
-      await request.session.destroy()
+      // Ending the SSO session deletes this browser session and queues the events in one
+      // transaction; only then is the in-memory session dropped (a crash in between loses nothing).
       if (user !== null) {
         if (scope === 'everywhere') await gateway.logoutUser(user.username)
         else if (sso !== undefined) await gateway.endSsoSession(user, sso, 'logout')
         request.log.info({ audit: 'logout', scope, user: user.username }, 'sso sign-out at the gateway')
       }
+      await request.session.destroy()
       return await sendMessage(reply, pages, options.title, 200, {
         heading: 'You are signed out',
         message: scope === 'everywhere'

@@ -1,14 +1,13 @@
 import { errorCodes, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import {
-  accountsBodySchema, authenticationTokenBodySchema, checkNextUrl, touchBodySchema, deauthenticateBodySchema, errorResponseSchema, generateToken, hashToken,
-  obtainBodySchema, PATHS, safeEqual
+  accountsBodySchema, authenticationTokenBodySchema, checkNextUrl, touchBodySchema, deauthenticateBodySchema, errorResponseSchema, obtainBodySchema, PATHS
 } from 'fastify-sso-protocol'
 import type { RouteContext } from '../context.js'
 import { errors } from '../errors.js'
-import { accountFor, isDjango } from '../outbox/events.js'
+import { isDjango } from '../outbox/events.js'
 import { authenticateService } from '../service-auth.js'
 import type { Gateway } from '../gateway.js'
-import type { RequestTokenRecord, ServiceRecord } from '../store/store.js'
+import type { ServiceRecord } from '../types.js'
 
 const BODY_LIMIT = 8 * 1024
 const errorResponses = { '4xx': errorResponseSchema, '5xx': errorResponseSchema }
@@ -55,7 +54,6 @@ export class WindowCounter {
 /** The server-to-server endpoints: obtain, get, make_used, deauthenticate. */
 export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { gateway, options } = ctx
-  const store = gateway.store
   const obtainBudget = new WindowCounter(options.obtainRateLimit.max, options.obtainRateLimit.timeWindow)
 
   /** A server-to-server route, with and without the trailing slash: the caller is proven first. */
@@ -78,52 +76,29 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
     }
     const { next_url: nextUrl, prompt } = request.body as { next_url: string, prompt?: 'none' | 'login' }
     if (checkNextUrl(nextUrl) === null) throw new errors.INVALID_NEXT_URL()
-    const token = generateToken()
-    await store.createRequestToken({
-      hash: hashToken(token), serviceId: service.id, nextUrl, prompt: prompt ?? null, expiresAt: now + options.pendingTokenTtl, createdAt: now
-    })
+    const token = await gateway.tokens.issue(service, nextUrl, prompt ?? null)
     request.log.info({ audit: 'token_issued', service: service.name }, 'sso authentication request issued')
     return { token }
   })
 
-  /**
-   * An authenticated request of a fastify-sso service is only good with the code its browser
-   * brought back: without it (or with another), the token is burnt. See login.ts, complete().
-   */
-  async function requireCode (request: FastifyRequest, service: ServiceRecord, token: RequestTokenRecord): Promise<void> {
-    if (token.codeHash === null) return
-    const code = (request.body as { code?: string }).code
-    if (code !== undefined && safeEqual(hashToken(code), token.codeHash)) return
-    await store.burnRequestToken(token.hash)
-    request.log.warn({ audit: 'token_code_mismatch', service: service.name }, 'sso token presented without its browser code: burnt')
-    throw new errors.INVALID_REQUEST_TOKEN()
-  }
-
   serviceRoute(PATHS.get, authenticationTokenBodySchema, {}, async (request, _reply, service) => {
-    const hash = hashToken((request.body as { authentication_token: string }).authentication_token)
-    const token = await store.getRequestToken(hash, Date.now())
-    if (token === null || token.status === 'used') throw new errors.INVALID_REQUEST_TOKEN()
-    if (token.serviceId !== service.id) {
-      await store.burnRequestToken(hash)
-      request.log.warn({ audit: 'token_wrong_service', service: service.name }, 'sso token presented by another service: burnt')
-      throw new errors.INVALID_REQUEST_TOKEN()
-    }
-    if (token.status === 'pending') throw new errors.PENDING()
-    if (token.status === 'declined') {
+    const body = request.body as { authentication_token: string, code?: string }
+    const token = await gateway.tokens.read(service, body.authentication_token, body.code, request.log)
+    if (token === 'declined') {
       // A passive request that met no signed-in browser: answered once, then spent.
-      if (!await store.spendDeclinedToken(hash, service.id, Date.now())) throw new errors.INVALID_REQUEST_TOKEN()
       request.log.info({ audit: 'token_declined', service: service.name }, 'sso passive request: nobody signed in')
       return { authenticated: false, reason: 'login_required' }
     }
-    await requireCode(request, service, token)
-    /* c8 ignore next: an authenticated token always has its user (set in the same UPDATE) */
-    const user = token.userId === null ? null : await store.getUserById(token.userId)
+    // An authenticated token always has its user (set in the same UPDATE), and deleting or
+    // disabling the user burns it: only a change between the two reads gets a refusal here.
+    /* c8 ignore next 2 */
+    const user = token.userId === null ? null : await gateway.userById(token.userId)
     if (user === null || !user.isActive) throw new errors.INVALID_REQUEST_TOKEN()
     return {
       authenticated: true,
       user_identy: user.username,
       next_url: token.nextUrl,
-      user: accountFor(service, user, await store.groupsOfUser(user.id)),
+      user: await gateway.accountOf(service, user),
       sso_session: token.ssoSession,
       sso_session_ends_at: token.sessionEndsAt,
       auth_time: token.authAt
@@ -131,24 +106,8 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
   })
 
   serviceRoute(PATHS.makeUsed, authenticationTokenBodySchema, {}, async (request, _reply, service) => {
-    const hash = hashToken((request.body as { authentication_token: string }).authentication_token)
-    const now = Date.now()
-    // One atomic check-and-set, the browser code included; the reason is looked up only on failure.
-    const code = (request.body as { code?: string }).code
-    const used = await store.consumeRequestToken(hash, service.id, now, code === undefined ? null : hashToken(code))
-    if (used === null) {
-      const token = await store.getRequestToken(hash, now)
-      if (token !== null && token.serviceId === service.id && token.status === 'authenticated') await requireCode(request, service, token)
-      if (token !== null && token.serviceId !== service.id) {
-        await store.burnRequestToken(hash)
-        request.log.warn({ audit: 'token_wrong_service', service: service.name }, 'sso token presented by another service: burnt')
-      } else if (token !== null && token.status === 'pending') {
-        throw new errors.PENDING()
-      } else {
-        request.log.warn({ audit: 'token_replayed', service: service.name }, 'sso token replay refused')
-      }
-      throw new errors.INVALID_REQUEST_TOKEN()
-    }
+    const body = request.body as { authentication_token: string, code?: string }
+    await gateway.tokens.consume(service, body.authentication_token, body.code, request.log)
     request.log.info({ audit: 'token_redeemed', service: service.name }, 'sso authentication request redeemed')
     return { ok: true }
   })
@@ -156,7 +115,7 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
   serviceRoute(PATHS.deauthenticate, deauthenticateBodySchema, {}, async (request, _reply, service) => {
     const body = request.body as { user_identy: string, sso_session?: string }
     const user = await gateway.userByName(body.user_identy)
-    if (user === null || !(await store.hasSignedIn(service.id, user.id))) {
+    if (user === null || !(await gateway.hasSignedIn(service, user))) {
       request.log.warn({ audit: 'deauthenticate_refused', service: service.name }, 'sso deauthenticate for a user unknown to the service')
       // django-sso answers 200 {"ok": true} whether or not the user exists, and a django-sso
       // service skips its own logout on any other answer: nothing to end is not an error there.
@@ -170,8 +129,7 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
       return { ok: true }
     }
     // One SSO session, if it is this user's and reached this service; repeating it is harmless.
-    const reached = await store.ssoSessionServices(body.sso_session)
-    if (reached.some((r) => r.serviceId === service.id && r.userId === user.id)) {
+    if (await gateway.reached(body.sso_session, service, user)) {
       await gateway.endSsoSession(user, body.sso_session, 'logout')
     }
     request.log.info({ audit: 'logout', scope: 'session', service: service.name, user: user.username }, 'sso logout of one SSO session requested by a service')
@@ -190,12 +148,12 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
   serviceRoute(PATHS.accounts, accountsBodySchema, {}, async (request, _reply, service) => {
     const body = request.body as { cursor?: string, limit?: string }
     const limit = Math.min(Math.max(Number(body.limit ?? 100), 1), 500)
-    const rows = await store.serviceUsers(service.id, body.cursor ?? '', limit)
+    const rows = await gateway.serviceUsers(service, body.cursor ?? '', limit)
     const accounts = []
     for (const row of rows) {
       accounts.push(row.user === null
         ? { user_id: row.userId, username: row.lastUsername, deleted: true }
-        : accountFor(service, row.user, await store.groupsOfUser(row.user.id)))
+        : await gateway.accountOf(service, row.user))
     }
     request.log.info({ audit: 'accounts_listed', service: service.name, count: accounts.length }, 'sso accounts page sent for resync')
     return { accounts, next_cursor: rows.length === limit ? rows[rows.length - 1]!.userId : null }

@@ -1,10 +1,13 @@
 import Database from 'better-sqlite3'
 import type { Database as Db, Statement } from 'better-sqlite3'
-import { SqliteSessionStore, type SessionIndex, type SsoPrompt, type StoredSession } from 'fastify-sso-protocol'
+import type { Session } from 'fastify'
+import type { SessionIndex, SsoPrompt } from 'fastify-sso-protocol'
 import { errors } from '../errors.js'
 import { settingOf } from './settings.js'
 import type {
-  DeliveryStatus, GatewayStore, NewOutboxEvent, OutboxEvent, NewRequestToken, RequestTokenRecord, ServiceAccess, ServiceRecord, ServicePatch, SsoSessionService, TokenAuthentication, UserPatch, UserRecord
+  BrowserSessionStore, DeliveryStatus, EndedSessions, EndUserSessions, EventsOf, GatewayStore, GroupStore, NewOutboxEvent, NewRequestToken, NewUser,
+  OutboxEvent, OutboxStore, RequestTokenRecord, RequestTokenStore, ServiceAccess, ServicePatch, ServiceRecord, ServiceStore, ServiceUser,
+  SsoSessionService, SsoSessionStore, TokenAuthentication, UserPatch, UserRecord, UserStore
 } from './store.js'
 
 /**
@@ -96,8 +99,28 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE services ADD COLUMN access TEXT;
    ALTER TABLE services ADD COLUMN fields TEXT;`,
   // 5: the code that binds an authenticated request to the browser that completed it.
-  'ALTER TABLE request_tokens ADD COLUMN code_hash TEXT;'
+  'ALTER TABLE request_tokens ADD COLUMN code_hash TEXT;',
+  // 6: browser sessions become part of the store (the table older versions created on the side is
+  // kept), with what ended: a session or SSO session ended is never written back, and a request
+  // token is never authenticated into an ended SSO session. Rows live until the session's expiry.
+  `CREATE TABLE IF NOT EXISTS gateway_sessions (
+     sid TEXT PRIMARY KEY,
+     data TEXT NOT NULL,
+     expires_at INTEGER NOT NULL,
+     user_key TEXT,
+     sso_session TEXT
+   ) WITHOUT ROWID;
+   CREATE INDEX IF NOT EXISTS gateway_sessions_user ON gateway_sessions (user_key) WHERE user_key IS NOT NULL;
+   CREATE INDEX IF NOT EXISTS gateway_sessions_sso ON gateway_sessions (sso_session) WHERE sso_session IS NOT NULL;
+   CREATE INDEX IF NOT EXISTS gateway_sessions_expires ON gateway_sessions (expires_at);
+   CREATE TABLE ended_sessions (sid TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE ended_sso_sessions (sso_session TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE INDEX request_tokens_sso ON request_tokens (sso_session) WHERE sso_session IS NOT NULL;
+   CREATE INDEX request_tokens_user ON request_tokens (user_id) WHERE user_id IS NOT NULL;`
 ]
+
+/** How long what ended is remembered at least (a request in flight is over long before), in ms. */
+const ENDED_MIN_MS = 3_600_000
 
 interface UserRow {
   id: string
@@ -251,6 +274,13 @@ function isUniqueViolation (err: unknown): boolean {
     (err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
 }
 
+function isBusy (err: unknown): boolean {
+  const code = (err as { code?: unknown }).code
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT' || code === 'SQLITE_LOCKED'
+}
+
+const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+
 function prepareStatements (db: Db) {
   const p = (sql: string): Statement => db.prepare(sql)
   return {
@@ -279,12 +309,10 @@ function prepareStatements (db: Db) {
     recordSsoService: p(`INSERT INTO sso_session_services (sso_session, service_id, user_id, last_at) VALUES (?, ?, ?, ?)
       ON CONFLICT (sso_session, service_id) DO UPDATE SET last_at = excluded.last_at`),
     ssoServices: p('SELECT service_id, user_id, last_at FROM sso_session_services WHERE sso_session = ? ORDER BY last_at'),
-    ssoOfUser: p('SELECT DISTINCT sso_session FROM sso_session_services WHERE user_id = ?'),
-    forgetSso: p('DELETE FROM sso_session_services WHERE sso_session = ?'),
-    forgetSsoOfUser: p('DELETE FROM sso_session_services WHERE user_id = ?'),
     deleteUser: p('DELETE FROM users WHERE id = ?'),
     insertGroup: p('INSERT INTO groups (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'),
     deleteGroup: p('DELETE FROM groups WHERE name = ?'),
+    groupExists: p('SELECT 1 FROM groups WHERE name = ?'),
     groups: p('SELECT name FROM groups ORDER BY name'),
     addMember: p('INSERT INTO group_members (group_name, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING'),
     removeMember: p('DELETE FROM group_members WHERE group_name = ? AND user_id = ?'),
@@ -293,8 +321,10 @@ function prepareStatements (db: Db) {
     serviceUsers: p(`SELECT l.user_id, l.username AS last_username, u.* FROM service_logins l LEFT JOIN users u ON u.id = l.user_id
       WHERE l.service_id = ? AND l.user_id > ? ORDER BY l.user_id LIMIT ?`),
     token: p('SELECT * FROM request_tokens WHERE hash = ? AND expires_at > ?'),
+    // Never into an SSO session that has ended (signed out while this request was on its way).
     authenticate: p(`UPDATE request_tokens SET status = 'authenticated', user_id = ?, sso_session = ?, session_ends_at = ?, auth_at = ?, code_hash = ?, expires_at = ?
-      WHERE hash = ? AND status = 'pending' AND expires_at > ? RETURNING service_id`),
+      WHERE hash = ? AND status = 'pending' AND expires_at > ?
+        AND NOT EXISTS (SELECT 1 FROM ended_sso_sessions WHERE sso_session = ?) RETURNING service_id`),
     recordLogin: p(`INSERT INTO service_logins (service_id, user_id, last_at, username)
       VALUES (@service, @user, @now, (SELECT username FROM users WHERE id = @user))
       ON CONFLICT (service_id, user_id) DO UPDATE SET last_at = excluded.last_at, username = excluded.username`),
@@ -302,6 +332,8 @@ function prepareStatements (db: Db) {
       WHERE hash = ? AND service_id = ? AND status = 'authenticated' AND expires_at > ?
         AND (code_hash IS NULL OR code_hash = ?) RETURNING *`),
     burn: p(`UPDATE request_tokens SET status = 'used' WHERE hash = ?`),
+    burnOfSso: p(`UPDATE request_tokens SET status = 'used' WHERE sso_session = ? AND status = 'authenticated'`),
+    burnOfUser: p(`UPDATE request_tokens SET status = 'used' WHERE user_id = ? AND status = 'authenticated'`),
     pruneTokens: p('DELETE FROM request_tokens WHERE expires_at <= ?'),
     renameLogins: p('UPDATE service_logins SET username = ? WHERE user_id = ?'),
     signedIn: p('SELECT 1 FROM service_logins WHERE service_id = ? AND user_id = ?'),
@@ -334,34 +366,153 @@ function prepareStatements (db: Db) {
     deliveryStatus: p(`SELECT service_id,
         SUM(status = 'pending') AS pending, SUM(status = 'dead') AS dead,
         MIN(CASE WHEN status = 'pending' THEN failing_since END) AS failing_since
-      FROM outbox WHERE status != 'delivered' GROUP BY service_id ORDER BY service_id`)
+      FROM outbox WHERE status != 'delivered' GROUP BY service_id ORDER BY service_id`),
+    // Browser sessions. `set` writes nothing for a session, or an SSO session, that ended.
+    sessionGet: p('SELECT data, expires_at FROM gateway_sessions WHERE sid = ?'),
+    sessionSet: p(`INSERT INTO gateway_sessions (sid, data, expires_at, user_key, sso_session)
+      SELECT @sid, @data, @expires, @user, @sso
+      WHERE NOT EXISTS (SELECT 1 FROM ended_sessions WHERE sid = @sid)
+        AND NOT EXISTS (SELECT 1 FROM ended_sso_sessions WHERE sso_session = @sso)
+      ON CONFLICT (sid) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at,
+        user_key = excluded.user_key, sso_session = excluded.sso_session`),
+    sessionEnd: p(`INSERT INTO ended_sessions (sid, expires_at) SELECT sid, MAX(expires_at, @floor) FROM gateway_sessions WHERE sid = @sid
+      ON CONFLICT (sid) DO NOTHING`),
+    sessionDelete: p('DELETE FROM gateway_sessions WHERE sid = ?'),
+    ssoOfUserSessions: p(`SELECT DISTINCT sso_session FROM gateway_sessions WHERE user_key = ? AND sso_session IS NOT NULL
+      UNION SELECT sso_session FROM sso_session_services WHERE user_id = ?`),
+    ssoUser: p(`SELECT user_key AS user_id FROM gateway_sessions WHERE sso_session = ? AND user_key IS NOT NULL
+      UNION SELECT user_id FROM sso_session_services WHERE sso_session = ? LIMIT 1`),
+    endSsoSessions: p(`INSERT INTO ended_sso_sessions (sso_session, expires_at)
+      VALUES (@sso, MAX(@floor, COALESCE((SELECT MAX(expires_at) FROM gateway_sessions WHERE sso_session = @sso), 0)))
+      ON CONFLICT (sso_session) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)`),
+    endSessionsOfSso: p(`INSERT INTO ended_sessions (sid, expires_at) SELECT sid, MAX(expires_at, @floor) FROM gateway_sessions WHERE sso_session = @sso
+      ON CONFLICT (sid) DO NOTHING`),
+    endSessionsOfUser: p(`INSERT INTO ended_sessions (sid, expires_at) SELECT sid, MAX(expires_at, @floor) FROM gateway_sessions WHERE user_key = @user
+      ON CONFLICT (sid) DO NOTHING`),
+    deleteSessionsOfSso: p('DELETE FROM gateway_sessions WHERE sso_session = ?'),
+    deleteSessionsOfUser: p('DELETE FROM gateway_sessions WHERE user_key = ?'),
+    forgetSso: p('DELETE FROM sso_session_services WHERE sso_session = ?'),
+    forgetSsoOfUser: p('DELETE FROM sso_session_services WHERE user_id = ?'),
+    sessionsOfUser: p('SELECT data FROM gateway_sessions WHERE user_key = ? AND expires_at > ?'),
+    touchSso: p(`UPDATE gateway_sessions SET data = json_set(data, '$.seenAt', @now),
+      expires_at = MIN(@now + @idle, COALESCE(json_extract(data, '$.createdAt') + @absolute, @now + @idle))
+      WHERE sso_session = @sso AND expires_at > @now`),
+    takeExpired: p(`DELETE FROM gateway_sessions WHERE sid IN
+      (SELECT sid FROM gateway_sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING user_key, sso_session, expires_at`),
+    pruneEnded: p('DELETE FROM ended_sessions WHERE expires_at <= ?'),
+    pruneEndedSso: p('DELETE FROM ended_sso_sessions WHERE expires_at <= ?')
   }
 }
+
+type Statements = ReturnType<typeof prepareStatements>
 
 export interface SqliteGatewayStoreOptions {
   /** SQLite file path, or ':memory:'. @default 'sso-gateway.sqlite' */
   filename?: string
-  /** How long a write waits for another writer before failing with 503, in ms. @default 5000 */
+  /**
+   * How long an operation waits for another writer before failing (503), in ms. The wait never
+   * blocks the event loop: the lock is tried without waiting, then again after short async pauses.
+   * @default 5000
+   */
   busyTimeout?: number
 }
 
 /**
- * The default gateway store: one SQLite file through better-sqlite3, in WAL mode,
- * with versioned migrations applied when it opens. Methods are async to honour the
- * store contract; each runs synchronously inside, which SQLite serialises.
+ * Runs statements against the database: each operation is tried without blocking and, while
+ * another connection holds the lock, tried again after async pauses (1, 2, 4 … 32 ms) until
+ * `busyTimeout`; writes run in one `BEGIN IMMEDIATE` transaction each.
+ */
+class Runner {
+  constructor (readonly db: Db, readonly st: Statements, readonly busyTimeout: number) {}
+
+  /** Reads, or one statement (SQLite makes a single statement atomic by itself). */
+  async one<T> (fn: (st: Statements) => T): Promise<T> {
+    return await this.#retry(() => fn(this.st))
+  }
+
+  async write<T> (fn: (st: Statements) => T): Promise<T> {
+    return await this.#retry(() => this.db.transaction(() => fn(this.st)).immediate())
+  }
+
+  async #retry<T> (fn: () => T, deadline = Date.now() + this.busyTimeout, pause = 1): Promise<T> {
+    try {
+      return fn()
+    } catch (err) {
+      if (!isBusy(err) || Date.now() >= deadline) throw err
+    }
+    await sleep(Math.min(pause, Math.max(1, deadline - Date.now())))
+    return await this.#retry(fn, deadline, Math.min(pause * 2, 32))
+  }
+}
+
+function insertEvents (st: Statements, events: NewOutboxEvent[], now: number): void {
+  for (const e of events) st.insertEvent.run(e.id, e.serviceId, e.userKey, e.payload, now, now)
+}
+
+/**
+ * Ends SSO sessions inside a transaction: their browser sessions are deleted (and never written
+ * back), their reach forgotten, their authenticated tokens burnt.
+ */
+function endSsoSessions (st: Statements, ids: Iterable<{ id: string, userId: string }>, now: number): EndedSessions {
+  const ended: EndedSessions = { browserSessions: 0, ssoSessions: [] }
+  const floor = now + ENDED_MIN_MS
+  for (const { id, userId } of ids) {
+    const services = (st.ssoServices.all(id) as Array<{ service_id: string }>).map((r) => r.service_id)
+    st.endSsoSessions.run({ sso: id, floor })
+    st.endSessionsOfSso.run({ sso: id, floor })
+    ended.browserSessions += st.deleteSessionsOfSso.run(id).changes
+    st.forgetSso.run(id)
+    st.burnOfSso.run(id)
+    ended.ssoSessions.push({ id, userId, services })
+  }
+  return ended
+}
+
+/** Ends every session of a user (but `except`), as `endSsoSessions`; without `except`, sessions without an SSO session too. */
+function endUserSessions (st: Statements, userId: string, now: number, except?: string): EndedSessions {
+  const ids = (st.ssoOfUserSessions.all(userId, userId) as Array<{ sso_session: string }>)
+    .map((r) => r.sso_session).filter((id) => id !== except)
+  const ended = endSsoSessions(st, ids.map((id) => ({ id, userId })), now)
+  if (except === undefined) {
+    st.endSessionsOfUser.run({ user: userId, floor: now + ENDED_MIN_MS })
+    ended.browserSessions += st.deleteSessionsOfUser.run(userId).changes
+    st.forgetSsoOfUser.run(userId)
+    st.burnOfUser.run(userId)
+  }
+  return ended
+}
+
+/**
+ * The default gateway store: one SQLite file through better-sqlite3, in WAL mode, with
+ * versioned migrations applied when it opens. Every change and the events it causes are
+ * written in one transaction; no operation blocks the event loop waiting for a lock.
  */
 export class SqliteGatewayStore implements GatewayStore {
-  /** The open database, for the session store sharing the file. */
+  /** The open database (for tests and tools; the gateway reads it only through the store). */
   readonly db: Db
-  readonly #st: ReturnType<typeof prepareStatements>
+  readonly users: UserStore
+  readonly groups: GroupStore
+  readonly services: ServiceStore
+  readonly tokens: RequestTokenStore
+  readonly ssoSessions: SsoSessionStore
+  readonly sessions: BrowserSessionStore
+  readonly outbox: OutboxStore
 
   constructor (options: SqliteGatewayStoreOptions = {}) {
-    this.db = new Database(options.filename ?? 'sso-gateway.sqlite', { timeout: options.busyTimeout ?? 5000 })
+    // A short blocking wait only (a commit under way takes well under that); longer waits are async.
+    this.db = new Database(options.filename ?? 'sso-gateway.sqlite', { timeout: 2 })
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = NORMAL')
     this.db.pragma('foreign_keys = ON')
     this.#migrate()
-    this.#st = prepareStatements(this.db)
+    const run = new Runner(this.db, prepareStatements(this.db), options.busyTimeout ?? 5000)
+    this.users = sqliteUsers(run)
+    this.groups = sqliteGroups(run)
+    this.services = sqliteServices(run)
+    this.tokens = sqliteTokens(run)
+    this.ssoSessions = { services: async (ssoSession) => await run.one((st) => ssoServicesOf(st, ssoSession)) }
+    this.sessions = sqliteSessions(run)
+    this.outbox = sqliteOutbox(run)
   }
 
   #migrate (): void {
@@ -381,249 +532,213 @@ export class SqliteGatewayStore implements GatewayStore {
     return (this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v
   }
 
-  /** A @fastify/session store for gateway sessions, in the same file. */
-  createSessionStore (index: (session: StoredSession) => SessionIndex): SqliteSessionStore {
-    return new SqliteSessionStore({ db: this.db, table: 'gateway_sessions', index })
-  }
-
-  async createUser (user: Omit<UserRecord, 'createdAt' | 'updatedAt'>): Promise<UserRecord> {
-    const now = Date.now()
-    try {
-      this.#st.insertUser.run({ ...userParams({ ...user, updatedAt: now }), created_at: now })
-    } catch (err) {
-      if (isUniqueViolation(err)) throw new errors.USER_EXISTS(user.username)
-      throw err
-    }
-    return { ...user, createdAt: now, updatedAt: now }
-  }
-
-  async getUserById (id: string): Promise<UserRecord | null> {
-    const row = this.#st.userById.get(id) as UserRow | undefined
-    return row === undefined ? null : toUser(row)
-  }
-
-  async getUserByUsername (username: string): Promise<UserRecord | null> {
-    const row = this.#st.userByName.get(username) as UserRow | undefined
-    return row === undefined ? null : toUser(row)
-  }
-
-  async updateUser (id: string, patch: UserPatch, events?: (user: UserRecord) => NewOutboxEvent[]): Promise<UserRecord | null> {
-    return this.db.transaction((): UserRecord | null => {
-      const row = this.#st.userById.get(id) as UserRow | undefined
-      if (row === undefined) return null
-      const user: UserRecord = { ...toUser(row), ...patch, updatedAt: Date.now() }
-      try {
-        this.#st.updateUser.run(userParams(user))
-      } catch (err) {
-        if (isUniqueViolation(err)) throw new errors.USER_EXISTS(user.username)
-        throw err
-      }
-      // Services hear of a rename in the same transaction: what they know is the new name.
-      if (patch.username !== undefined) this.#st.renameLogins.run(user.username, id)
-      if (events !== undefined) this.#insertEvents(events(user))
-      return user
-    }).immediate()
-  }
-
-  async createService (service: Omit<ServiceRecord, 'createdAt'>): Promise<ServiceRecord> {
-    const createdAt = Date.now()
-    try {
-      this.#st.insertService.run({ ...serviceParams(service), name: service.name, protocol: service.protocol, created_at: createdAt })
-    } catch (err) {
-      if (isUniqueViolation(err)) throw new errors.SERVICE_EXISTS(service.name)
-      throw err
-    }
-    return { ...service, createdAt }
-  }
-
-  async getServiceById (id: string): Promise<ServiceRecord | null> {
-    const row = this.#st.serviceById.get(id) as ServiceRow | undefined
-    return row === undefined ? null : toService(row)
-  }
-
-  async getServiceByName (name: string): Promise<ServiceRecord | null> {
-    const row = this.#st.serviceByName.get(name) as ServiceRow | undefined
-    return row === undefined ? null : toService(row)
-  }
-
-  async getServiceByTokenHash (tokenHash: string): Promise<ServiceRecord | null> {
-    const row = this.#st.serviceByToken.get(tokenHash) as ServiceRow | undefined
-    return row === undefined ? null : toService(row)
-  }
-
-  async listServices (): Promise<ServiceRecord[]> {
-    return (this.#st.services.all() as ServiceRow[]).map(toService)
-  }
-
-  async updateService (id: string, patch: ServicePatch): Promise<ServiceRecord | null> {
-    return this.db.transaction((): ServiceRecord | null => {
-      const row = this.#st.serviceById.get(id) as ServiceRow | undefined
-      if (row === undefined) return null
-      const s: ServiceRecord = { ...toService(row), ...patch }
-      this.#st.updateService.run(serviceParams(s))
-      return s
-    }).immediate()
-  }
-
-  async createRequestToken (t: NewRequestToken): Promise<void> {
-    this.#st.insertToken.run(t.hash, t.serviceId, t.nextUrl, t.prompt, t.expiresAt, t.createdAt)
-  }
-
-  async getRequestToken (hash: string, now: number): Promise<RequestTokenRecord | null> {
-    const row = this.#st.token.get(hash, now) as TokenRow | undefined
-    return row === undefined ? null : toToken(row)
-  }
-
-  async authenticateRequestToken (hash: string, by: TokenAuthentication, now: number): Promise<boolean> {
-    return this.db.transaction((): boolean => {
-      const row = this.#st.authenticate.get(by.userId, by.ssoSession, by.sessionEndsAt, by.authAt, by.codeHash, by.expiresAt, hash, now) as { service_id: string } | undefined
-      if (row === undefined) return false
-      this.#st.recordLogin.run({ service: row.service_id, user: by.userId, now })
-      this.#st.recordSsoService.run(by.ssoSession, row.service_id, by.userId, now)
-      return true
-    }).immediate()
-  }
-
-  async consumeRequestToken (hash: string, serviceId: string, now: number, codeHash: string | null): Promise<RequestTokenRecord | null> {
-    const row = this.#st.consume.get(hash, serviceId, now, codeHash) as TokenRow | undefined
-    return row === undefined ? null : toToken(row)
-  }
-
-  async burnRequestToken (hash: string): Promise<void> {
-    this.#st.burn.run(hash)
-  }
-
-  async pruneRequestTokens (now: number): Promise<number> {
-    return this.#st.pruneTokens.run(now).changes
-  }
-
-  async hasSignedIn (serviceId: string, userId: string): Promise<boolean> {
-    return this.#st.signedIn.get(serviceId, userId) !== undefined
-  }
-
-  async declineRequestToken (hash: string, now: number): Promise<boolean> {
-    return this.#st.decline.run(hash, now).changes === 1
-  }
-
-  async spendDeclinedToken (hash: string, serviceId: string, now: number): Promise<boolean> {
-    return this.#st.spend.get(hash, serviceId, now) !== undefined
-  }
-
-  async ssoSessionServices (ssoSession: string): Promise<SsoSessionService[]> {
-    return (this.#st.ssoServices.all(ssoSession) as Array<{ service_id: string, user_id: string, last_at: number }>)
-      .map((r) => ({ serviceId: r.service_id, userId: r.user_id, lastAt: r.last_at }))
-  }
-
-  async ssoSessionsOfUser (userId: string): Promise<string[]> {
-    return (this.#st.ssoOfUser.all(userId) as Array<{ sso_session: string }>).map((r) => r.sso_session)
-  }
-
-  async forgetSsoSession (ssoSession: string): Promise<void> {
-    this.#st.forgetSso.run(ssoSession)
-  }
-
-  async deleteUser (id: string, events: NewOutboxEvent[]): Promise<boolean> {
-    return this.db.transaction((): boolean => {
-      const deleted = this.#st.deleteUser.run(id).changes === 1
-      if (deleted) {
-        this.#st.forgetSsoOfUser.run(id)
-        this.#insertEvents(events)
-      }
-      return deleted
-    }).immediate()
-  }
-
-  async createGroup (name: string): Promise<void> {
-    this.#st.insertGroup.run(name, Date.now())
-  }
-
-  async deleteGroup (name: string): Promise<boolean> {
-    return this.#st.deleteGroup.run(name).changes === 1
-  }
-
-  async listGroups (): Promise<string[]> {
-    return (this.#st.groups.all() as Array<{ name: string }>).map((r) => r.name)
-  }
-
-  async setGroupMember (group: string, userId: string, member: boolean): Promise<void> {
-    if (member) this.#st.addMember.run(group, userId)
-    else this.#st.removeMember.run(group, userId)
-  }
-
-  async groupsOfUser (userId: string): Promise<string[]> {
-    return (this.#st.groupsOfUser.all(userId) as Array<{ group_name: string }>).map((r) => r.group_name)
-  }
-
-  async groupMembers (group: string): Promise<UserRecord[]> {
-    return (this.#st.membersOf.all(group) as UserRow[]).map(toUser)
-  }
-
-  async serviceUsers (serviceId: string, after: string, limit: number): Promise<Array<{ userId: string, lastUsername: string, user: UserRecord | null }>> {
-    return (this.#st.serviceUsers.all(serviceId, after, limit) as Array<UserRow & { user_id: string, last_username: string }>)
-      .map((r) => ({ userId: r.user_id, lastUsername: r.last_username, user: r.id === null ? null : toUser(r) }))
-  }
-
-  #insertEvents (events: NewOutboxEvent[]): void {
-    const now = Date.now()
-    for (const e of events) this.#st.insertEvent.run(e.id, e.serviceId, e.userKey, e.payload, now, now)
-  }
-
-  async enqueueEvents (events: NewOutboxEvent[]): Promise<void> {
-    this.db.transaction(() => this.#insertEvents(events)).immediate()
-  }
-
-  async claimEvents (now: number, leaseMs: number, limit: number, onlyIds?: string[]): Promise<OutboxEvent[]> {
-    return this.db.transaction((): OutboxEvent[] => {
-      // The ordering rule (no earlier pending event for the same service and user) is in the query.
-      const rows = (onlyIds === undefined
-        ? this.#st.claim.all({ now, limit })
-        : this.#st.claimIds.all({ now, limit, ids: JSON.stringify(onlyIds) })) as OutboxRow[]
-      for (const r of rows) this.#st.lease.run(now + leaseMs, r.id)
-      return rows.map(toEvent)
-    }).immediate()
-  }
-
-  async expediteEvents (serviceId: string, userKey: string, now: number): Promise<string[]> {
-    return this.db.transaction((): string[] => {
-      this.#st.expedite.run({ now, service: serviceId, user: userKey })
-      return (this.#st.pendingOf.all(serviceId, userKey) as Array<{ id: string }>).map((r) => r.id)
-    }).immediate()
-  }
-
-  async completeEvent (id: string): Promise<void> {
-    this.#st.complete.run(id)
-  }
-
-  async failEvent (id: string, error: string, nextAttemptAt: number | null): Promise<void> {
-    this.#st.fail.run({ id, error, next: nextAttemptAt, now: Date.now() })
-  }
-
-  async releaseEvent (id: string): Promise<void> {
-    this.#st.release.run(id)
-  }
-
-  async listEvents (status: OutboxEvent['status'], limit: number): Promise<OutboxEvent[]> {
-    return (this.#st.eventsByStatus.all(status, limit) as OutboxRow[]).map(toEvent)
-  }
-
-  async pruneDeliveredEvents (before: number): Promise<number> {
-    return this.#st.pruneDelivered.run(before).changes
-  }
-
-  async replayEvent (id: string, now: number): Promise<boolean> {
-    return this.#st.replay.run(now, id).changes === 1
-  }
-
-  async deliveryStatus (): Promise<DeliveryStatus[]> {
-    return (this.#st.deliveryStatus.all() as Array<{ service_id: string, pending: number, dead: number, failing_since: number | null }>)
-      .map((r) => ({ serviceId: r.service_id, pending: r.pending, dead: r.dead, failingSince: r.failing_since }))
-  }
-
   async setting (key: string, create: () => string): Promise<string> {
     return settingOf(this.db, key, create)
   }
 
   async close (): Promise<void> {
     if (this.db.open) this.db.close()
+  }
+}
+
+function ssoServicesOf (st: Statements, ssoSession: string): SsoSessionService[] {
+  return (st.ssoServices.all(ssoSession) as Array<{ service_id: string, user_id: string, last_at: number }>)
+    .map((r) => ({ serviceId: r.service_id, userId: r.user_id, lastAt: r.last_at }))
+}
+
+function sqliteUsers (run: Runner): UserStore {
+  const byId = (st: Statements, id: string): UserRecord | null => {
+    const row = st.userById.get(id) as UserRow | undefined
+    return row === undefined ? null : toUser(row)
+  }
+  return {
+    create: async (user: NewUser) => await run.write((st) => {
+      const now = Date.now()
+      try {
+        st.insertUser.run({ ...userParams({ ...user, updatedAt: now }), created_at: now })
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new errors.USER_EXISTS(user.username)
+        throw err
+      }
+      return { ...user, createdAt: now, updatedAt: now }
+    }),
+    byId: async (id) => await run.one((st) => byId(st, id)),
+    byUsername: async (username) => await run.one((st) => {
+      const row = st.userByName.get(username) as UserRow | undefined
+      return row === undefined ? null : toUser(row)
+    }),
+    update: async (id: string, patch: UserPatch, events?: (user: UserRecord, ended: EndedSessions) => NewOutboxEvent[], end?: EndUserSessions) =>
+      await run.write((st): UserRecord | null => {
+        const old = byId(st, id)
+        if (old === null) return null
+        const now = Date.now()
+        const user: UserRecord = { ...old, ...patch, updatedAt: now }
+        try {
+          st.updateUser.run(userParams(user))
+        } catch (err) {
+          if (isUniqueViolation(err)) throw new errors.USER_EXISTS(user.username)
+          throw err
+        }
+        // Services hear of a rename in the same transaction: what they know is the new name.
+        if (patch.username !== undefined) st.renameLogins.run(user.username, id)
+        const ended = end === undefined ? { browserSessions: 0, ssoSessions: [] } : endUserSessions(st, id, now, end.exceptSsoSession)
+        if (events !== undefined) insertEvents(st, events(user, ended), now)
+        return user
+      }),
+    delete: async (id: string, events: EventsOf<EndedSessions>) => await run.write((st): EndedSessions | null => {
+      const now = Date.now()
+      const ended = endUserSessions(st, id, now)
+      if (st.deleteUser.run(id).changes === 0) return null
+      insertEvents(st, events(ended), now)
+      return ended
+    })
+  }
+}
+
+function sqliteGroups (run: Runner): GroupStore {
+  const ofUser = (st: Statements, userId: string): string[] =>
+    (st.groupsOfUser.all(userId) as Array<{ group_name: string }>).map((r) => r.group_name)
+  return {
+    create: async (name) => { await run.one((st) => st.insertGroup.run(name, Date.now())) },
+    delete: async (name) => await run.one((st) => st.deleteGroup.run(name).changes === 1),
+    list: async () => await run.one((st) => (st.groups.all() as Array<{ name: string }>).map((r) => r.name)),
+    setMember: async (group, userId, member, events) => await run.write((st) => {
+      if (st.groupExists.get(group) === undefined) throw new errors.INVALID_GROUP(JSON.stringify(group))
+      if (member) st.addMember.run(group, userId)
+      else st.removeMember.run(group, userId)
+      const groups = ofUser(st, userId)
+      insertEvents(st, events(groups), Date.now())
+      return groups
+    }),
+    ofUser: async (userId) => await run.one((st) => ofUser(st, userId)),
+    members: async (group) => await run.one((st) => (st.membersOf.all(group) as UserRow[]).map(toUser))
+  }
+}
+
+function sqliteServices (run: Runner): ServiceStore {
+  const one = (row: unknown): ServiceRecord | null => row === undefined ? null : toService(row as ServiceRow)
+  return {
+    create: async (service) => await run.write((st) => {
+      const createdAt = Date.now()
+      try {
+        st.insertService.run({ ...serviceParams(service), name: service.name, protocol: service.protocol, created_at: createdAt })
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new errors.SERVICE_EXISTS(service.name)
+        throw err
+      }
+      return { ...service, createdAt }
+    }),
+    byId: async (id) => await run.one((st) => one(st.serviceById.get(id))),
+    byName: async (name) => await run.one((st) => one(st.serviceByName.get(name))),
+    byTokenHash: async (tokenHash) => await run.one((st) => one(st.serviceByToken.get(tokenHash))),
+    list: async () => await run.one((st) => (st.services.all() as ServiceRow[]).map(toService)),
+    update: async (id: string, patch: ServicePatch, events?: EventsOf<ServiceRecord>) => await run.write((st): ServiceRecord | null => {
+      const old = one(st.serviceById.get(id))
+      if (old === null) return null
+      const service: ServiceRecord = { ...old, ...patch }
+      st.updateService.run(serviceParams(service))
+      if (events !== undefined) insertEvents(st, events(service), Date.now())
+      return service
+    }),
+    hasUser: async (serviceId, userId) => await run.one((st) => st.signedIn.get(serviceId, userId) !== undefined),
+    users: async (serviceId, after, limit) => await run.one((st): ServiceUser[] =>
+      (st.serviceUsers.all(serviceId, after, limit) as Array<UserRow & { user_id: string, last_username: string }>)
+        .map((r) => ({ userId: r.user_id, lastUsername: r.last_username, user: r.id === null ? null : toUser(r) })))
+  }
+}
+
+function sqliteTokens (run: Runner): RequestTokenStore {
+  const one = (row: unknown): RequestTokenRecord | null => row === undefined ? null : toToken(row as TokenRow)
+  return {
+    create: async (t: NewRequestToken) => {
+      await run.one((st) => st.insertToken.run(t.hash, t.serviceId, t.nextUrl, t.prompt, t.expiresAt, t.createdAt))
+    },
+    get: async (hash, now) => await run.one((st) => one(st.token.get(hash, now))),
+    authenticate: async (hash: string, by: TokenAuthentication, now: number, events?: EventsOf<string>) => await run.write((st): boolean => {
+      const row = st.authenticate.get(by.userId, by.ssoSession, by.sessionEndsAt, by.authAt, by.codeHash, by.expiresAt, hash, now, by.ssoSession) as { service_id: string } | undefined
+      if (row === undefined) return false
+      st.recordLogin.run({ service: row.service_id, user: by.userId, now })
+      st.recordSsoService.run(by.ssoSession, row.service_id, by.userId, now)
+      if (events !== undefined) insertEvents(st, events(row.service_id), now)
+      return true
+    }),
+    decline: async (hash, now) => await run.one((st) => st.decline.run(hash, now).changes === 1),
+    spendDeclined: async (hash, serviceId, now) => await run.one((st) => st.spend.get(hash, serviceId, now) !== undefined),
+    consume: async (hash, serviceId, now, codeHash) => await run.one((st) => one(st.consume.get(hash, serviceId, now, codeHash))),
+    burn: async (hash) => { await run.one((st) => st.burn.run(hash)) },
+    prune: async (now) => await run.one((st) => st.pruneTokens.run(now).changes)
+  }
+}
+
+function sqliteSessions (run: Runner): BrowserSessionStore {
+  return {
+    get: async (sid, now) => await run.one((st): Session | null => {
+      // An expired row is not returned, and not deleted here either: `takeExpired` removes it,
+      // so the gateway can still end its SSO session at the services.
+      const row = st.sessionGet.get(sid) as { data: string, expires_at: number } | undefined
+      return row !== undefined && row.expires_at > now ? JSON.parse(row.data) as Session : null
+    }),
+    set: async (sid: string, session: Session, index: SessionIndex) => {
+      await run.one((st) => st.sessionSet.run({
+        sid, data: JSON.stringify(session), expires: index.expiresAt, user: index.user, sso: index.ssoSession
+      }))
+    },
+    destroy: async (sid) => {
+      await run.write((st) => {
+        st.sessionEnd.run({ sid, floor: Date.now() + ENDED_MIN_MS })
+        st.sessionDelete.run(sid)
+      })
+    },
+    destroyByUser: async (userId, events, exceptSsoSession) => await run.write((st) => {
+      const now = Date.now()
+      const ended = endUserSessions(st, userId, now, exceptSsoSession)
+      insertEvents(st, events(ended), now)
+      return ended
+    }),
+    destroyBySsoSession: async (ssoSession, events) => await run.write((st) => {
+      const now = Date.now()
+      const owner = st.ssoUser.get(ssoSession, ssoSession) as { user_id: string } | undefined
+      const ended = endSsoSessions(st, [{ id: ssoSession, userId: owner?.user_id ?? '' }], now)
+      insertEvents(st, events(ended), now)
+      return ended
+    }),
+    listByUser: async (userId, now) => await run.one((st) =>
+      (st.sessionsOfUser.all(userId, now) as Array<{ data: string }>).map((r) => JSON.parse(r.data) as Session)),
+    touch: async (ssoSession, now, lifetime) => await run.one((st) =>
+      st.touchSso.run({ sso: ssoSession, now, idle: lifetime.idleTimeout, absolute: lifetime.absoluteTimeout }).changes),
+    takeExpired: async (now, limit) => await run.write((st) => {
+      st.pruneEnded.run(now)
+      st.pruneEndedSso.run(now)
+      // RETURNING comes in no particular order: oldest first, as the contract says.
+      return (st.takeExpired.all(now, limit) as Array<{ user_key: string | null, sso_session: string | null, expires_at: number }>)
+        .sort((a, b) => a.expires_at - b.expires_at).map((r) => ({ user: r.user_key, ssoSession: r.sso_session }))
+    })
+  }
+}
+
+function sqliteOutbox (run: Runner): OutboxStore {
+  return {
+    enqueue: async (events) => { await run.write((st) => insertEvents(st, events, Date.now())) },
+    claim: async (now, leaseMs, limit, onlyIds) => await run.write((st): OutboxEvent[] => {
+      // The ordering rule (no earlier pending event for the same service and user) is in the query.
+      const rows = (onlyIds === undefined
+        ? st.claim.all({ now, limit })
+        : st.claimIds.all({ now, limit, ids: JSON.stringify(onlyIds) })) as OutboxRow[]
+      for (const r of rows) st.lease.run(now + leaseMs, r.id)
+      return rows.map(toEvent)
+    }),
+    expedite: async (serviceId, userKey, now) => await run.write((st): string[] => {
+      st.expedite.run({ now, service: serviceId, user: userKey })
+      return (st.pendingOf.all(serviceId, userKey) as Array<{ id: string }>).map((r) => r.id)
+    }),
+    complete: async (id) => { await run.one((st) => st.complete.run(id)) },
+    fail: async (id, error, nextAttemptAt, now) => { await run.one((st) => st.fail.run({ id, error, next: nextAttemptAt, now })) },
+    release: async (id) => { await run.one((st) => st.release.run(id)) },
+    list: async (status, limit) => await run.one((st) => (st.eventsByStatus.all(status, limit) as OutboxRow[]).map(toEvent)),
+    prune: async (before) => await run.one((st) => st.pruneDelivered.run(before).changes),
+    replay: async (id, now) => await run.one((st) => st.replay.run(now, id).changes === 1),
+    status: async () => await run.one((st) =>
+      (st.deliveryStatus.all() as Array<{ service_id: string, pending: number, dead: number, failing_since: number | null }>)
+        .map((r) => ({ serviceId: r.service_id, pending: r.pending, dead: r.dead, failingSince: r.failing_since })))
   }
 }

@@ -1,4 +1,5 @@
-import type { DjangoSsoDialect, SsoPrompt } from 'fastify-sso-protocol'
+import type { Session } from 'fastify'
+import type { DjangoSsoDialect, SessionIndex, SsoPrompt } from 'fastify-sso-protocol'
 
 /** A gateway user. `id` never changes; `username` is canonical (see `canonicalUsername`). */
 export interface UserRecord {
@@ -72,7 +73,10 @@ export interface SsoSessionService {
   lastAt: number
 }
 
-/** State of an authentication request token (`declined`: a passive request met no signed-in browser). */
+/**
+ * State of an authentication request token (`declined`: a passive request met no signed-in browser).
+ * The transitions are listed once, in `request-tokens.ts`.
+ */
 export type RequestTokenStatus = 'pending' | 'authenticated' | 'declined' | 'used'
 
 /** An authentication request (django-sso's AuthenticationRequest), keyed by the token's hash. */
@@ -150,102 +154,216 @@ export interface DeliveryStatus {
   failingSince: number | null
 }
 
-/** The async store contract both SQLite (default) and later PostgreSQL implement. */
-export interface GatewayStore {
-  /** Creates a user; throws `USER_EXISTS` if the canonical username is taken. */
-  createUser: (user: Omit<UserRecord, 'createdAt' | 'updatedAt'>) => Promise<UserRecord>
-  getUserById: (id: string) => Promise<UserRecord | null>
-  getUserByUsername: (username: string) => Promise<UserRecord | null>
-  /**
-   * Changes a user and, in the same transaction, queues the events `events(user)` returns.
-   * Returns null if there is no such user.
-   */
-  updateUser: (id: string, patch: UserPatch, events?: (user: UserRecord) => NewOutboxEvent[]) => Promise<UserRecord | null>
+/** A user row as `UserStore.create` takes it. */
+export type NewUser = Omit<UserRecord, 'createdAt' | 'updatedAt'>
 
-  createService: (service: Omit<ServiceRecord, 'createdAt'>) => Promise<ServiceRecord>
-  getServiceById: (id: string) => Promise<ServiceRecord | null>
-  getServiceByName: (name: string) => Promise<ServiceRecord | null>
-  getServiceByTokenHash: (tokenHash: string) => Promise<ServiceRecord | null>
-  listServices: () => Promise<ServiceRecord[]>
-  updateService: (id: string, patch: ServicePatch) => Promise<ServiceRecord | null>
+/** One SSO session that a change ended, and the services it had reached (their ids). */
+export interface EndedSsoSession {
+  id: string
+  userId: string
+  services: string[]
+}
 
-  createRequestToken: (token: NewRequestToken) => Promise<void>
-  getRequestToken: (hash: string, now: number) => Promise<RequestTokenRecord | null>
+/** What ending sessions ended: browser sessions deleted, SSO sessions forgotten (their tokens burnt). */
+export interface EndedSessions {
+  browserSessions: number
+  ssoSessions: EndedSsoSession[]
+}
+
+/**
+ * Events a change causes, computed inside its transaction from what the change did. A store
+ * writes them in the same transaction as the change: both happen, or neither.
+ */
+export type EventsOf<T> = (result: T) => NewOutboxEvent[]
+
+/** Sessions of the changed user that a user change ends in the same transaction. */
+export interface EndUserSessions {
+  /** Keep this SSO session (a password change keeping the current device). */
+  exceptSsoSession?: string | undefined
+}
+
+/** Users. */
+export interface UserStore {
+  /** Creates a user; rejects with `USER_EXISTS` if the canonical username is taken. */
+  create: (user: NewUser) => Promise<UserRecord>
+  byId: (id: string) => Promise<UserRecord | null>
+  byUsername: (username: string) => Promise<UserRecord | null>
   /**
-   * Atomically moves a live pending token to authenticated for a user, with a new expiry,
-   * and records that the user signed in to the token's service. False if it was not pending.
+   * Changes a user and, in the same transaction, ends its sessions as `end` says (every one,
+   * or every one but `exceptSsoSession`) and queues the events `events(user, ended)` returns.
+   * A rename also re-keys what services last knew the user as. Resolves to null (nothing
+   * written) if there is no such user; rejects with `USER_EXISTS` on a taken name.
    */
-  authenticateRequestToken: (hash: string, by: TokenAuthentication, now: number) => Promise<boolean>
+  update: (id: string, patch: UserPatch, events?: (user: UserRecord, ended: EndedSessions) => NewOutboxEvent[], end?: EndUserSessions) =>
+  Promise<UserRecord | null>
   /**
-   * Atomic check-and-set: an authenticated, unexpired token of `serviceId` whose browser code
-   * (if it has one) hashes to `codeHash` becomes used and is returned; anything else returns
-   * null. Exactly one of many concurrent calls wins.
+   * Deletes a user with every session of theirs (browser and SSO sessions, tokens burnt) and, in
+   * the same transaction, queues `events`. Null (nothing written) if there was no such user.
    */
-  consumeRequestToken: (hash: string, serviceId: string, now: number, codeHash: string | null) => Promise<RequestTokenRecord | null>
-  /** Makes a token unusable (e.g. another service tried it). */
-  burnRequestToken: (hash: string) => Promise<void>
+  delete: (id: string, events: EventsOf<EndedSessions>) => Promise<EndedSessions | null>
+}
+
+/** Groups: created on demand, deleted with their memberships. */
+export interface GroupStore {
+  create: (name: string) => Promise<void>
+  delete: (name: string) => Promise<boolean>
+  list: () => Promise<string[]>
+  /**
+   * Adds or removes a member and, in the same transaction, queues `events(groups)` (the user's
+   * groups after the change). Rejects with `INVALID_GROUP` if the group does not exist.
+   */
+  setMember: (group: string, userId: string, member: boolean, events: EventsOf<string[]>) => Promise<string[]>
+  ofUser: (userId: string) => Promise<string[]>
+  members: (group: string) => Promise<UserRecord[]>
+}
+
+/** A page of the users who ever signed in to a service (`ServiceStore.users`). */
+export interface ServiceUser {
+  userId: string
+  /** The username the service last saw. */
+  lastUsername: string
+  /** Null for a user deleted since. */
+  user: UserRecord | null
+}
+
+/** Registered services, and who signed in to each. */
+export interface ServiceStore {
+  /** Creates a service; rejects with `SERVICE_EXISTS` if the name (or the secret) is taken. */
+  create: (service: Omit<ServiceRecord, 'createdAt'>) => Promise<ServiceRecord>
+  byId: (id: string) => Promise<ServiceRecord | null>
+  byName: (name: string) => Promise<ServiceRecord | null>
+  byTokenHash: (tokenHash: string) => Promise<ServiceRecord | null>
+  /** Every service, oldest first. */
+  list: () => Promise<ServiceRecord[]>
+  /** Changes a service and, in the same transaction, queues `events(service)`. Null if there is no such service. */
+  update: (id: string, patch: ServicePatch, events?: EventsOf<ServiceRecord>) => Promise<ServiceRecord | null>
+  /** Whether `userId` ever signed in to `serviceId` (recorded by `RequestTokenStore.authenticate`). */
+  hasUser: (serviceId: string, userId: string) => Promise<boolean>
+  /** One page of the users who ever signed in to a service, by user id after `after`. */
+  users: (serviceId: string, after: string, limit: number) => Promise<ServiceUser[]>
+}
+
+/**
+ * Authentication request tokens. The states and transitions are owned by `request-tokens.ts`;
+ * each method here is one atomic check-and-set of one transition.
+ */
+export interface RequestTokenStore {
+  /** Stores a new pending token. */
+  create: (token: NewRequestToken) => Promise<void>
+  /** A token that has not expired at `now`, in any state, or null. */
+  get: (hash: string, now: number) => Promise<RequestTokenRecord | null>
+  /**
+   * pending → authenticated, for a live token, with a new expiry; records in the same
+   * transaction that the user signed in to the token's service, that the SSO session reached
+   * it, and queues `events(serviceId)`. False (nothing written) if the token was not pending,
+   * or its SSO session has ended.
+   */
+  authenticate: (hash: string, by: TokenAuthentication, now: number, events?: EventsOf<string>) => Promise<boolean>
+  /** pending → declined (a passive request met no signed-in browser). False if it was not pending. */
+  decline: (hash: string, now: number) => Promise<boolean>
+  /** declined → used, for the token's own service. False if there was no such token. */
+  spendDeclined: (hash: string, serviceId: string, now: number) => Promise<boolean>
+  /**
+   * authenticated → used: a live token of `serviceId` whose code (if it has one) hashes to
+   * `codeHash` becomes used and is returned; anything else returns null. Exactly one of many
+   * concurrent calls wins.
+   */
+  consume: (hash: string, serviceId: string, now: number, codeHash: string | null) => Promise<RequestTokenRecord | null>
+  /** any → used: makes a token unusable (e.g. another service tried it). */
+  burn: (hash: string) => Promise<void>
   /** Deletes tokens that expired before `now`; returns how many. */
-  pruneRequestTokens: (now: number) => Promise<number>
-  /** Whether `userId` ever signed in to `serviceId`. */
-  hasSignedIn: (serviceId: string, userId: string) => Promise<boolean>
-  /** A passive request met no signed-in browser: pending becomes declined. False if it was not pending. */
-  declineRequestToken: (hash: string, now: number) => Promise<boolean>
-  /** Atomically spends a declined token of `serviceId`; false if there was none. */
-  spendDeclinedToken: (hash: string, serviceId: string, now: number) => Promise<boolean>
-  /** The services an SSO session reached (recorded when a request token is authenticated). */
-  ssoSessionServices: (ssoSession: string) => Promise<SsoSessionService[]>
-  /** Every SSO session of a user that reached a service. */
-  ssoSessionsOfUser: (userId: string) => Promise<string[]>
-  /** Forgets an ended SSO session. */
-  forgetSsoSession: (ssoSession: string) => Promise<void>
-  /** Deletes a user and, in the same transaction, queues `events`. False if there was no such user. */
-  deleteUser: (id: string, events: NewOutboxEvent[]) => Promise<boolean>
-  /** Groups: created on demand, deleted with their memberships. */
-  createGroup: (name: string) => Promise<void>
-  deleteGroup: (name: string) => Promise<boolean>
-  listGroups: () => Promise<string[]>
-  setGroupMember: (group: string, userId: string, member: boolean) => Promise<void>
-  groupsOfUser: (userId: string) => Promise<string[]>
-  groupMembers: (group: string) => Promise<UserRecord[]>
-  /**
-   * One page of the users who ever signed in to a service, by user id after `after`, with the
-   * username the service last saw; `user` is null for a user deleted since.
-   */
-  serviceUsers: (serviceId: string, after: string, limit: number) => Promise<Array<{ userId: string, lastUsername: string, user: UserRecord | null }>>
+  prune: (now: number) => Promise<number>
+}
 
-  /** Queues events outside any other change. */
-  enqueueEvents: (events: NewOutboxEvent[]) => Promise<void>
+/** Which services each SSO session reached (recorded when a request token is authenticated). */
+export interface SsoSessionStore {
+  services: (ssoSession: string) => Promise<SsoSessionService[]>
+}
+
+/**
+ * Gateway browser sessions (what @fastify/session keeps), indexed by user and SSO session.
+ * A session deleted by any of these methods is never written back by `set` (a request in
+ * flight saving it late does not resurrect it).
+ */
+export interface BrowserSessionStore {
+  /** A live session (not expired at `now`), or null. */
+  get: (sid: string, now: number) => Promise<Session | null>
+  /** Inserts or replaces a session with its index; does nothing for a session deleted before. */
+  set: (sid: string, session: Session, index: SessionIndex) => Promise<void>
+  /** Deletes one session. */
+  destroy: (sid: string) => Promise<void>
+  /**
+   * Ends every session of a user (but those of `exceptSsoSession`): deletes the browser
+   * sessions, forgets the SSO sessions, burns their authenticated tokens and queues
+   * `events(ended)`, all in one transaction.
+   */
+  destroyByUser: (userId: string, events: EventsOf<EndedSessions>, exceptSsoSession?: string) => Promise<EndedSessions>
+  /** The same for one SSO session. */
+  destroyBySsoSession: (ssoSession: string, events: EventsOf<EndedSessions>) => Promise<EndedSessions>
+  /** The live sessions of a user. */
+  listByUser: (userId: string, now: number) => Promise<Session[]>
+  /**
+   * Marks every live session of an SSO session as used at `now` (`seenAt`), pushing its expiry
+   * to `now + idleTimeout` but never past `createdAt + absoluteTimeout`. Returns how many were live.
+   */
+  touch: (ssoSession: string, now: number, lifetime: { idleTimeout: number, absoluteTimeout: number }) => Promise<number>
+  /**
+   * Deletes up to `limit` sessions expired at `now`, oldest first, and returns their index, so
+   * the gateway can end their SSO sessions at the services.
+   */
+  takeExpired: (now: number, limit: number) => Promise<Array<{ user: string | null, ssoSession: string | null }>>
+}
+
+/** The event outbox: durable, leased, in order per (service, user). */
+export interface OutboxStore {
+  /** Queues events outside any other change. Rejects (nothing written) if an id is already queued. */
+  enqueue: (events: NewOutboxEvent[]) => Promise<void>
   /**
    * Claims up to `limit` due events under a lease, never one that has an earlier pending
    * event for the same (service, user). `onlyIds` restricts the claim to those events.
    */
-  claimEvents: (now: number, leaseMs: number, limit: number, onlyIds?: string[]) => Promise<OutboxEvent[]>
+  claim: (now: number, leaseMs: number, limit: number, onlyIds?: string[]) => Promise<OutboxEvent[]>
   /**
    * Makes the pending, unclaimed events of one (service, user) due at `now` and returns the
    * ids of all its pending events, oldest first (a sign-in waiting on them tries them at once).
    */
-  expediteEvents: (serviceId: string, userKey: string, now: number) => Promise<string[]>
+  expedite: (serviceId: string, userKey: string, now: number) => Promise<string[]>
   /** Marks a claimed event delivered. */
-  completeEvent: (id: string) => Promise<void>
-  /** Records a failed attempt: retried at `nextAttemptAt`, or dead-lettered when null. */
-  failEvent: (id: string, error: string, nextAttemptAt: number | null) => Promise<void>
+  complete: (id: string) => Promise<void>
+  /** Records a failed attempt at `now`: retried at `nextAttemptAt`, or dead-lettered when null. */
+  fail: (id: string, error: string, nextAttemptAt: number | null, now: number) => Promise<void>
   /** Gives a claimed event back without counting an attempt (shutdown). */
-  releaseEvent: (id: string) => Promise<void>
+  release: (id: string) => Promise<void>
   /** Events in a state, oldest first. */
-  listEvents: (status: OutboxEvent['status'], limit: number) => Promise<OutboxEvent[]>
+  list: (status: OutboxEvent['status'], limit: number) => Promise<OutboxEvent[]>
   /** Deletes delivered events created before `before` (ms); returns how many. */
-  pruneDeliveredEvents: (before: number) => Promise<number>
+  prune: (before: number) => Promise<number>
   /** Puts a dead event back in the queue; false if it was not dead. */
-  replayEvent: (id: string, now: number) => Promise<boolean>
-  deliveryStatus: () => Promise<DeliveryStatus[]>
+  replay: (id: string, now: number) => Promise<boolean>
+  /** Pending and dead counts per service with any. */
+  status: () => Promise<DeliveryStatus[]>
+}
 
+/**
+ * The gateway's storage: one object, one store per aggregate, every method async. Every
+ * change that causes events takes them and writes both in one transaction. SQLite (default),
+ * memory (development, tests) and your own (docs/writing-a-store.md) implement it, and all run
+ * the same conformance suite (test/store-contract/).
+ */
+export interface GatewayStore {
+  readonly users: UserStore
+  readonly groups: GroupStore
+  readonly services: ServiceStore
+  readonly tokens: RequestTokenStore
+  readonly ssoSessions: SsoSessionStore
+  readonly sessions: BrowserSessionStore
+  readonly outbox: OutboxStore
   /**
    * The value kept under `key`, made with `create()` and stored on first use (the first writer
    * wins). Holds the session secret generated when the app gives none; a store without it
    * needs an explicit `sessionSecret`.
    */
   setting?: (key: string, create: () => string) => Promise<string>
-
-  /** Releases the database. */
+  /** Releases the database. Closing twice is harmless. */
   close: () => Promise<void>
 }

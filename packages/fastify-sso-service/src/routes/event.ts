@@ -115,7 +115,7 @@ export const eventRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { o
           }
           default: {
             const ssoSession = event.sso_session ?? null
-            const ended = ssoSession === null ? db.store.destroyByUser(event.username) : db.store.destroyBySsoSession(ssoSession)
+            const ended = await (ssoSession === null ? db.store.destroyByUser(event.username) : db.store.destroyBySsoSession(ssoSession))
             const reason = event.reason ?? null
             log.info({ audit: 'deauthenticate', user: event.username, sessionsEnded: ended, ssoSession: ssoSession !== null, reason }, 'sessions ended by the gateway')
             if (options.onDeauthenticate !== undefined) {

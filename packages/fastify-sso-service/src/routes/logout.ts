@@ -68,8 +68,8 @@ ${form('everywhere', 'logout-everywhere', 'Sign out everywhere', 'Ends every ses
         // django-sso gateway tells every service but the one that asked, and an unreachable
         // gateway must not leave the user's other sessions in this app alive.
         const ended = scope === 'everywhere'
-          ? db.store.destroyByUser(user.username)
-          : scope === 'session' ? db.store.destroyBySsoSession(ssoSession as string) : 0
+          ? await db.store.destroyByUser(user.username)
+          : scope === 'session' ? await db.store.destroyBySsoSession(ssoSession as string) : 0
         request.log.info({ audit: 'logout', user: user.username, scope, sessionsEnded: ended }, 'logged out')
         if (scope !== 'app') {
           try {
