@@ -38,10 +38,14 @@ export interface FleetOptions {
   appEnv?: Partial<Record<FleetApp, Record<string, string>>>
   /** Which apps to start (and, of the example services, register). @default all three */
   apps?: FleetApp[]
+  /** Run the apps in their own process group (a terminal Ctrl+C reaches only the caller, which stops them). */
+  detached?: boolean
   /** Event URL to register for an example service, by name. */
   eventUrls?: Partial<Record<'service-a' | 'service-b', string>>
   /** More services to register at the gateway. */
   extraServices?: ServiceSeed[]
 }
 export function freePort (): Promise<number>
+/** Whether a loopback TCP port can be listened on now. */
+export function bindable (port: number): Promise<boolean>
 export function startFleet (options: FleetOptions): Promise<Fleet>

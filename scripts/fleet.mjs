@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const APPS = ['gateway', 'service-a', 'service-b']
 
-const bindable = async (port) => await new Promise((resolve) => {
+/** Whether a loopback TCP port can be listened on now. */
+export const bindable = async (port) => await new Promise((resolve) => {
   const srv = createServer()
   srv.once('error', () => resolve(false))
   srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
@@ -76,6 +77,8 @@ async function waitUntilUp (url, child, deadline) {
  * @param {{gateway?: Record<string, string>, 'service-a'?: Record<string, string>, 'service-b'?: Record<string, string>}} [o.appEnv]
  *   extra environment for one app
  * @param {Array<'gateway'|'service-a'|'service-b'>} [o.apps] which apps to start (and, of the services, register)
+ * @param {boolean} [o.detached] run the apps in their own process group, so a terminal's Ctrl+C reaches
+ *   only the caller, which then stops them (the demo)
  * @param {Record<string, string>} [o.eventUrls] event URL to register for an example service, by name (e.g. a proxy)
  * @param {Array<{name: string, baseUrl: string, eventUrl?: string, protocol?: string, secret: string, signingSecret: string}>} [o.extraServices]
  *   more services to register at the gateway (e.g. stand-in processes the caller runs)
@@ -143,7 +146,8 @@ export async function startFleet (o) {
     if (running !== undefined && running.exitCode === null && running.signalCode === null) throw new Error(`${app} is already running`)
     const child = spawn(process.execPath, [join(ROOT, 'examples', app, 'dist', 'server.js')], {
       env: { ...process.env, ...common, ...envs[app], ...o.appEnv?.[app] },
-      stdio: ['ignore', o.output ?? 'pipe', o.output ?? 'pipe']
+      stdio: ['ignore', o.output ?? 'pipe', o.output ?? 'pipe'],
+      detached: o.detached === true
     })
     procs[app] = child
     if ((o.output ?? 'pipe') === 'pipe') {

@@ -1,7 +1,5 @@
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
+import { tempDir } from './helpers/temp.js'
 import { request } from 'undici'
 import { startFleet, type Fleet } from '../scripts/fleet.mjs'
 import { HttpBrowser } from './helpers/http-browser.js'
@@ -49,7 +47,7 @@ async function signInAt (browser: HttpBrowser, fleet: Fleet, base: string, path:
 
 t.test('access per service, per-service fields, renames, pipeline refusals and resync, across real processes', async (t) => {
   const fleet = await startFleet({
-    dataDir: mkdtempSync(join(tmpdir(), 'sso-accounts-')),
+    dataDir: tempDir('sso-accounts-'),
     password: PASSWORD,
     appEnv: { gateway: { ADMIN_TOKEN, OUTBOX_INTERVAL: '100', RETRY_SCHEDULE: '[100]' }, 'service-a': { ADMIN_TOKEN }, 'service-b': { ADMIN_TOKEN } }
   })

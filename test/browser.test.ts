@@ -1,7 +1,6 @@
-import { existsSync, mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { existsSync } from 'node:fs'
 import t from 'tap'
+import { tempDir } from './helpers/temp.js'
 import { chromium } from 'playwright-core'
 import { startFleet } from '../scripts/fleet.mjs'
 
@@ -12,7 +11,7 @@ t.test('a real Chromium signs in at A, silently at B, signs out at B and is sign
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: run \`bash .ci/run\` or \`apt-get install chromium\` (or set CHROMIUM_PATH)`)
   // Separate host names, as in production: Chromium resolves *.localhost to loopback.
   const fleet = await startFleet({
-    dataDir: mkdtempSync(join(tmpdir(), 'sso-browser-')),
+    dataDir: tempDir('sso-browser-'),
     hosts: { gateway: 'gateway.localhost', a: 'a.localhost', b: 'b.localhost' },
     password: PASSWORD
   })

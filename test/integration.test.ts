@@ -1,7 +1,5 @@
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
+import { tempDir } from './helpers/temp.js'
 import { request } from 'undici'
 import { startFleet } from '../scripts/fleet.mjs'
 import { HttpBrowser } from './helpers/http-browser.js'
@@ -27,7 +25,7 @@ async function post (url: string, form: Record<string, string>): Promise<{ statu
 }
 
 t.test('three real processes: sign-in, silent sign-in, single logout, refusals', async (t) => {
-  const fleet = await startFleet({ dataDir: mkdtempSync(join(tmpdir(), 'sso-integration-')), password: PASSWORD })
+  const fleet = await startFleet({ dataDir: tempDir('sso-integration-'), password: PASSWORD })
   t.teardown(fleet.stop)
   const { urls } = fleet
   const browser = new HttpBrowser()

@@ -1,7 +1,5 @@
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
+import { tempDir } from './helpers/temp.js'
 import { request } from 'undici'
 import { startFleet, type Fleet } from '../scripts/fleet.mjs'
 import { HttpBrowser } from './helpers/http-browser.js'
@@ -57,7 +55,7 @@ async function admin (fleet: Fleet, path: string, body: Record<string, unknown> 
 
 t.test('leave this app, sign out, sign out everywhere: each does exactly what it says', async (t) => {
   const fleet = await startFleet({
-    dataDir: mkdtempSync(join(tmpdir(), 'sso-logout-modes-')),
+    dataDir: tempDir('sso-logout-modes-'),
     password: PASSWORD,
     appEnv: { gateway: { ADMIN_TOKEN } }
   })
@@ -100,7 +98,7 @@ t.test('leave this app, sign out, sign out everywhere: each does exactly what it
 
 t.test('every other way an SSO session ends reaches the services', async (t) => {
   const fleet = await startFleet({
-    dataDir: mkdtempSync(join(tmpdir(), 'sso-session-ends-')),
+    dataDir: tempDir('sso-session-ends-'),
     password: PASSWORD,
     appEnv: { gateway: { ADMIN_TOKEN, IDLE_TIMEOUT: '3000', HOUSEKEEPING_INTERVAL: '250' } }
   })
@@ -159,7 +157,7 @@ t.test('every other way an SSO session ends reaches the services', async (t) => 
 })
 
 t.test('passive and forced sign-in, both ways', async (t) => {
-  const fleet = await startFleet({ dataDir: mkdtempSync(join(tmpdir(), 'sso-prompt-')), password: PASSWORD })
+  const fleet = await startFleet({ dataDir: tempDir('sso-prompt-'), password: PASSWORD })
   t.teardown(fleet.stop)
   const browser = new HttpBrowser()
 
@@ -185,7 +183,7 @@ t.test('passive and forced sign-in, both ways', async (t) => {
 
 t.test('absolute expiry at the gateway ends the service sessions, however busy the browser is', async (t) => {
   const fleet = await startFleet({
-    dataDir: mkdtempSync(join(tmpdir(), 'sso-absolute-')),
+    dataDir: tempDir('sso-absolute-'),
     password: PASSWORD,
     appEnv: { gateway: { IDLE_TIMEOUT: '3000', ABSOLUTE_TIMEOUT: '5000', HOUSEKEEPING_INTERVAL: '250' } }
   })

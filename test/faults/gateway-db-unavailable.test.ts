@@ -1,9 +1,8 @@
 // The gateway's database locked by another writer for longer than the busy timeout: a clear
 // 503, no half-done sign-in. A read-only or full database fails closed the same way.
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { tempDir } from '../helpers/temp.js'
 import { request } from 'undici'
 import { SqliteGatewayStore } from '../../packages/fastify-sso-gateway/src/index.js'
 import { Browser, buildApp, call, PASSWORD as UNIT_PASSWORD } from '../../packages/fastify-sso-gateway/test/helpers.js'
@@ -18,7 +17,7 @@ t.test('another writer holds the database past the busy timeout: 503, nothing ha
   const standIn = await startStandIn()
   t.teardown(standIn.stop)
   const svc = standIn.seed('svc')
-  const dataDir = mkdtempSync(join(tmpdir(), 'sso-faults-locked-'))
+  const dataDir = tempDir('sso-faults-locked-')
   const fleet = await startFleet({
     dataDir, password: PASSWORD, apps: ['gateway'], extraServices: [svc], appEnv: { gateway: { ...FAST_GATEWAY_ENV, BUSY_TIMEOUT: String(BUSY) } }
   })

@@ -3,10 +3,9 @@
 // each once. Real gateway and service-a processes, real SQLite files; a stand-in proxy in
 // front of service-a's /sso/event/ slows deliveries down (so the kill lands mid-delivery)
 // and records what went through.
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { tempDir } from '../helpers/temp.js'
 import { request } from 'undici'
 import { freePort, startFleet } from '../../scripts/fleet.mjs'
 import { FAST_GATEWAY_ENV, obtain, outbox, signInAtGateway, startStandIn, waitFor } from '../helpers/faults.js'
@@ -22,7 +21,7 @@ t.test('SIGKILL during deliveries: after restart each pending event goes out, sa
   })
   t.teardown(standIn.stop)
   const caller = standIn.seed('caller')
-  const dataDir = mkdtempSync(join(tmpdir(), 'sso-faults-kill-'))
+  const dataDir = tempDir('sso-faults-kill-')
   const fleet = await startFleet({
     dataDir,
     password: PASSWORD,

@@ -1,10 +1,8 @@
 // The gateway unreachable from a service during /login/ or /sso/accept/: the service answers
 // 503 with a retry link, starts no half-made session, and never crashes on an unhandled
 // rejection. Real gateway and service-a processes.
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
+import { tempDir } from '../helpers/temp.js'
 import { startFleet } from '../../scripts/fleet.mjs'
 import { HttpBrowser } from '../helpers/http-browser.js'
 
@@ -12,7 +10,7 @@ const PASSWORD = 'faults-password-5'
 
 t.test('gateway unreachable during /login/ and /sso/accept/', async (t) => {
   const fleet = await startFleet({
-    dataDir: mkdtempSync(join(tmpdir(), 'sso-faults-unreachable-')), password: PASSWORD, apps: ['gateway', 'service-a']
+    dataDir: tempDir('sso-faults-unreachable-'), password: PASSWORD, apps: ['gateway', 'service-a']
   })
   t.teardown(fleet.stop)
   const { urls } = fleet

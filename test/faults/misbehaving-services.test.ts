@@ -1,10 +1,9 @@
 // Services that hang, fail, throttle, refuse for good or redirect: each handled as issue 4
 // says, and the sign-in page never waits longer than the inline timeout. Real gateway
 // process, real SQLite file, a stand-in process playing the services.
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { tempDir } from '../helpers/temp.js'
 import { startFleet } from '../../scripts/fleet.mjs'
 import { FAST_GATEWAY_ENV, obtain, outbox, signInAtGateway, startStandIn, waitFor, type OutboxRow } from '../helpers/faults.js'
 import { HttpBrowser } from '../helpers/http-browser.js'
@@ -27,7 +26,7 @@ t.test('misbehaving services', async (t) => {
   t.teardown(standIn.stop)
   const names = ['fs-hang', 'fs-500', 'fs-429', 'fs-410', 'fs-redirect', 'dj-hang', 'dj-500']
   const seeds = names.map((n) => standIn.seed(n, n.startsWith('dj-') ? 'django-sso' : 'fastify-sso'))
-  const dataDir = mkdtempSync(join(tmpdir(), 'sso-faults-services-'))
+  const dataDir = tempDir('sso-faults-services-')
   const fleet = await startFleet({ dataDir, password: PASSWORD, apps: ['gateway'], extraServices: seeds, appEnv: { gateway: FAST_GATEWAY_ENV } })
   t.teardown(fleet.stop)
   const gw = fleet.urls.gateway

@@ -1,9 +1,8 @@
 // A service that is down during a broadcast logout hears of it when it comes back, and the
 // user's session there then ends. Real gateway and services, real SQLite files.
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { tempDir } from '../helpers/temp.js'
 import { startFleet } from '../../scripts/fleet.mjs'
 import { FAST_GATEWAY_ENV, outbox, waitFor } from '../helpers/faults.js'
 import { HttpBrowser } from '../helpers/http-browser.js'
@@ -11,7 +10,7 @@ import { HttpBrowser } from '../helpers/http-browser.js'
 const PASSWORD = 'faults-password-2'
 
 t.test('service B down during a broadcast logout: it gets the event once back, and the session there ends', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'sso-faults-down-'))
+  const dataDir = tempDir('sso-faults-down-')
   const fleet = await startFleet({
     dataDir,
     password: PASSWORD,

@@ -3,7 +3,6 @@
  *
  * Environment:
  *   PORT (3000), HOST (127.0.0.1), DATABASE (gateway.sqlite), SESSION_SECRET (≥ 32 chars),
- *   NODE_ENV (cookies are Secure unless 'development'),
  *   SSO_SERVICES  JSON list of services to register on first start:
  *                 [{ "name", "baseUrl", "eventUrl"?, "secret", "signingSecret" }]
  *   DEMO_USER / DEMO_PASSWORD  a user to create on first start.
@@ -57,7 +56,7 @@ await app.register(fastifySsoGateway, {
   sessionSecret: env.SESSION_SECRET ?? '',
   database: env.DATABASE ?? 'gateway.sqlite',
   cookieName: 'demo_gateway_session',
-  cookieSecure: env.NODE_ENV !== 'development',
+  cookieSecure: 'auto', // Secure when the request came over HTTPS (the default)
   title: 'Demo single sign-on',
   ...(env.SECRETS_KEY === undefined ? {} : { secretsKey: env.SECRETS_KEY }),
   ...durationsFromEnv(),

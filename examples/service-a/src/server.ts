@@ -68,7 +68,7 @@ await app.register(fastifySsoService, {
   database: env.DATABASE ?? 'service-a.sqlite',
   cookieName: 'demo_service_a_session',
   ...(env.LOGIN_RATE_LIMIT === undefined ? {} : { loginRateLimit: { max: Number(env.LOGIN_RATE_LIMIT), timeWindow: 60_000 } }),
-  cookieSecure: env.NODE_ENV !== 'development',
+  cookieSecure: 'auto', // Secure when the request came over HTTPS (the default)
   accounts: adapter
 })
 

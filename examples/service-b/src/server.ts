@@ -43,7 +43,7 @@ await app.register(fastifySsoService, {
   database: env.DATABASE ?? 'service-b.sqlite',
   cookieName: 'demo_service_b_session',
   ...(env.LOGIN_RATE_LIMIT === undefined ? {} : { loginRateLimit: { max: Number(env.LOGIN_RATE_LIMIT), timeWindow: 60_000 } }),
-  cookieSecure: env.NODE_ENV !== 'development',
+  cookieSecure: 'auto', // Secure when the request came over HTTPS (the default)
   accounts: {
     find: (ctx) => accounts.get(ctx.account.user_id ?? ctx.account.username),
     create: (ctx) => {

@@ -8,13 +8,14 @@ import fastifyView from '@fastify/view'
 import { Eta } from 'eta'
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, Session } from 'fastify'
 import fp from 'fastify-plugin'
-import { bodyDeadline, callbackSessionStore, FixedWindowCounter, sessionIndexer } from 'fastify-sso-protocol'
+import { bodyDeadline, callbackSessionStore, FixedWindowCounter, generateToken, sessionIndexer } from 'fastify-sso-protocol'
 import type { RouteContext } from './context.js'
 import { errors } from './errors.js'
+import { createFacade } from './facade.js'
 import { Gateway } from './gateway.js'
 import { resolveOptions, type FastifySsoGatewayOptions, type ResolvedGatewayOptions } from './options.js'
 import { protectSecrets } from './sealed-secrets.js'
-import { FormTokens } from './form-tokens.js'
+import { formCookieSent, FormTokens } from './form-tokens.js'
 import { OutboxDispatcher } from './outbox/dispatcher.js'
 import { compilePages, sendMessage, type Pages } from './pages.js'
 import { PasswordHasher } from './passwords.js'
@@ -62,8 +63,23 @@ function errorHandler (options: ResolvedGatewayOptions, pages: Pages) {
       message = `Invalid request: ${error.message}`
     }
     if (status === 403 && code?.startsWith('FST_CSRF')) {
-      request.log.warn({ audit: 'csrf_refused', url: request.routeOptions.url }, 'sso form refused: bad CSRF token')
-      message = 'This form has expired or did not come from this site. Go back, reload the page and try again.'
+      if (request.cookies?.[options.cookieName] === undefined && !formCookieSent(request, options.cookieName)) {
+        // The browser sent back neither the session cookie nor the form's: the form cannot be matched to it.
+        request.log.warn({
+          audit: 'csrf_refused',
+          url: request.routeOptions.url,
+          reason: 'no session cookie',
+          cookieName: options.cookieName,
+          cookieSecure: options.cookieSecure,
+          protocol: request.protocol
+        }, `sso form posted without the ${options.cookieName} cookie: the browser did not keep it. A Secure cookie is dropped on plain http: check the gateway's cookieSecure option (${String(options.cookieSecure)}) and, behind an HTTPS proxy, Fastify's trustProxy`)
+        message = 'Your browser did not send back this site\'s sign-in cookie, so the form could not be checked. ' +
+          'Cookies may be blocked for this site, or the page was opened over plain http while the cookie is only sent over https. ' +
+          'Allow cookies (or use the https address), reload the sign-in page and try again.'
+      } else {
+        request.log.warn({ audit: 'csrf_refused', url: request.routeOptions.url }, 'sso form refused: bad CSRF token')
+        message = 'This form has expired or did not come from this site. Go back, reload the page and try again.'
+      }
     }
     if (isHtmlRoute(request)) {
       return await sendMessage(reply.header('cache-control', 'no-store'), pages, options.title, status, {
@@ -76,13 +92,37 @@ function errorHandler (options: ResolvedGatewayOptions, pages: Pages) {
   }
 }
 
+/** The SQLite store at the `database` option; a file that cannot be opened is an option error naming the path. */
+function openDatabase (options: ResolvedGatewayOptions): SqliteGatewayStore {
+  try {
+    return new SqliteGatewayStore({ filename: options.database, busyTimeout: options.busyTimeout })
+  } catch (err) {
+    const error = new errors.INVALID_OPTION('database', `cannot open the SQLite file ${JSON.stringify(options.database)}: ${(err as Error).message} (does its folder exist and is it writable?)`)
+    error.cause = err
+    throw error
+  }
+}
+
+/**
+ * No `sessionSecret` (a first try, never production: options refuse that): one generated on
+ * first start and kept in the store, so sessions survive restarts. Says so once, loudly.
+ */
+async function generatedSecret (store: GatewayStore, options: ResolvedGatewayOptions, log: FastifyInstance['log']): Promise<string> {
+  if (store.setting === undefined) {
+    throw new errors.INVALID_OPTION('sessionSecret', 'is required with a store that cannot keep settings (it has no setting() method)')
+  }
+  const secret = await store.setting('session_secret', () => generateToken(32))
+  log.warn(`fastify-sso-gateway: no sessionSecret option, so the session cookie is signed with a secret generated on first start and kept in the database (${options.store === undefined ? options.database : 'the store'}, setting "session_secret"). Fine for trying it out; for production set sessionSecret to 32+ random characters (with NODE_ENV=production the gateway refuses to start without it).`)
+  return secret
+}
+
 const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opts) => {
   const options = resolveOptions(opts)
   if ((fastify.server as { requestTimeout?: number }).requestTimeout === 0) {
     fastify.log.warn('fastify-sso-gateway: the server has no requestTimeout, so a client that stalls mid-request holds its socket forever; ' +
       'create it with Fastify({ ...RECOMMENDED_SERVER_OPTIONS }) (see the README, "Timeouts")')
   }
-  const rawStore = options.store ?? new SqliteGatewayStore({ filename: options.database, busyTimeout: options.busyTimeout })
+  const rawStore = options.store ?? openDatabase(options)
   let store: GatewayStore
   try {
     store = await protectSecrets(rawStore, options.secretsKey)
@@ -90,6 +130,7 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     await rawStore.close()
     throw err
   }
+  const sessionSecret = options.sessionSecret ?? await generatedSecret(store, options, fastify.log)
   const index = sessionIndexer(options)
   // @fastify/session calls the store with callbacks; the store contract is async.
   const sessions = callbackSessionStore({
@@ -118,9 +159,9 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
   const pages = compilePages(eta, options)
   const { max, timeWindow } = options.obtainRateLimit
   const budgets = { signIns: new FixedWindowCounter(max, timeWindow, 10_000), obtains: new FixedWindowCounter(OBTAIN_CEILING * max, timeWindow, 10_000) }
-  const ctx: RouteContext = { options, gateway, pages, budgets, outbox, formTokens: new FormTokens(options) }
+  const ctx: RouteContext = { options, gateway, pages, budgets, outbox, formTokens: new FormTokens(options, sessionSecret) }
 
-  fastify.decorate('ssoGateway', gateway)
+  fastify.decorate('ssoGateway', createFacade(gateway))
 
   let housekeeping: NodeJS.Timeout | undefined
   fastify.addHook('onReady', async () => {
@@ -151,8 +192,8 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     // A body that has started must arrive within BODY_TIMEOUT, whatever the host's server options.
     instance.addHook('preParsing', bodyDeadline())
     await instance.register(fastifyFormbody, { bodyLimit: 16 * 1024 })
+    // No not-found handler: unknown URLs belong to the host app (a root handler would be global).
     instance.setErrorHandler(errorHandler(options, pages))
-    instance.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'Not found' }))
 
     // Server-to-server endpoints: no cookies, sessions, CSRF or page headers on this hot path.
     await instance.register(async function ssoProtocolRoutes (api: FastifyInstance) {
@@ -166,7 +207,7 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     await instance.register(async function ssoPageRoutes (web: FastifyInstance) {
       await web.register(fastifyCookie)
       await web.register(fastifySession, {
-        secret: options.sessionSecret,
+        secret: sessionSecret,
         cookieName: options.cookieName,
         store: sessions,
         saveUninitialized: false,

@@ -6,6 +6,7 @@ import { MAX_PASSWORD_LENGTH, OWASP_MINIMUM, type HashParameters } from './passw
 import type { GatewayStore } from './store/store.js'
 import type { AccessCheck } from './types.js'
 import { PAGE_NAMES } from './pages.js'
+import { FASTIFY_REGISTER_KEYS, showOption, unknownOption } from 'fastify-sso-protocol'
 
 /** Every method of the store contract, per aggregate: what the `store` option is checked for. */
 const STORE_METHODS: Record<string, readonly string[]> = {
@@ -38,8 +39,13 @@ export interface RateLimit {
 
 /** Options of `fastify.register(fastifySsoGateway, options)`. */
 export interface FastifySsoGatewayOptions {
-  /** Secret(s) signing the session cookie, each at least 32 characters; the first signs, all verify (rotation). Required. */
-  sessionSecret: string | string[]
+  /**
+   * Secret(s) signing the session cookie, each at least 32 characters; the first signs, all
+   * verify (rotation). Without it the gateway generates one on first start, keeps it in its
+   * database and logs a warning; with `NODE_ENV=production` it refuses to start without it.
+   * @default a generated secret kept in the database (not in production)
+   */
+  sessionSecret?: string | string[]
   /** SQLite file holding users, services, tokens, sessions and the outbox; `':memory:'` for tests. @default 'sso-gateway.sqlite' */
   database?: string
   /** A store to use instead of the SQLite file: `MemoryGatewayStore`, or your own (docs/writing-a-store.md). @default a SqliteGatewayStore on `database` */
@@ -48,8 +54,13 @@ export interface FastifySsoGatewayOptions {
   busyTimeout?: number
   /** Name of the gateway session cookie. @default 'sso_gateway_session' */
   cookieName?: string
-  /** Send the session cookie only over HTTPS. @default process.env.NODE_ENV !== 'development' */
-  cookieSecure?: boolean
+  /**
+   * Mark the session cookie `Secure` (sent back over HTTPS only). `'auto'`: when the request
+   * came over HTTPS, directly or through a proxy Fastify trusts (`trustProxy`), and not on
+   * plain http, where a browser would drop a Secure cookie and every form would fail.
+   * @default 'auto'
+   */
+  cookieSecure?: boolean | 'auto'
   /** A gateway session unused this long ends, in ms. @default 1_800_000 (30 min) */
   idleTimeout?: number
   /** A gateway session ends this long after sign-in, in ms. @default 43_200_000 (12 h) */
@@ -115,12 +126,13 @@ export interface FastifySsoGatewayOptions {
 
 /** The options after checking, with every default filled in. */
 export interface ResolvedGatewayOptions {
-  readonly sessionSecret: string | string[]
+  /** Undefined: generate one and keep it in the store (never in production). */
+  readonly sessionSecret: string | string[] | undefined
   readonly database: string
   readonly store: GatewayStore | undefined
   readonly busyTimeout: number
   readonly cookieName: string
-  readonly cookieSecure: boolean
+  readonly cookieSecure: boolean | 'auto'
   readonly idleTimeout: number
   readonly absoluteTimeout: number
   readonly pendingTokenTtl: number
@@ -153,13 +165,20 @@ function schedule (v: unknown): readonly number[] {
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/
 
 function fail (name: string, detail: string, value: unknown): never {
-  let shown: string
-  try {
-    shown = typeof value === 'string' && /secret/i.test(name) ? '<redacted>' : (JSON.stringify(value) ?? String(value))
-  } catch {
-    shown = String(value)
-  }
-  throw new errors.INVALID_OPTION(name, `${detail} (got ${shown})`)
+  throw new errors.INVALID_OPTION(name, `${detail} (got ${showOption(value, /secret/i.test(name))})`)
+}
+
+/** Every option `register` takes (Fastify's own `prefix`, `logLevel`, `logSerializers` are allowed too). */
+export const OPTION_NAMES: readonly string[] = Object.freeze([
+  'sessionSecret', 'database', 'store', 'busyTimeout', 'cookieName', 'cookieSecure', 'idleTimeout', 'absoluteTimeout',
+  'pendingTokenTtl', 'authenticatedTokenTtl', 'passwordHash', 'eventTimeout', 'inlineEventTimeout', 'outboxInterval',
+  'retrySchedule', 'dispatcher', 'title', 'templates', 'accessCheck', 'housekeepingInterval', 'obtainRateLimit', 'loginRateLimit',
+  'minPasswordLength', 'secretsKey'
+])
+
+function noUnknown (name: string, value: object, known: readonly string[]): void {
+  const unknown = unknownOption(value, known, name === '' ? FASTIFY_REGISTER_KEYS : [])
+  if (unknown !== null) throw new errors.INVALID_OPTION(name === '' ? unknown.name : `${name}.${unknown.name}`, unknown.detail)
 }
 
 function duration (options: Record<string, unknown>, name: string, def: number, min = 1000): number {
@@ -175,6 +194,7 @@ function rateLimit (options: Record<string, unknown>, name: string, def: RateLim
   const v = options[name]
   if (v === undefined) return def
   if (typeof v !== 'object' || v === null) fail(name, 'must be { max, timeWindow }', v)
+  noUnknown(name, v, ['max', 'timeWindow'])
   const { max, timeWindow } = v as Record<string, unknown>
   if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) fail(`${name}.max`, 'must be a positive whole number', max)
   if (typeof timeWindow !== 'number' || !Number.isInteger(timeWindow) || timeWindow < 1) fail(`${name}.timeWindow`, 'must be a positive number of milliseconds', timeWindow)
@@ -202,11 +222,18 @@ function secretsKeys (v: unknown): readonly string[] {
 export function resolveOptions (input: unknown): ResolvedGatewayOptions {
   if (typeof input !== 'object' || input === null) fail('options', 'must be an object', input)
   const o = input as Record<string, unknown>
+  noUnknown('', o, OPTION_NAMES)
 
   const secret = o.sessionSecret
-  const secrets = Array.isArray(secret) ? secret : [secret]
-  if (secrets.length === 0 || !secrets.every((s) => typeof s === 'string' && s.length >= 32)) {
-    fail('sessionSecret', 'is required: a string of at least 32 characters, or a non-empty array of them', secret)
+  if (secret === undefined) {
+    if (process.env.NODE_ENV === 'production') {
+      fail('sessionSecret', 'is required when NODE_ENV=production: a string of at least 32 random characters (the generated first-try secret is for development only)', secret)
+    }
+  } else {
+    const secrets = Array.isArray(secret) ? secret : [secret]
+    if (secrets.length === 0 || !secrets.every((s) => typeof s === 'string' && s.length >= 32)) {
+      fail('sessionSecret', 'must be a string of at least 32 characters, or a non-empty array of them', secret)
+    }
   }
 
   const database = o.database ?? 'sso-gateway.sqlite'
@@ -222,8 +249,8 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
   const cookieName = o.cookieName ?? 'sso_gateway_session'
   if (typeof cookieName !== 'string' || !COOKIE_NAME.test(cookieName)) fail('cookieName', 'must be a cookie name token of 1 to 64 characters', cookieName)
 
-  const cookieSecure = o.cookieSecure ?? process.env.NODE_ENV !== 'development'
-  if (typeof cookieSecure !== 'boolean') fail('cookieSecure', 'must be a boolean', cookieSecure)
+  const cookieSecure = o.cookieSecure ?? 'auto'
+  if (typeof cookieSecure !== 'boolean' && cookieSecure !== 'auto') fail('cookieSecure', 'must be true, false or "auto"', cookieSecure)
 
   const idleTimeout = duration(o, 'idleTimeout', 30 * 60_000)
   const absoluteTimeout = duration(o, 'absoluteTimeout', 12 * 3_600_000)
@@ -231,6 +258,7 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
 
   const hashIn = o.passwordHash ?? {}
   if (typeof hashIn !== 'object' || hashIn === null) fail('passwordHash', 'must be { memoryCost, timeCost, parallelism }', hashIn)
+  noUnknown('passwordHash', hashIn, Object.keys(OWASP_MINIMUM))
   const passwordHash = { ...OWASP_MINIMUM, ...(hashIn as Partial<HashParameters>) }
   for (const key of ['memoryCost', 'timeCost', 'parallelism'] as const) {
     const v = passwordHash[key]
@@ -249,15 +277,15 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
 
   const templatesIn = o.templates ?? {}
   if (typeof templatesIn !== 'object' || templatesIn === null) fail('templates', 'must be an object of file paths', templatesIn)
+  noUnknown('templates', templatesIn, PAGE_NAMES)
   const templates: Record<string, string> = {}
   for (const [key, file] of Object.entries(templatesIn)) {
-    if (!(PAGE_NAMES as readonly string[]).includes(key)) fail(`templates.${key}`, `is not a page; use ${PAGE_NAMES.join(', ')}`, file)
     if (typeof file !== 'string' || !existsSync(file)) fail(`templates.${key}`, 'must be the path of an existing eta file', file)
     templates[key] = file
   }
 
   return Object.freeze({
-    sessionSecret: secret as string | string[],
+    sessionSecret: secret as string | string[] | undefined,
     database,
     store: store as GatewayStore | undefined,
     busyTimeout: duration(o, 'busyTimeout', 5000, 0),

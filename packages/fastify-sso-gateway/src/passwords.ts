@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os'
-import argon2 from 'argon2'
+import { hash as argonHash, parseOptions, verify as argonVerify } from '@node-rs/argon2'
 
 /** argon2id cost parameters. */
 export interface HashParameters {
@@ -17,8 +17,12 @@ export const OWASP_MINIMUM: Readonly<HashParameters> = Object.freeze({ memoryCos
 /** Longest password accepted, in characters; longer ones are refused without hashing. */
 export const MAX_PASSWORD_LENGTH = 1024
 
+/** `Algorithm.Argon2id` of @node-rs/argon2 (an ambient const enum, which isolatedModules cannot import). */
+const ARGON2ID = 2
+
 /**
- * Password hashing with argon2id. Hashing runs on libuv's thread pool, so it does
+ * Password hashing with argon2id (@node-rs/argon2: prebuilt for each platform, no install
+ * script; it reads and writes the same PHC strings as the `argon2` package used before). Hashing runs on libuv's thread pool, so it does
  * not block the event loop. Unknown users are verified against a dummy hash with
  * the same parameters, so they take as long as a wrong password.
  */
@@ -49,7 +53,7 @@ export class PasswordHasher {
   }
 
   async hash (password: string): Promise<string> {
-    return await this.#limited(async () => await argon2.hash(password, { type: argon2.argon2id, ...this.params }))
+    return await this.#limited(async () => await argonHash(password, { algorithm: ARGON2ID, ...this.params }))
   }
 
   /**
@@ -61,15 +65,22 @@ export class PasswordHasher {
     if (hash === null) {
       this.#dummy ??= this.hash('dummy password for unknown users')
       const dummy = await this.#dummy
-      await this.#limited(async () => await argon2.verify(dummy, password))
+      await this.#limited(async () => await argonVerify(dummy, password))
       return { ok: false, rehash: false }
     }
     let ok: boolean
     try {
-      ok = await this.#limited(async () => await argon2.verify(hash, password))
+      ok = await this.#limited(async () => await argonVerify(hash, password))
     } catch {
       return { ok: false, rehash: false }
     }
-    return { ok, rehash: ok && argon2.needsRehash(hash, { ...this.params }) }
+    return { ok, rehash: ok && this.#outdated(hash) }
+  }
+
+  /** Whether a (verified) hash was made with other parameters than the current ones. */
+  #outdated (hash: string): boolean {
+    const made = parseOptions(hash)
+    return made.algorithm !== ARGON2ID || made.memoryCost !== this.params.memoryCost ||
+      made.timeCost !== this.params.timeCost || made.parallelism !== this.params.parallelism
   }
 }

@@ -142,3 +142,4 @@ export function logLines (): { lines: Array<Record<string, unknown>>, server: Fa
 }
 
 export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+

@@ -19,9 +19,8 @@ const base = { sessionSecret: SESSION_SECRET, database: ':memory:' }
 
 t.test('every bad option makes ready() reject, naming the option and the value', async (t) => {
   const cases: Array<[string, unknown, RegExp]> = [
-    ['sessionSecret', { database: ':memory:' }, /Invalid option sessionSecret: is required.*\(got undefined\)/],
-    ['sessionSecret', { ...base, sessionSecret: 'too short' }, /sessionSecret.*\(got <redacted>\)/],
-    ['sessionSecret', { ...base, sessionSecret: [] }, /sessionSecret.*\(got \[\]\)/],
+    ['sessionSecret', { ...base, sessionSecret: 'too short' }, /sessionSecret.*\(got <redacted string of 9 characters>\)/],
+    ['sessionSecret', { ...base, sessionSecret: [] }, /sessionSecret.*\(got <redacted array of 0>\)/],
     ['sessionSecret', { ...base, sessionSecret: [SESSION_SECRET, 'short'] }, /sessionSecret/],
     ['database', { ...base, database: '' }, /Invalid option database: must be a file path or ":memory:" \(got ""\)/],
     ['database', { ...base, database: 42 }, /database.*\(got 42\)/],
@@ -33,7 +32,7 @@ t.test('every bad option makes ready() reject, naming the option and the value',
     ['busyTimeout', { ...base, busyTimeout: -1 }, /Invalid option busyTimeout: must be a whole number of milliseconds from 0 up to a year \(got -1\)/],
     ['cookieName', { ...base, cookieName: 'bad name;' }, /Invalid option cookieName: must be a cookie name token.*\(got "bad name;"\)/],
     ['cookieName', { ...base, cookieName: 7 }, /cookieName.*\(got 7\)/],
-    ['cookieSecure', { ...base, cookieSecure: 'yes' }, /Invalid option cookieSecure: must be a boolean \(got "yes"\)/],
+    ['cookieSecure', { ...base, cookieSecure: 'yes' }, /Invalid option cookieSecure: must be true, false or "auto" \(got "yes"\)/],
     ['idleTimeout', { ...base, idleTimeout: 999 }, /Invalid option idleTimeout: must be a whole number of milliseconds from 1000 up to a year \(got 999\)/],
     ['idleTimeout', { ...base, idleTimeout: 1500.5 }, /idleTimeout.*\(got 1500.5\)/],
     ['idleTimeout', { ...base, idleTimeout: '30m' }, /idleTimeout.*\(got "30m"\)/],
@@ -61,7 +60,7 @@ t.test('every bad option makes ready() reject, naming the option and the value',
     ['title', { ...base, title: '' }, /Invalid option title: must be a string of 1 to 100 characters \(got ""\)/],
     ['title', { ...base, title: 'x'.repeat(101) }, /title/],
     ['templates', { ...base, templates: 'login.eta' }, /Invalid option templates: must be an object of file paths/],
-    ['templates.signup', { ...base, templates: { signup: '/x.eta' } }, /Invalid option templates.signup: is not a page; use login, message, welcome, sessions/],
+    ['templates.signup', { ...base, templates: { signup: '/x.eta' } }, /Invalid option templates.signup: is not an option \(known options: login, message, welcome, sessions\)/],
     ['templates.login', { ...base, templates: { login: '/does/not/exist.eta' } }, /Invalid option templates.login: must be the path of an existing eta file \(got "\/does\/not\/exist.eta"\)/],
     ['templates.login', { ...base, templates: { login: 42 } }, /templates.login/],
     ['obtainRateLimit', { ...base, obtainRateLimit: 100 }, /Invalid option obtainRateLimit: must be \{ max, timeWindow \} \(got 100\)/],
@@ -86,15 +85,40 @@ t.test('a secret is never shown in the error', async (t) => {
   t.notMatch((err as Error).message, secret)
 })
 
-t.test('defaults: cookie name, Secure cookie behind a trusted HTTPS proxy, an array of secrets', async (t) => {
-  const app = Fastify({ trustProxy: true })
+t.test('defaults: cookie name, HttpOnly Lax cookie, an array of secrets', async (t) => {
+  const app = Fastify()
   await app.register(fastifySsoGateway, { sessionSecret: [SESSION_SECRET, 'an-older-secret-still-verifying-cookies!'], database: ':memory:' })
   await app.ready()
-  t.equal((await app.inject('/login/')).cookies.length, 0, 'a Secure cookie is never sent over plain HTTP')
+  await app.ssoGateway.createUser({ username: 'alice', password: PASSWORD })
+  // The form stores nothing: its CSRF token is bound to a form cookie, Secure ('auto') only over HTTPS.
+  const page = await app.inject('/login/')
+  const form = page.cookies.find((c) => c.name === 'sso_gateway_session_form')
+  t.ok(form, 'over plain HTTP: a plain form cookie')
+  t.same([form?.secure, form?.httpOnly, form?.sameSite, form?.path], [undefined, true, 'Lax', '/'])
+  t.notOk(page.cookies.some((c) => c.name === 'sso_gateway_session'), 'no session for an anonymous form')
+  const signIn = await app.inject({
+    method: 'POST',
+    url: '/login/',
+    headers: { cookie: `${form?.name}=${form?.value}`, 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ username: 'alice', password: PASSWORD, _csrf: /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '' }).toString()
+  })
+  t.equal(signIn.statusCode, 303)
+  const cookie = signIn.cookies.find((c) => c.name === 'sso_gateway_session')
+  t.ok(cookie, 'default cookie name')
+  t.equal(cookie?.httpOnly, true)
+  t.equal(cookie?.sameSite, 'Lax')
+  t.ok((cookie?.maxAge ?? 0) <= 43_200, 'the cookie lasts no longer than the absolute timeout')
+  t.match(page.body, /<title>Sign in · Single sign-on<\/title>/)
+  await app.close()
+})
+
+t.test('cookieSecure \'auto\' (default): over HTTPS the form cookie is Secure and __Host- (no sibling subdomain can set it)', async (t) => {
+  const app = Fastify({ trustProxy: true })
+  await app.register(fastifySsoGateway, { sessionSecret: SESSION_SECRET, database: ':memory:' })
+  t.teardown(async () => { await app.close() })
   await app.ssoGateway.createUser({ username: 'alice', password: PASSWORD })
   const page = await app.inject({ url: '/login/', headers: { 'x-forwarded-proto': 'https' } })
   const form = page.cookies.find((c) => c.name === '__Host-sso_gateway_session_form')
-  t.ok(form, 'the form is bound to a __Host- cookie (no sibling subdomain can set it)')
   t.same([form?.secure, form?.httpOnly, form?.sameSite, form?.path], [true, true, 'Lax', '/'])
   const signIn = await app.inject({
     method: 'POST',
@@ -103,26 +127,58 @@ t.test('defaults: cookie name, Secure cookie behind a trusted HTTPS proxy, an ar
     payload: new URLSearchParams({ username: 'alice', password: PASSWORD, _csrf: /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '' }).toString()
   })
   t.equal(signIn.statusCode, 303)
-  const cookie = signIn.cookies.find((c) => c.name === 'sso_gateway_session')
-  t.ok(cookie, 'default cookie name')
-  t.equal(cookie?.secure, true, 'Secure by default outside development')
-  t.equal(cookie?.httpOnly, true)
-  t.equal(cookie?.sameSite, 'Lax')
-  t.ok((cookie?.maxAge ?? 0) <= 43_200, 'the cookie lasts no longer than the absolute timeout')
-  t.match(page.body, /<title>Sign in · Single sign-on<\/title>/)
+  t.equal(signIn.cookies.find((c) => c.name === 'sso_gateway_session')?.secure, true)
+  t.match(signIn.cookies.find((c) => c.name === '__Host-sso_gateway_session_form'), { value: '', secure: true }, 'the form cookie is dropped')
+})
+
+t.test('unknown or misspelt options are refused with the nearest name; Fastify\'s register keys are allowed', async (t) => {
+  const cases: Array<[unknown, RegExp]> = [
+    [{ ...base, idleTimout: 60_000 }, /^Invalid option idleTimout: is not an option; did you mean "idleTimeout"\?$/],
+    [{ ...base, sessionsecret: SESSION_SECRET }, /did you mean "sessionSecret"\?/],
+    [{ ...base, databse: 'x.sqlite' }, /Invalid option databse: .*did you mean "database"\?/],
+    [{ ...base, colour: 'blue' }, /Invalid option colour: is not an option \(known options: sessionSecret, database, store,/],
+    [{ ...base, passwordHash: { memoryCost: 19456, timecost: 3 } }, /Invalid option passwordHash.timecost: is not an option; did you mean "timeCost"\?/],
+    [{ ...base, loginRateLimit: { max: 5, timeWindow: 1000, window: 5 } }, /Invalid option loginRateLimit.window: is not an option \(known options: max, timeWindow\)/],
+    [{ ...base, templates: { logn: '/x.eta' } }, /Invalid option templates.logn: is not an option; did you mean "login"\?/],
+    [{ ...base, passwordHash: { prefix: '/x' } }, /passwordHash.prefix: is not an option/]
+  ]
+  for (const [options, message] of cases) {
+    await t.rejects(register(options), { code: 'FST_SSO_GATEWAY_INVALID_OPTION', message }, String(message))
+  }
+  const app = Fastify()
+  await app.register(fastifySsoGateway, { ...base, prefix: '/sso-admin', logLevel: 'warn', logSerializers: {} } as never)
+  await app.ready()
+  t.ok(app.hasDecorator('ssoGateway'), 'prefix, logLevel and logSerializers pass')
   await app.close()
 })
 
-t.test('NODE_ENV=development drops Secure by default', async (t) => {
-  const saved = process.env.NODE_ENV
-  process.env.NODE_ENV = 'development'
-  t.teardown(() => { process.env.NODE_ENV = saved })
-  const app = Fastify()
-  await app.register(fastifySsoGateway, { sessionSecret: SESSION_SECRET, database: ':memory:' })
-  await app.ready()
-  const page = await app.inject('/login/')
-  t.notOk(page.cookies[0]?.secure)
-  await app.close()
+t.test('a secret is never shown in an option error, whatever its type', async (t) => {
+  const values: unknown[] = [
+    'hunter2-short',
+    ['hunter2-short'],
+    [SESSION_SECRET, 'hunter2-short'],
+    Buffer.from('hunter2-in-a-buffer-of-more-than-32-bytes'),
+    { secret: 'hunter2' },
+    new Map([['k', 'hunter2']]),
+    12345678
+  ]
+  for (const value of values) {
+    const err = await register({ ...base, sessionSecret: value }).catch((e: Error) => e) as Error & { code: string }
+    t.equal(err.code, 'FST_SSO_GATEWAY_INVALID_OPTION')
+    t.match(err.message, /^Invalid option sessionSecret: .*\(got <redacted [^>]+>\)$/)
+    t.notMatch(err.message, /hunter2|aHVudGVy|104,117|12345678/, err.message)
+  }
+})
+
+t.test('a database that cannot be opened: a coded option error naming the path', async (t) => {
+  const missing = join(t.testdir({}), 'no', 'such', 'folder', 'gateway.sqlite')
+  const err = await register({ sessionSecret: SESSION_SECRET, database: missing }).catch((e: Error) => e) as Error & { code: string, cause: unknown }
+  t.equal(err.code, 'FST_SSO_GATEWAY_INVALID_OPTION')
+  t.match(err.message, `Invalid option database: cannot open the SQLite file ${JSON.stringify(missing)}`)
+  t.match(err.message, /does its folder exist/)
+  t.type(err.cause, Error, 'the driver\'s error is kept as the cause')
+  const notDb = join(t.testdir({ 'notes.sqlite': 'this is a text file, not a database'.repeat(100) }), 'notes.sqlite')
+  await t.rejects(register({ sessionSecret: SESSION_SECRET, database: notDb }), { code: 'FST_SSO_GATEWAY_INVALID_OPTION', message: /database: cannot open the SQLite file .*notes\.sqlite/ })
 })
 
 t.test('cookieName, title and custom templates are used', async (t) => {

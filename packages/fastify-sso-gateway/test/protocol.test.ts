@@ -142,12 +142,12 @@ t.test('prototype-poisoning keys are refused', async (t) => {
   t.equal(({} as Record<string, unknown>).isAdmin, undefined, 'Object.prototype untouched')
 })
 
-t.test('unknown routes are a JSON 404', async (t) => {
+t.test('unknown routes, even under /sso/, are the host app\'s (Fastify\'s JSON 404 by default)', async (t) => {
   const { app } = await buildApp()
   t.teardown(() => app.close())
   const res = await app.inject({ method: 'POST', url: '/sso/nothing/' })
   t.equal(res.statusCode, 404)
-  t.same(res.json(), { error: 'Not found' })
+  t.match(res.json(), { error: 'Not Found', message: 'Route POST:/sso/nothing/ not found' })
 })
 
 t.test('get and make_used before sign-in: pending, and the token stays usable', async (t) => {

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
+import { gatewayBehind } from '../src/facade.js'
 import { SqliteGatewayStore } from '../src/index.js'
 import { Browser, buildApp, call, logLines, PASSWORD, record, signInAs, sleep, ssoOf, storeOf } from './helpers.js'
 
@@ -212,7 +213,7 @@ t.test('housekeeping ends SSO sessions that expired unused, at every service the
   t.equal(deauths(events.alpha).length, 1, 'once')
   t.equal(await signedInAs(browser), null)
   // An SSO session whose user is gone by then ends quietly.
-  await (api as unknown as { expireSsoSession: (u: string, s: string) => Promise<void> }).expireSsoSession('usr_gone', 'sso_gone')
+  await gatewayBehind(api).expireSsoSession('usr_gone', 'sso_gone')
 })
 
 t.test('an expired session read by the browser before the sweep still ends at the services', async (t) => {

@@ -7,6 +7,7 @@ export type SsoServiceErrorCode =
   | 'FST_SSO_SERVICE_GATEWAY_UNAVAILABLE'
   | 'FST_SSO_SERVICE_GATEWAY_REFUSED'
   | 'FST_SSO_SERVICE_NO_LOGIN_IN_PROGRESS'
+  | 'FST_SSO_SERVICE_NO_SESSION_COOKIE'
   | 'FST_SSO_SERVICE_ACCOUNT_DISABLED'
   | 'FST_SSO_SERVICE_ACCOUNT_HOOK_FAILED'
   | 'FST_SSO_SERVICE_UNAUTHENTICATED'
@@ -38,6 +39,11 @@ export const GatewayRefusedError = createError<'FST_SSO_SERVICE_GATEWAY_REFUSED'
 /** `/sso/accept/` was reached by a browser session that started no sign-in. */
 export const NoLoginInProgressError = createError<'FST_SSO_SERVICE_NO_LOGIN_IN_PROGRESS', 400, []>(
   'FST_SSO_SERVICE_NO_LOGIN_IN_PROGRESS', 'No sign-in is in progress in this browser session', 400)
+
+/** `/sso/accept/` was reached without this app's session cookie: the browser did not keep or send it. */
+export const NoSessionCookieError = createError<'FST_SSO_SERVICE_NO_SESSION_COOKIE', 400, []>(
+  'FST_SSO_SERVICE_NO_SESSION_COOKIE',
+  'Your browser did not send back this site\'s session cookie, so the sign-in cannot be finished. Cookies may be blocked for this site, or the page was opened over plain http while the cookie is only sent over https. Allow cookies (or use the https address) and sign in again.', 400)
 
 /** The gateway vouched for an account that is disabled. */
 export const AccountDisabledError = createError<'FST_SSO_SERVICE_ACCOUNT_DISABLED', 403, []>(

@@ -1,4 +1,4 @@
-import { checkNextUrl, isSigningSecret, MAX_TOKEN_LENGTH } from 'fastify-sso-protocol'
+import { checkNextUrl, FASTIFY_REGISTER_KEYS, isSigningSecret, MAX_TOKEN_LENGTH, showOption, unknownOption } from 'fastify-sso-protocol'
 import { InvalidOptionError } from './errors.js'
 import { defaultSteps } from './pipeline.js'
 import type { AccountsAdapter, PipelineStep } from './pipeline.js'
@@ -16,15 +16,16 @@ export const DEFAULTS = {
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/
 
-function describe (value: unknown): string {
-  if (typeof value === 'function') return 'a function'
-  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? value.slice(0, 80) + '...' : value)
-  if (value === null || typeof value !== 'object') return String(value)
-  return Array.isArray(value) ? 'an array' : 'an object'
-}
+/** Every option `register` takes (Fastify's own `prefix`, `logLevel`, `logSerializers` are allowed too). */
+export const OPTION_NAMES: readonly string[] = Object.freeze([
+  'gatewayUrl', 'gatewayInternalUrl', 'token', 'signingSecret', 'acceptUnsignedEvents', 'sessionSecret', 'cookieName',
+  'cookieSecure', 'database', 'idleTimeout', 'absoluteTimeout', 'requestTimeout', 'keepAliveInterval', 'dispatcher',
+  'afterLogoutUrl', 'accounts', 'pipeline', 'onAccount', 'onDeauthenticate', 'loginRateLimit'
+])
 
+/** A secret (token, signing or session secret) is never shown, whatever its type. */
 function invalid (name: string, expected: string, value: unknown, secret = false): never {
-  throw new InvalidOptionError(name, `expected ${expected}, got ${secret && typeof value === 'string' ? 'a string that is not one' : describe(value)}`)
+  throw new InvalidOptionError(name, `expected ${expected}, got ${showOption(value, secret)}`)
 }
 
 function url (name: string, value: unknown): string {
@@ -88,6 +89,8 @@ export function buildPipeline (options: ResolvedOptions): readonly PipelineStep[
 export function resolveOptions (options: FastifySsoServiceOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') invalid('options', 'an object', options)
   const o = options as unknown as Record<string, unknown>
+  const unknown = unknownOption(o, OPTION_NAMES, FASTIFY_REGISTER_KEYS)
+  if (unknown !== null) throw new InvalidOptionError(unknown.name, unknown.detail)
 
   const gatewayUrl = url('gatewayUrl', o.gatewayUrl)
   const gatewayInternalUrl = o.gatewayInternalUrl === undefined ? gatewayUrl : url('gatewayInternalUrl', o.gatewayInternalUrl)
@@ -118,8 +121,8 @@ export function resolveOptions (options: FastifySsoServiceOptions): ResolvedOpti
   const cookieName = o.cookieName ?? DEFAULTS.cookieName
   if (typeof cookieName !== 'string' || !COOKIE_NAME.test(cookieName)) invalid('cookieName', 'a cookie name (1-64 token characters)', cookieName)
 
-  const cookieSecure = o.cookieSecure ?? process.env.NODE_ENV !== 'development'
-  if (typeof cookieSecure !== 'boolean') invalid('cookieSecure', 'a boolean', cookieSecure)
+  const cookieSecure = o.cookieSecure ?? 'auto'
+  if (typeof cookieSecure !== 'boolean' && cookieSecure !== 'auto') invalid('cookieSecure', 'true, false or "auto"', cookieSecure)
 
   const database = o.database ?? DEFAULTS.database
   if (typeof database !== 'string' || database.length === 0) invalid('database', 'a file path or ":memory:"', database)

@@ -65,8 +65,13 @@ export interface FastifySsoServiceOptions {
   sessionSecret: string | string[]
   /** Session cookie name. @default 'sso_service_session' */
   cookieName?: string
-  /** Send the cookie only over HTTPS. @default process.env.NODE_ENV !== 'development' */
-  cookieSecure?: boolean
+  /**
+   * Mark the session cookie `Secure` (sent back over HTTPS only). `'auto'`: when the request
+   * came over HTTPS, directly or through a proxy Fastify trusts (`trustProxy`), and not on
+   * plain http, where a browser would drop a Secure cookie and every sign-in would fail.
+   * @default 'auto'
+   */
+  cookieSecure?: boolean | 'auto'
   /** SQLite file for sessions and event bookkeeping; `':memory:'` for tests. @default 'sso-service.sqlite' */
   database?: string
   /** A session unused this long ends, in ms. @default 1800000 (30 min) */
@@ -128,7 +133,7 @@ export interface ResolvedOptions {
   readonly acceptUnsignedEvents: boolean
   readonly sessionSecret: string | string[]
   readonly cookieName: string
-  readonly cookieSecure: boolean
+  readonly cookieSecure: boolean | 'auto'
   readonly database: string
   readonly idleTimeout: number
   readonly absoluteTimeout: number

@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
 import Fastify from 'fastify'
-import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
+import type { FastifyInstance, FastifyServerOptions, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { generateSigningSecret, signWebhook } from 'fastify-sso-protocol'
 import { MockAgent } from 'undici'
 import type { MockPool } from 'undici'
@@ -22,7 +22,7 @@ export interface TestApp {
 }
 
 /** Builds an app with the plugin, a MockAgent standing in for the gateway, and captured logs. */
-export async function buildApp (t: Test, overrides: Partial<FastifySsoServiceOptions> = {}, setup?: (app: FastifyInstance) => void | Promise<void>): Promise<TestApp> {
+export async function buildApp (t: Test, overrides: Partial<FastifySsoServiceOptions> = {}, setup?: (app: FastifyInstance) => void | Promise<void>, server: FastifyServerOptions = {}): Promise<TestApp> {
   const agent = new MockAgent()
   agent.disableNetConnect()
   const logs: Array<Record<string, unknown>> = []
@@ -32,7 +32,7 @@ export async function buildApp (t: Test, overrides: Partial<FastifySsoServiceOpt
       cb()
     }
   })
-  const app = Fastify({ logger: { level: 'info', stream } })
+  const app = Fastify({ ...server, logger: { level: 'info', stream } })
   await setup?.(app)
   await app.register(fastifySsoService, {
     gatewayUrl: GATEWAY,

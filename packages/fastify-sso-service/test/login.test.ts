@@ -100,9 +100,10 @@ t.test('an oversized gateway answer is not read to the end', async (t) => {
 
 t.test('a slow gateway is cut off by requestTimeout', async (t) => {
   const { app, gateway } = await buildApp(t, { requestTimeout: 50 })
-  gateway.intercept({ path: '/sso/obtain/', method: 'POST' }).reply(200, { token: 'late' }).delay(500)
+  gateway.intercept({ path: '/sso/obtain/', method: 'POST' }).reply(200, { token: 'late' }).delay(3000)
   const started = Date.now()
   const res = await app.inject('/login/')
   t.equal(res.statusCode, 503)
-  t.ok(Date.now() - started < 450, 'did not wait for the slow answer')
+  // A wide margin (the machine is shared): the answer comes after 3 s, the timeout is 50 ms.
+  t.ok(Date.now() - started < 2000, 'did not wait for the slow answer')
 })

@@ -181,7 +181,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
         return await showForm(request, reply, pending, 401, GENERIC_FAILURE, username)
       }
       accountFailures.clear(failureKey)
-      reply.clearCookie(formTokens.cookie, { path: '/' })
+      formTokens.clear(request, reply)
       if (rehash) await ctx.gateway.rehashPassword(user, password)
       const current = await currentUser(request, ctx)
       if (current !== null && current.id === user.id) {

@@ -3,6 +3,7 @@ import type { Database as Db, Statement } from 'better-sqlite3'
 import type { Session } from 'fastify'
 import type { SessionIndex, SsoPrompt } from 'fastify-sso-protocol'
 import { errors } from '../errors.js'
+import { settingOf } from './settings.js'
 import type {
   BrowserSessionStore, DeliveryStatus, EndedSessions, EndUserSessions, EventsOf, GatewayStore, GroupStore, NewOutboxEvent, NewRequestToken, NewUser,
   OutboxEvent, OutboxStore, RequestTokenRecord, RequestTokenStore, ServiceAccess, ServicePatch, ServiceRecord, ServiceStore, ServiceUser,
@@ -531,6 +532,10 @@ export class SqliteGatewayStore implements GatewayStore {
   /** The schema version this database is at. */
   get schemaVersion (): number {
     return (this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v
+  }
+
+  async setting (key: string, create: () => string): Promise<string> {
+    return settingOf(this.db, key, create)
   }
 
   async close (): Promise<void> {

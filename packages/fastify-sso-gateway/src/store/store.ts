@@ -363,6 +363,12 @@ export interface GatewayStore {
   readonly ssoSessions: SsoSessionStore
   readonly sessions: BrowserSessionStore
   readonly outbox: OutboxStore
+  /**
+   * The value kept under `key`, made with `create()` and stored on first use (the first writer
+   * wins). Holds the session secret generated when the app gives none; a store without it
+   * needs an explicit `sessionSecret`.
+   */
+  setting?: (key: string, create: () => string) => Promise<string>
   /** Releases the database. Closing twice is harmless. */
   close: () => Promise<void>
 }

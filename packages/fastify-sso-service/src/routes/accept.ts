@@ -3,7 +3,7 @@ import { checkNextUrl, MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
 import type { SsoAccount } from 'fastify-sso-protocol'
 import { bothForms } from '../context.js'
 import type { RouteContext } from '../context.js'
-import { FreshLoginNotConfirmedError, NoLoginInProgressError } from '../errors.js'
+import { FreshLoginNotConfirmedError, NoLoginInProgressError, NoSessionCookieError } from '../errors.js'
 import { loginHref, sendErrorPage, sendRefusalPage } from '../html.js'
 import { isRefusal } from '../pipeline.js'
 import { sessionOf, userFromSession } from '../session.js'
@@ -34,6 +34,17 @@ export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { 
       const code = (request.query as { code?: string }).code
       const session = sessionOf(request)
       const pending = session.ssoRequest
+      if (pending === undefined && request.cookies[options.cookieName] === undefined) {
+        request.log.warn({
+          audit: 'login_failed',
+          step: 'accept',
+          reason: 'no session cookie',
+          cookieName: options.cookieName,
+          cookieSecure: options.cookieSecure,
+          protocol: request.protocol
+        }, `accept without the ${options.cookieName} cookie: the browser did not keep it. A Secure cookie is dropped on plain http: check the cookieSecure option (${String(options.cookieSecure)}) and, behind an HTTPS proxy, Fastify's trustProxy`)
+        return sendErrorPage(reply, new NoSessionCookieError(), loginHref('/'), 'Sign in')
+      }
       if (pending === undefined) {
         request.log.warn({ audit: 'login_failed', step: 'accept', reason: 'no sign-in in progress' }, 'accept without a sign-in in this session')
         return sendErrorPage(reply, new NoLoginInProgressError(), loginHref('/'), 'Sign in')
