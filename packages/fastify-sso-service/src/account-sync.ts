@@ -111,11 +111,7 @@ export class AccountSync {
     const moved = await this.#db.store.rekeyUser(oldUsername, username, SESSION_USERNAME_PATHS,
       userId === null ? undefined : { path: '$.account.user_id', value: userId })
     if (userId !== null) this.#db.rememberUser(userId, username)
-    const known = this.#db.lastAccount(oldUsername)
-    if (known !== null) {
-      this.#db.rememberAccount(oldUsername, null)
-      this.#db.rememberAccount(username, { ...known, username })
-    }
+    this.#db.renameAccount(oldUsername, username)
     const rename = this.#options.accounts?.rename
     if (rename !== undefined) {
       try {
@@ -136,8 +132,7 @@ export class AccountSync {
   async updateFields (usernames: readonly string[], fields: Record<string, unknown>, origin: Origin): Promise<void> {
     for (const username of usernames) {
       await this.serialised(username, async () => {
-        const base = this.#db.lastAccount(username) ?? { username, is_active: true, is_staff: false, is_superuser: false }
-        await this.applyAccount('event', mergeFields(base, fields), origin, Object.keys(fields))
+        await this.applyAccount('event', mergeFields(this.#db.knownAccount(username), fields), origin, Object.keys(fields))
       })
     }
   }

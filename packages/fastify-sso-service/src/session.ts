@@ -148,6 +148,21 @@ export class ServiceDatabase {
     return row === undefined ? null : JSON.parse(row.account) as SsoAccount
   }
 
+  /** `lastAccount`, or the defaults of an account no event described (active, no flags). */
+  knownAccount (username: string): SsoAccount {
+    return this.lastAccount(username) ?? { username, is_active: true, is_staff: false, is_superuser: false }
+  }
+
+  /** Moves the remembered account to its new username, in one transaction (a crash keeps it under one name). */
+  renameAccount (oldUsername: string, username: string): void {
+    this.db.transaction(() => {
+      const known = this.lastAccount(oldUsername)
+      if (known === null) return
+      this.#dropAccount.run(oldUsername)
+      this.#putAccount.run(username, JSON.stringify({ ...known, username }))
+    })()
+  }
+
   /** Remembers the account an event delivered (or forgets it, with null). */
   rememberAccount (username: string, account: SsoAccount | null): void {
     if (account === null) this.#dropAccount.run(username)
