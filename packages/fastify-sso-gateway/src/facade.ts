@@ -15,6 +15,8 @@ export function createFacade (gateway: Gateway): SsoGatewayApi {
     listServices: async () => await gateway.listServices(),
     setServiceEnabled: async (name, enabled) => await gateway.setServiceEnabled(name, enabled),
     updateService: async (name, patch) => await gateway.updateService(name, patch),
+    rotateSecrets: async (name, input) => await gateway.rotateSecrets(name, input),
+    auditLog: async (filter) => await gateway.auditLog(filter),
     createUser: async (input) => await gateway.createUser(input),
     getUser: async (username) => await gateway.getUser(username),
     updateUser: async (username, patch) => await gateway.updateUser(username, patch),

@@ -16,7 +16,8 @@ const STORE_METHODS: Record<string, readonly string[]> = {
   tokens: ['create', 'get', 'authenticate', 'decline', 'spendDeclined', 'consume', 'burn', 'prune'],
   ssoSessions: ['services'],
   sessions: ['get', 'set', 'destroy', 'destroyByUser', 'destroyBySsoSession', 'listByUser', 'touch', 'takeExpired'],
-  outbox: ['enqueue', 'claim', 'expedite', 'expediteService', 'complete', 'fail', 'release', 'list', 'prune', 'replay', 'status']
+  outbox: ['enqueue', 'claim', 'expedite', 'expediteService', 'complete', 'fail', 'release', 'list', 'prune', 'replay', 'status'],
+  audit: ['append', 'list', 'prune']
 }
 
 /** The first method of the store contract `store` lacks (`tokens.consume`), or null. */

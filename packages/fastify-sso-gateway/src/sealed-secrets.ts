@@ -65,11 +65,17 @@ export class SecretBox {
 function sealedStore (store: GatewayStore, box: SecretBox): GatewayStore {
   const open = (s: ServiceRecord | null): ServiceRecord | null => s === null
     ? null
-    : { ...s, signingSecret: box.open(s.signingSecret, s.id), djangoToken: s.djangoToken === null ? null : box.open(s.djangoToken, s.id) }
+    : {
+        ...s,
+        signingSecret: box.open(s.signingSecret, s.id),
+        djangoToken: s.djangoToken === null ? null : box.open(s.djangoToken, s.id),
+        previous: s.previous?.signingSecret == null ? s.previous : { ...s.previous, signingSecret: box.open(s.previous.signingSecret, s.id) }
+      }
   const seal = <T extends ServicePatch>(patch: T, id: string): T => {
     const out = { ...patch }
     if (patch.signingSecret !== undefined) out.signingSecret = box.seal(patch.signingSecret, id)
     if (patch.djangoToken !== undefined && patch.djangoToken !== null) out.djangoToken = box.seal(patch.djangoToken, id)
+    if (patch.previous?.signingSecret != null) out.previous = { ...patch.previous, signingSecret: box.seal(patch.previous.signingSecret, id) }
     return out
   }
   const inner = store.services
@@ -113,8 +119,9 @@ export async function protectSecrets (store: GatewayStore, keys: readonly string
   for (const s of services) {
     // Every secret is opened now, so a wrong key or an altered value fails the start, not an event.
     const plain = (await sealed.services.byId(s.id)) as ServiceRecord
-    if (box.current(s.signingSecret) && (s.djangoToken === null || box.current(s.djangoToken))) continue
-    await sealed.services.update(s.id, { signingSecret: plain.signingSecret, djangoToken: plain.djangoToken })
+    if (box.current(s.signingSecret) && (s.djangoToken === null || box.current(s.djangoToken)) &&
+      (s.previous?.signingSecret == null || box.current(s.previous.signingSecret))) continue
+    await sealed.services.update(s.id, { signingSecret: plain.signingSecret, djangoToken: plain.djangoToken, previous: plain.previous })
   }
   return sealed
 }

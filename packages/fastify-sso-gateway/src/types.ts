@@ -1,4 +1,4 @@
-import type { DeliveryStatus, OutboxEvent, RequestTokenRecord, ServiceAccess, ServiceProtocol, ServiceRecord, UserRecord } from './store/store.js'
+import type { AuditFilter, AuditRecord, DeliveryStatus, OutboxEvent, RequestTokenRecord, ServiceAccess, ServiceProtocol, ServiceRecord, UserRecord } from './store/store.js'
 
 /** The domain records the gateway works with (defined with the store contract that keeps them). */
 export type { RequestTokenRecord, ServiceRecord, UserRecord }
@@ -107,6 +107,33 @@ export interface RegisteredService {
   signingSecret: string
 }
 
+/** What `rotateSecrets` changes. */
+export interface RotateSecretsInput {
+  /** Rotate the call secret (the service's `token`). @default true */
+  secret?: boolean
+  /** Rotate the signing secret (`whsec_...`). @default true */
+  signingSecret?: boolean
+  /**
+   * How long the old secrets keep working, in ms: the old call secret is still accepted and
+   * events are signed with both signing secrets, so the service can switch to the new ones
+   * within the window. 0 switches at once. @default 86_400_000 (24 h)
+   */
+  overlap?: number
+}
+
+/** What `rotateSecrets` returns: the only time the new secrets are visible. */
+export interface RotatedSecrets {
+  service: GatewayService
+  /** The new call secret, if it was rotated. */
+  secret?: string
+  /** The new signing secret, if it was rotated. */
+  signingSecret?: string
+  /** When the old secrets stop working (ms), or null with no overlap. */
+  overlapUntil: number | null
+}
+
+export type { AuditFilter, AuditRecord }
+
 /** The decorator API: `fastify.ssoGateway`. */
 export interface SsoGatewayApi {
   /** Registers a service and returns its secrets. */
@@ -119,6 +146,13 @@ export interface SsoGatewayApi {
   setServiceEnabled: (name: string, enabled: boolean) => Promise<GatewayService>
   /** Changes a service's URLs, access rule, fields or fresh-login requirement. */
   updateService: (name: string, patch: UpdateServiceInput) => Promise<GatewayService>
+  /**
+   * New secrets for a service, shown once; the old ones keep working for `overlap` ms (the
+   * old call secret is accepted, events are signed with both signing secrets).
+   */
+  rotateSecrets: (name: string, input?: RotateSecretsInput) => Promise<RotatedSecrets>
+  /** The audit log, newest first: every filter given must match. @default limit 100 (at most 1000) */
+  auditLog: (filter?: Partial<AuditFilter>) => Promise<AuditRecord[]>
   /** Creates a user. */
   createUser: (input: CreateUserInput) => Promise<GatewayUser>
   /** A user by (any spelling of) username, or null. */
