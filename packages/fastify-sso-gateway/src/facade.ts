@@ -18,6 +18,7 @@ export function createFacade (gateway: Gateway): SsoGatewayApi {
     rotateSecrets: async (name, input) => await gateway.rotateSecrets(name, input),
     auditLog: async (filter) => await gateway.auditLog(filter),
     createUser: async (input) => await gateway.createUser(input),
+    listUsers: async (options) => await gateway.listUsers(options),
     getUser: async (username) => await gateway.getUser(username),
     updateUser: async (username, patch) => await gateway.updateUser(username, patch),
     disableUser: async (username) => await gateway.disableUser(username),

@@ -14,13 +14,14 @@ import type {
   AuditFilter, AuditRecord, EndedSessions, EndUserSessions, GatewayStore, NewOutboxEvent, ServiceAccess, ServicePatch, ServiceProtocol, ServiceRecord, ServiceUser, UserPatch, UserRecord
 } from './store/store.js'
 import type {
-  AccessCheck, AccessInput, ChangePasswordOptions, CreateUserInput, GatewayService, GatewayUser, RegisterServiceInput,
+  AccessCheck, AccessInput, ChangePasswordOptions, CreateUserInput, GatewayService, GatewayUser, ListUsersOptions, RegisterServiceInput,
   RegisteredService, RotatedSecrets, RotateSecretsInput, SsoGatewayApi, SsoSessionInfo, UpdateServiceInput, UpdateUserInput
 } from './types.js'
 import { canonicalUsername } from './usernames.js'
 
 const publicUser = ({ passwordHash: _hash, ...user }: UserRecord): GatewayUser => user
-const publicService = ({ tokenHash: _t, signingSecret: _s, djangoToken: _d, ...service }: ServiceRecord): GatewayService => service
+const publicService = ({ tokenHash: _t, signingSecret: _s, djangoToken: _d, previous, ...service }: ServiceRecord): GatewayService =>
+  ({ ...service, overlapUntil: previous !== null && previous.until > Date.now() ? previous.until : null })
 
 function checkUrl (name: string, field: string, value: unknown): string {
   let url: URL
@@ -320,6 +321,11 @@ export class Gateway implements SsoGatewayApi {
     this.#d.log.info({ audit: 'user_created', user: username }, 'sso user created')
     await this.audit('user_created', { user: username })
     return publicUser(user)
+  }
+
+  async listUsers (options: ListUsersOptions = {}): Promise<GatewayUser[]> {
+    const limit = Math.max(1, Math.min(1000, Math.floor(options.limit ?? 100)))
+    return (await this.#d.store.users.list(options.after ?? '', limit, options.prefix ?? '')).map(publicUser)
   }
 
   async getUser (username: string): Promise<GatewayUser | null> {

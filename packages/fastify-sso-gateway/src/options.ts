@@ -10,7 +10,7 @@ import { FASTIFY_REGISTER_KEYS, showOption, unknownOption } from 'fastify-sso-pr
 
 /** Every method of the store contract, per aggregate: what the `store` option is checked for. */
 const STORE_METHODS: Record<string, readonly string[]> = {
-  users: ['create', 'byId', 'byUsername', 'update', 'delete'],
+  users: ['create', 'byId', 'byUsername', 'list', 'update', 'delete'],
   groups: ['create', 'delete', 'list', 'setMember', 'ofUser', 'members'],
   services: ['create', 'byId', 'byName', 'byTokenHash', 'list', 'update', 'hasUser', 'users'],
   tokens: ['create', 'get', 'authenticate', 'decline', 'spendDeclined', 'consume', 'burn', 'prune'],

@@ -7,7 +7,10 @@ export type { RequestTokenRecord, ServiceRecord, UserRecord }
 export type GatewayUser = Omit<UserRecord, 'passwordHash'>
 
 /** A registered service as the decorator API returns it: no secrets. */
-export type GatewayService = Omit<ServiceRecord, 'tokenHash' | 'signingSecret' | 'djangoToken'>
+export type GatewayService = Omit<ServiceRecord, 'tokenHash' | 'signingSecret' | 'djangoToken' | 'previous'> & {
+  /** While a secret rotation's overlap runs: when the old secrets stop working (ms); else null. */
+  overlapUntil: number | null
+}
 
 /** Input of `fastify.ssoGateway.createUser`. */
 export interface CreateUserInput {
@@ -107,6 +110,16 @@ export interface RegisteredService {
   signingSecret: string
 }
 
+/** Which users `listUsers` returns. */
+export interface ListUsersOptions {
+  /** Only usernames after this one (the next page). @default '' */
+  after?: string
+  /** Only usernames starting with this. @default '' */
+  prefix?: string
+  /** At most this many (1 to 1000). @default 100 */
+  limit?: number
+}
+
 /** What `rotateSecrets` changes. */
 export interface RotateSecretsInput {
   /** Rotate the call secret (the service's `token`). @default true */
@@ -155,6 +168,8 @@ export interface SsoGatewayApi {
   auditLog: (filter?: Partial<AuditFilter>) => Promise<AuditRecord[]>
   /** Creates a user. */
   createUser: (input: CreateUserInput) => Promise<GatewayUser>
+  /** Users by username, a page at a time. */
+  listUsers: (options?: ListUsersOptions) => Promise<GatewayUser[]>
   /** A user by (any spelling of) username, or null. */
   getUser: (username: string) => Promise<GatewayUser | null>
   /** Changes a user and pushes `update_account` to every enabled service. */

@@ -184,6 +184,9 @@ export class MemoryGatewayStore implements GatewayStore {
       },
       byId: async (id) => copy(this.#users.get(id) ?? null),
       byUsername: async (username) => copy(byName(username) ?? null),
+      list: async (after, limit, prefix = '') => [...this.#users.values()]
+        .filter((u) => u.username > after && u.username.startsWith(prefix))
+        .sort((a, b) => order(a.username, b.username)).slice(0, limit).map(copy),
       update: async (id, patch, events, end) => {
         const old = this.#users.get(id)
         if (old === undefined) return null

@@ -135,6 +135,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_log_service ON audit_log (service_name, id) WHERE service_name IS NOT NULL;`
 ]
 
+/** The schema version this code migrates a database to. */
+export const SCHEMA_VERSION = MIGRATIONS.length
+
 /** How long what ended is remembered at least (a request in flight is over long before), in ms. */
 const ENDED_MIN_MS = 3_600_000
 
@@ -308,6 +311,9 @@ function prepareStatements (db: Db) {
       VALUES (@id, @username, @password_hash, @is_active, @is_staff, @is_superuser, @email, @display_name, @attributes, @created_at, @updated_at)`),
     userById: p('SELECT * FROM users WHERE id = ?'),
     userByName: p('SELECT * FROM users WHERE username = ?'),
+    // The prefix as a range on the unique index (`prefix` to `prefix` followed by the highest code point).
+    users: p(`SELECT * FROM users WHERE username > @after AND username >= @prefix AND username < @prefix || char(1114111)
+      ORDER BY username LIMIT @limit`),
     updateUser: p(`UPDATE users SET username = @username, password_hash = @password_hash, is_active = @is_active, is_staff = @is_staff,
       is_superuser = @is_superuser, email = @email, display_name = @display_name, attributes = @attributes, updated_at = @updated_at
       WHERE id = @id`),
@@ -595,6 +601,8 @@ function sqliteUsers (run: Runner): UserStore {
       return { ...user, createdAt: now, updatedAt: now }
     }),
     byId: async (id) => await run.one((st) => byId(st, id)),
+    list: async (after, limit, prefix = '') => await run.one((st) =>
+      (st.users.all({ after, limit, prefix }) as UserRow[]).map(toUser)),
     byUsername: async (username) => await run.one((st) => {
       const row = st.userByName.get(username) as UserRow | undefined
       return row === undefined ? null : toUser(row)

@@ -205,6 +205,8 @@ export interface UserStore {
   create: (user: NewUser) => Promise<UserRecord>
   byId: (id: string) => Promise<UserRecord | null>
   byUsername: (username: string) => Promise<UserRecord | null>
+  /** One page of users by username: those after `after` (binary order), at most `limit`; `prefix` keeps names starting with it. */
+  list: (after: string, limit: number, prefix?: string) => Promise<UserRecord[]>
   /**
    * Changes a user and, in the same transaction, ends its sessions as `end` says (every one,
    * or every one but `exceptSsoSession`) and queues the events `events(user, ended)` returns.
