@@ -117,7 +117,10 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE ended_sso_sessions (sso_session TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
    CREATE INDEX request_tokens_sso ON request_tokens (sso_session) WHERE sso_session IS NOT NULL;
    CREATE INDEX request_tokens_user ON request_tokens (user_id) WHERE user_id IS NOT NULL;`,
-  // 7: secret rotation with an overlap window, and the audit log the admin console reads.
+  // 7: how pages show a service: its display name and logo.
+  `ALTER TABLE services ADD COLUMN display_name TEXT;
+   ALTER TABLE services ADD COLUMN logo_url TEXT;`,
+  // 8: secret rotation with an overlap window, and the audit log the admin console reads.
   `ALTER TABLE services ADD COLUMN previous TEXT;
    ALTER TABLE services ADD COLUMN previous_token_hash TEXT;
    CREATE INDEX services_previous_token ON services (previous_token_hash) WHERE previous_token_hash IS NOT NULL;
@@ -168,6 +171,8 @@ interface ServiceRow {
   fresh_login: number
   access: string | null
   fields: string | null
+  display_name: string | null
+  logo_url: string | null
   previous: string | null
   created_at: number
 }
@@ -228,6 +233,8 @@ const toService = (r: ServiceRow): ServiceRecord => ({
   freshLogin: r.fresh_login === 1,
   access: r.access === null ? null : JSON.parse(r.access) as ServiceAccess,
   fields: r.fields === null ? null : JSON.parse(r.fields) as string[],
+  displayName: r.display_name,
+  logoUrl: r.logo_url,
   previous: r.previous === null ? null : JSON.parse(r.previous) as PreviousSecrets,
   createdAt: r.created_at
 })
@@ -288,6 +295,8 @@ const serviceParams = (s: NewService): Record<string, unknown> => ({
   fresh_login: bool(s.freshLogin),
   access: s.access === null ? null : JSON.stringify(s.access),
   fields: s.fields === null ? null : JSON.stringify(s.fields),
+  display_name: s.displayName,
+  logo_url: s.logoUrl,
   previous: s.previous === undefined || s.previous === null ? null : JSON.stringify(s.previous),
   previous_token_hash: s.previous?.tokenHash ?? null
 })
@@ -318,9 +327,9 @@ function prepareStatements (db: Db) {
       is_superuser = @is_superuser, email = @email, display_name = @display_name, attributes = @attributes, updated_at = @updated_at
       WHERE id = @id`),
     insertService: p(`INSERT INTO services (id, name, base_url, event_url, token_hash, signing_secret, django_token, protocol, enabled,
-        fresh_login, access, fields, previous, previous_token_hash, created_at)
+        fresh_login, access, fields, display_name, logo_url, previous, previous_token_hash, created_at)
       VALUES (@id, @name, @base_url, @event_url, @token_hash, @signing_secret, @django_token, @protocol, @enabled,
-        @fresh_login, @access, @fields, @previous, @previous_token_hash, @created_at)`),
+        @fresh_login, @access, @fields, @display_name, @logo_url, @previous, @previous_token_hash, @created_at)`),
     serviceById: p('SELECT * FROM services WHERE id = ?'),
     serviceByName: p('SELECT * FROM services WHERE name = ?'),
     serviceByToken: p(`SELECT * FROM services WHERE token_hash = @hash
@@ -328,7 +337,8 @@ function prepareStatements (db: Db) {
     services: p('SELECT * FROM services ORDER BY created_at, name'),
     updateService: p(`UPDATE services SET base_url = @base_url, event_url = @event_url, token_hash = @token_hash,
       signing_secret = @signing_secret, django_token = @django_token, enabled = @enabled, fresh_login = @fresh_login,
-      access = @access, fields = @fields, previous = @previous, previous_token_hash = @previous_token_hash WHERE id = @id`),
+      access = @access, fields = @fields, display_name = @display_name, logo_url = @logo_url,
+      previous = @previous, previous_token_hash = @previous_token_hash WHERE id = @id`),
     insertToken: p(`INSERT INTO request_tokens (hash, service_id, next_url, status, prompt, expires_at, created_at)
       VALUES (?, ?, ?, 'pending', ?, ?, ?)`),
     decline: p(`UPDATE request_tokens SET status = 'declined' WHERE hash = ? AND status = 'pending' AND expires_at > ?`),
