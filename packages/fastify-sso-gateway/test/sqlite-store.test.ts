@@ -33,7 +33,8 @@ t.test('a database at an older schema version is migrated forward, keeping its d
     ALTER TABLE services DROP COLUMN fields; ALTER TABLE request_tokens DROP COLUMN code_hash;
     ALTER TABLE services DROP COLUMN display_name; ALTER TABLE services DROP COLUMN logo_url;
     DROP TABLE ended_sessions; DROP TABLE ended_sso_sessions; DROP INDEX request_tokens_sso; DROP INDEX request_tokens_user;
-    DELETE FROM schema_migrations WHERE version >= 4`)
+    DROP INDEX services_previous_token; ALTER TABLE services DROP COLUMN previous; ALTER TABLE services DROP COLUMN previous_token_hash;
+    DROP TABLE audit_log; DELETE FROM schema_migrations WHERE version >= 4`)
   await current.close()
   const reopened = new SqliteGatewayStore({ filename: file })
   t.teardown(() => reopened.close())
