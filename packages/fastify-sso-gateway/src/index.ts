@@ -22,6 +22,7 @@ import { PasswordHasher } from './passwords.js'
 import { loginRoutes } from './routes/login.js'
 import { logoutRoutes } from './routes/logout.js'
 import { OBTAIN_CEILING, protocolRoutes } from './routes/protocol.js'
+import { adminRoutes } from './routes/admin.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { welcomeRoutes } from './routes/welcome.js'
 import { SqliteGatewayStore } from './store/sqlite.js'
@@ -240,6 +241,11 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
       await logoutRoutes(web, ctx)
       await welcomeRoutes(web, ctx)
       await sessionRoutes(web, ctx)
+      if (options.admin !== null) {
+        await web.register(async function ssoAdminConsole (adminApp: FastifyInstance) {
+          await adminRoutes(adminApp, ctx)
+        }, { prefix: options.admin.prefix })
+      }
     })
   })
 
@@ -257,7 +263,7 @@ export const fastifySsoGateway = fp(plugin, {
 export default fastifySsoGateway
 export { errors } from './errors.js'
 export type { GatewayErrorCode } from './errors.js'
-export type { FastifySsoGatewayOptions, RateLimit } from './options.js'
+export type { AdminConsoleOptions, AdminRole, FastifySsoGatewayOptions, RateLimit } from './options.js'
 export type { HashParameters } from './passwords.js'
 export { OWASP_MINIMUM } from './passwords.js'
 export { canonicalUsername } from './usernames.js'

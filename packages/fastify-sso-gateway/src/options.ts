@@ -32,6 +32,19 @@ function missingStoreMethod (store: object): string | null {
   return null
 }
 
+/** Who may use the admin console: users with a flag set, or members of a group. */
+export type AdminRole = { flag: 'isSuperuser' | 'isStaff' } | { group: string }
+
+/** The admin console (`admin` option). */
+export interface AdminConsoleOptions {
+  /** Where the console is mounted. @default '/admin' */
+  prefix?: string
+  /** Who may use it. @default { flag: 'isSuperuser' } */
+  role?: AdminRole
+  /** A change needs the password entered within this long, in ms (step-up). @default 600_000 (10 min) */
+  stepUp?: number
+}
+
 /** A request budget: at most `max` requests per `timeWindow` milliseconds. */
 export interface RateLimit {
   max: number
@@ -123,6 +136,12 @@ export interface FastifySsoGatewayOptions {
   secretsKey?: string | string[]
   /** Password POST budget per client IP. @default { max: 30, timeWindow: 60_000 } */
   loginRateLimit?: RateLimit
+  /**
+   * The admin console: server-rendered pages for users, groups, services, event delivery,
+   * sessions and the audit log, for signed-in admins with a fresh password. `true` for the
+   * defaults. @default false (off)
+   */
+  admin?: boolean | AdminConsoleOptions
 }
 
 /** The options after checking, with every default filled in. */
@@ -152,6 +171,7 @@ export interface ResolvedGatewayOptions {
   readonly minPasswordLength: number
   readonly secretsKey: readonly string[]
   readonly loginRateLimit: Readonly<RateLimit>
+  readonly admin: Readonly<{ prefix: string, role: AdminRole, stepUp: number }> | null
 }
 
 function schedule (v: unknown): readonly number[] {
@@ -174,7 +194,7 @@ export const OPTION_NAMES: readonly string[] = Object.freeze([
   'sessionSecret', 'database', 'store', 'busyTimeout', 'cookieName', 'cookieSecure', 'idleTimeout', 'absoluteTimeout',
   'pendingTokenTtl', 'authenticatedTokenTtl', 'passwordHash', 'eventTimeout', 'inlineEventTimeout', 'outboxInterval',
   'retrySchedule', 'dispatcher', 'title', 'templates', 'accessCheck', 'housekeepingInterval', 'obtainRateLimit', 'loginRateLimit',
-  'minPasswordLength', 'secretsKey'
+  'minPasswordLength', 'secretsKey', 'admin'
 ])
 
 function noUnknown (name: string, value: object, known: readonly string[]): void {
@@ -208,6 +228,24 @@ function minPasswordLength (v: unknown): number {
     fail('minPasswordLength', `must be a whole number from 8 to ${MAX_PASSWORD_LENGTH}`, v)
   }
   return v
+}
+
+function adminOption (v: unknown): ResolvedGatewayOptions['admin'] {
+  if (v === undefined || v === false) return null
+  const o = v === true ? {} : v
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) fail('admin', 'must be true, false or { prefix, role, stepUp }', v)
+  noUnknown('admin', o, ['prefix', 'role', 'stepUp'])
+  const { prefix = '/admin', role = { flag: 'isSuperuser' }, stepUp } = o as Record<string, unknown>
+  if (typeof prefix !== 'string' || !/^\/[a-z0-9][a-z0-9/_-]{0,99}$/i.test(prefix) || prefix.endsWith('/') || prefix.includes('//') || /^\/(sso|login|logout|welcome|sessions)(\/|$)/.test(prefix)) {
+    fail('admin.prefix', 'must be a path like /admin (letters, digits, - _ /; no trailing slash; not a gateway path)', prefix)
+  }
+  const r = role as Record<string, unknown>
+  const flag = typeof r === 'object' && r !== null && Object.keys(r).length === 1 && (r.flag === 'isSuperuser' || r.flag === 'isStaff')
+  const group = typeof r === 'object' && r !== null && Object.keys(r).length === 1 && typeof r.group === 'string' && r.group.length > 0 && r.group.length <= 100
+  if (!flag && !group) fail('admin.role', 'must be { flag: "isSuperuser" | "isStaff" } or { group: "<name>" }', role)
+  const stepUpMs = duration({ 'admin.stepUp': stepUp }, 'admin.stepUp', 600_000, 10_000)
+  if (stepUpMs > 86_400_000) fail('admin.stepUp', 'must be at most a day', stepUp)
+  return Object.freeze({ prefix, role: Object.freeze({ ...r }) as AdminRole, stepUp: stepUpMs })
 }
 
 function secretsKeys (v: unknown): readonly string[] {
@@ -310,6 +348,7 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
     obtainRateLimit: rateLimit(o, 'obtainRateLimit', { max: 3000, timeWindow: 60_000 }),
     minPasswordLength: minPasswordLength(o.minPasswordLength),
     secretsKey: secretsKeys(o.secretsKey),
-    loginRateLimit: rateLimit(o, 'loginRateLimit', { max: 30, timeWindow: 60_000 })
+    loginRateLimit: rateLimit(o, 'loginRateLimit', { max: 30, timeWindow: 60_000 }),
+    admin: adminOption(o.admin)
   })
 }

@@ -310,14 +310,13 @@ async function run (command: string, args: string[], values: Values, o: Opened, 
     }
     case 'events status': {
       const names = new Map((await gateway.listServices()).map((s) => [s.id, s.name]))
-      const pending = await o.store.outbox.list('pending', 1000)
-      const rows = (await gateway.events.status()).map((s) => ({
+      const rows = await Promise.all((await gateway.events.status()).map(async (s) => ({
         service: names.get(s.serviceId) ?? s.serviceId,
         pending: s.pending,
         dead: s.dead,
         failingSince: s.failingSince,
-        lastError: [...pending].reverse().find((e) => e.serviceId === s.serviceId && e.lastError !== null)?.lastError ?? null
-      }))
+        lastError: await gateway.lastDeliveryError(s.serviceId)
+      })))
       return {
         json: rows,
         text: table(['SERVICE', 'PENDING', 'DEAD', 'FAILING SINCE', 'LAST ERROR'], rows.map((r) => [r.service, String(r.pending), String(r.dead), iso(r.failingSince), r.lastError ?? '-']))
