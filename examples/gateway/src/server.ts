@@ -12,6 +12,7 @@
  *   ADMIN_TOKEN   enables a small admin API (see admin.ts) that shows the decorator API at work;
  *                 at least 32 characters (a shorter one, the empty string included, stops the start).
  *   SECRETS_KEY   encrypts the services' signing secrets (and django-sso tokens) in the database.
+ *   DEMO_ADMIN=1  puts DEMO_USER in the group "admins": the admin console (at /console/) is theirs.
  */
 import Fastify from 'fastify'
 import fastifySsoGateway, { RECOMMENDED_SERVER_OPTIONS, type FastifySsoGatewayOptions } from 'fastify-sso-gateway'
@@ -61,6 +62,8 @@ await app.register(fastifySsoGateway, {
   cookieSecure: 'auto', // Secure when the request came over HTTPS (the default)
   title: 'Demo single sign-on',
   ...(env.SECRETS_KEY === undefined ? {} : { secretsKey: env.SECRETS_KEY }),
+  // The admin console, for members of the group "admins" (here /console: /admin is the JSON API above).
+  admin: { prefix: '/console', role: { group: 'admins' } },
   ...durationsFromEnv(),
   ...(env.RETRY_SCHEDULE === undefined ? {} : { retrySchedule: JSON.parse(env.RETRY_SCHEDULE) as number[] })
 })
@@ -82,6 +85,12 @@ for (const s of services) {
 if (env.DEMO_USER !== undefined && env.DEMO_PASSWORD !== undefined && await app.ssoGateway.getUser(env.DEMO_USER) === null) {
   await app.ssoGateway.createUser({ username: env.DEMO_USER, password: env.DEMO_PASSWORD, displayName: 'Alice Example', email: 'alice@example.com' })
   app.log.info({ user: env.DEMO_USER }, 'created demo user')
+}
+
+if (env.DEMO_ADMIN === '1' && env.DEMO_USER !== undefined && !(await app.ssoGateway.groups.of(env.DEMO_USER)).includes('admins')) {
+  await app.ssoGateway.groups.create('admins')
+  await app.ssoGateway.groups.addMember('admins', env.DEMO_USER)
+  app.log.info({ user: env.DEMO_USER }, 'demo user may use the admin console')
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
