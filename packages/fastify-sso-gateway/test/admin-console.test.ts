@@ -72,6 +72,7 @@ t.test('who may come in: signed in, admin role; never framed, never cached', asy
   t.equal(home.statusCode, 200)
   t.match(home.body, /Signed in as <strong>alice<\/strong>/)
   t.equal(home.headers['x-frame-options'], 'DENY')
+  t.equal(home.headers['referrer-policy'], 'same-origin', 'the Referer stays on this site')
   t.equal((await alice.request('GET', '/admin')).statusCode, 200, 'without the trailing slash too')
 })
 

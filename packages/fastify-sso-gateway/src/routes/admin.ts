@@ -84,9 +84,10 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
     return redirect(reply, `${P}${to}`, 303)
   }
 
-  // Never framed, never cached; the headers the gateway's pages get, made stricter.
+  // Never framed, never cached. The Referer goes to this site only: a change refused for a stale
+  // sign-in returns, after the password, to the page its form was on.
   fastify.addHook('onSend', async (_request, reply) => {
-    reply.header('x-frame-options', 'DENY').header('cache-control', 'no-store')
+    reply.header('x-frame-options', 'DENY').header('cache-control', 'no-store').header('referrer-policy', 'same-origin')
   })
 
   // Who may come in: a signed-in admin; the step-up page is the only one a stale admin may post.
