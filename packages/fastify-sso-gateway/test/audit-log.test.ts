@@ -2,7 +2,7 @@
 // failing audit write never fails the change it records.
 import t from 'tap'
 import { MemoryGatewayStore } from '../src/index.js'
-import { Browser, buildApp, logLines, PASSWORD, seed, signIn, signInAs } from './helpers.js'
+import { Browser, buildApp, logLines, PASSWORD, seed, signIn, signInAs, sleep, storeOf } from './helpers.js'
 
 t.test('sign-ins, failures, refusals and sign-outs are recorded; unknown names are not', async (t) => {
   const { app, agent } = await buildApp()
@@ -39,4 +39,19 @@ t.test('an audit write that fails is logged; the change it records stands', asyn
   await app.ssoGateway.createUser({ username: 'alice', password: PASSWORD })
   t.ok(await app.ssoGateway.getUser('alice'), 'the user exists')
   t.match(lines.find((l) => l.msg === 'sso audit record could not be written'), { level: 50, kind: 'user_created', err: { message: 'disk full' } })
+})
+
+t.test('housekeeping deletes audit records older than a year', async (t) => {
+  const { app } = await buildApp({ housekeepingInterval: 100 })
+  t.teardown(() => app.close())
+  const store = storeOf(app)
+  const year = 365 * 86_400_000
+  await store.audit.append([
+    { at: Date.now() - year - 60_000, kind: 'login', actor: null, user: 'old', service: null, detail: {} },
+    { at: Date.now() - year + 3_600_000, kind: 'login', actor: null, user: 'recent', service: null, detail: {} }
+  ])
+  const deadline = Date.now() + 10_000
+  while (Date.now() < deadline && (await store.audit.list({ user: 'old', limit: 1 })).length > 0) await sleep(50)
+  t.same(await store.audit.list({ user: 'old', limit: 1 }), [], 'the year-old record is gone')
+  t.equal((await store.audit.list({ user: 'recent', limit: 1 })).length, 1, 'a younger one stays')
 })

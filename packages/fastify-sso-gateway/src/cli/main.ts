@@ -2,7 +2,6 @@ import { parseArgs } from 'node:util'
 import type { FastifyBaseLogger } from 'fastify'
 import { request } from 'undici'
 import { actingAs } from '../gateway.js'
-import { SCHEMA_VERSION } from '../store/sqlite.js'
 import { SecretBox } from '../sealed-secrets.js'
 import type { OutboxEvent } from '../store/store.js'
 import type { GatewayService, GatewayUser } from '../types.js'
@@ -356,7 +355,7 @@ async function run (command: string, args: string[], values: Values, o: Opened, 
       return { json: { username: arg, session: args[1], revoked: ok }, text: ok ? 'session ended\n' : `no live session ${args[1]} of ${arg}\n`, code: ok ? EXIT.OK : EXIT.FAILED }
     }
     case 'migrate': {
-      const version = (o.sqlite as NonNullable<Opened['sqlite']>).schemaVersion
+      const { version } = o.schema
       return { json: { schemaVersion: version }, text: `database schema at version ${version}\n` }
     }
     default:
@@ -368,7 +367,7 @@ async function dead (o: Opened, service: string | undefined, limit: number): Pro
   const services = await o.gateway.listServices()
   const names = new Map(services.map((s) => [s.id, s.name]))
   if (service !== undefined && !services.some((s) => s.name === service)) throw Object.assign(new Error(`No service ${service}`), { code: 'FST_SSO_GATEWAY_SERVICE_NOT_FOUND' })
-  return (await o.store.outbox.list('dead', 10_000))
+  return (await o.gateway.events.dead(10_000))
     .map((e) => ({ ...e, service: names.get(e.serviceId) ?? e.serviceId }))
     .filter((e) => service === undefined || e.service === service)
     .slice(0, limit)
@@ -382,22 +381,20 @@ const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|[^.]+\.localhost)$/
 async function check (o: Opened, offline: boolean, secretsKey: readonly string[]): Promise<Result> {
   const findings: Finding[] = []
   const add = (check: string, level: Finding['level'], detail: string): void => { findings.push({ check, level, detail }) }
-  const version = (o.sqlite as NonNullable<Opened['sqlite']>).schemaVersion
-  add('database', 'ok', `schema version ${version} of ${SCHEMA_VERSION}`)
-  const services = await o.store.services.list()
-  const raw = await (o.sqlite as NonNullable<Opened['sqlite']>).services.list()
+  add('database', 'ok', `schema version ${o.schema.version} of ${o.schema.latest}`)
+  const services = await o.gateway.listServices()
+  const raw = await o.raw.services.list()
   if (secretsKey.length === 0 && raw.length > 0) {
     add('secrets', 'warn', 'service signing secrets are stored in the clear: set the gateway\'s secretsKey (and SSO_SECRETS_KEY here)')
   } else if (secretsKey.length > 0) {
     add('secrets', 'ok', `every service secret opens with the key given (${raw.filter((s) => SecretBox.isSealed(s.signingSecret)).length} sealed)`)
   }
-  const now = Date.now()
   for (const s of services.filter((s) => s.enabled)) {
     for (const [field, value] of [['baseUrl', s.baseUrl], ['eventUrl', s.eventUrl]] as const) {
       const url = new URL(value)
       if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname)) add(`${s.name} ${field}`, 'warn', `${value} is plain http on a non-loopback host: secrets and cookies travel in the clear`)
     }
-    if (s.previous !== null && s.previous.until > now) add(`${s.name} rotation`, 'warn', `old secrets still accepted until ${iso(s.previous.until)}`)
+    if (s.overlapUntil !== null) add(`${s.name} rotation`, 'warn', `old secrets still accepted until ${iso(s.overlapUntil)}`)
     if (offline) continue
     try {
       const res = await request(s.eventUrl, { method: 'HEAD', headersTimeout: 3000, bodyTimeout: 3000, signal: AbortSignal.timeout(3000) })
@@ -413,7 +410,7 @@ async function check (o: Opened, offline: boolean, secretsKey: readonly string[]
       add(`${s.name} reachable`, 'warn', `${s.eventUrl}: ${(err as Error).message} (events wait in the outbox until it answers)`)
     }
   }
-  for (const st of await o.store.outbox.status()) {
+  for (const st of await o.gateway.events.status()) {
     const name = services.find((s) => s.id === st.serviceId)?.name ?? st.serviceId
     if (st.dead > 0) add(`${name} events`, 'warn', `${st.dead} dead event(s): see \`events dead\`, then \`events replay\``)
   }

@@ -4,7 +4,7 @@ import { Gateway } from '../gateway.js'
 import { OutboxDispatcher } from '../outbox/dispatcher.js'
 import { OWASP_MINIMUM, PasswordHasher } from '../passwords.js'
 import { protectSecrets, SecretBox } from '../sealed-secrets.js'
-import { SqliteGatewayStore } from '../store/sqlite.js'
+import { SCHEMA_VERSION, SqliteGatewayStore } from '../store/sqlite.js'
 import type { GatewayStore } from '../store/store.js'
 
 /** Why the CLI could not open the gateway's database (exit code 3). */
@@ -14,8 +14,10 @@ export class UnavailableError extends Error {}
 export interface Opened {
   store: GatewayStore
   gateway: Gateway
-  /** The SQLite store, when the database is a file (for `migrate` and `check`). */
-  sqlite: SqliteGatewayStore | null
+  /** The store as stored: service secrets as they are at rest (sealed or not). */
+  raw: GatewayStore
+  /** The database's schema version, and the one this code migrates to. */
+  schema: { version: number, latest: number }
   close: () => Promise<void>
 }
 
@@ -73,5 +75,5 @@ export async function openGateway (o: OpenOptions): Promise<Opened> {
     minPasswordLength: o.minPasswordLength,
     tokenTtl: { pending: 600_000, authenticated: 120_000 }
   })
-  return { store, gateway, sqlite: raw, close: async () => { await store.close() } }
+  return { store, gateway, raw, schema: { version: raw.schemaVersion, latest: SCHEMA_VERSION }, close: async () => { await store.close() } }
 }
