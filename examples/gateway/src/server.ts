@@ -3,6 +3,8 @@
  *
  * Environment:
  *   PORT (3000), HOST (127.0.0.1), DATABASE (gateway.sqlite), SESSION_SECRET (≥ 32 chars),
+ *   DATABASE_URL  postgres://user:password@host:5432/db: use PostgreSQL instead of the SQLite file
+ *                 (several gateway processes can then share it behind a load balancer),
  *   SSO_SERVICES  JSON list of services to register on first start:
  *                 [{ "name", "baseUrl", "eventUrl"?, "secret", "signingSecret" }]
  *   DEMO_USER / DEMO_PASSWORD  a user to create on first start.
@@ -54,7 +56,7 @@ const app = Fastify({ ...RECOMMENDED_SERVER_OPTIONS, logger: { level: env.LOG_LE
 
 await app.register(fastifySsoGateway, {
   sessionSecret: env.SESSION_SECRET ?? '',
-  database: env.DATABASE ?? 'gateway.sqlite',
+  database: env.DATABASE_URL ?? env.DATABASE ?? 'gateway.sqlite',
   cookieName: 'demo_gateway_session',
   cookieSecure: 'auto', // Secure when the request came over HTTPS (the default)
   title: 'Demo single sign-on',
@@ -69,17 +71,26 @@ app.get('/', async (_request, reply) => await reply.redirect('/welcome/'))
 
 await app.ready()
 
+/** Runs a first-start step; on a shared PostgreSQL another gateway process may have done it a moment before. */
+async function firstStart (what: Record<string, string>, step: () => Promise<unknown>): Promise<void> {
+  try {
+    await step()
+    app.log.info(what, 'first start: created')
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    if (code !== 'FST_SSO_GATEWAY_SERVICE_EXISTS' && code !== 'FST_SSO_GATEWAY_USER_EXISTS') throw err
+  }
+}
+
 // First start: register the services and the demo user. Later starts find them in the database.
 const services = JSON.parse(env.SSO_SERVICES ?? '[]') as ServiceSeed[]
 for (const s of services) {
-  if (await app.ssoGateway.getService(s.name) === null) {
-    await app.ssoGateway.registerService(s)
-    app.log.info({ service: s.name }, 'registered demo service')
-  }
+  if (await app.ssoGateway.getService(s.name) === null) await firstStart({ service: s.name }, async () => await app.ssoGateway.registerService(s))
 }
 if (env.DEMO_USER !== undefined && env.DEMO_PASSWORD !== undefined && await app.ssoGateway.getUser(env.DEMO_USER) === null) {
-  await app.ssoGateway.createUser({ username: env.DEMO_USER, password: env.DEMO_PASSWORD, displayName: 'Alice Example', email: 'alice@example.com' })
-  app.log.info({ user: env.DEMO_USER }, 'created demo user')
+  await firstStart({ user: env.DEMO_USER }, async () => await app.ssoGateway.createUser({
+    username: env.DEMO_USER as string, password: env.DEMO_PASSWORD as string, displayName: 'Alice Example', email: 'alice@example.com'
+  }))
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -13,7 +13,7 @@ import type { RouteContext } from './context.js'
 import { errors } from './errors.js'
 import { createFacade } from './facade.js'
 import { Gateway } from './gateway.js'
-import { resolveOptions, type FastifySsoGatewayOptions, type ResolvedGatewayOptions } from './options.js'
+import { isPostgresUrl, redactUrl, resolveOptions, type FastifySsoGatewayOptions, type ResolvedGatewayOptions } from './options.js'
 import { protectSecrets } from './sealed-secrets.js'
 import { formCookieSent, FormTokens } from './form-tokens.js'
 import { OutboxDispatcher } from './outbox/dispatcher.js'
@@ -24,6 +24,7 @@ import { logoutRoutes } from './routes/logout.js'
 import { OBTAIN_CEILING, protocolRoutes } from './routes/protocol.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { welcomeRoutes } from './routes/welcome.js'
+import { PostgresGatewayStore } from './store/postgres.js'
 import { SqliteGatewayStore } from './store/sqlite.js'
 import type { GatewayStore } from './store/store.js'
 import type { SsoGatewayApi } from './types.js'
@@ -35,7 +36,7 @@ declare module 'fastify' {
   }
 }
 
-const DB_UNAVAILABLE = new Set(['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED', 'SQLITE_READONLY', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN'])
+const DB_UNAVAILABLE = new Set(['FST_SSO_GATEWAY_UNAVAILABLE', 'SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED', 'SQLITE_READONLY', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN'])
 
 function isHtmlRoute (request: FastifyRequest): boolean {
   return !request.url.startsWith('/sso/')
@@ -47,12 +48,12 @@ function errorHandler (options: ResolvedGatewayOptions, pages: Pages) {
     let status = error.statusCode ?? 500
     let message = error.message
     let code = error.code
-    const sqlite = typeof code === 'string' && (DB_UNAVAILABLE.has(code) || code.startsWith('SQLITE_IOERR'))
-    if (sqlite) {
-      const unavailable = new errors.UNAVAILABLE()
+    const unavailable = typeof code === 'string' && (DB_UNAVAILABLE.has(code) || code.startsWith('SQLITE_IOERR'))
+    if (unavailable) {
+      const answer = new errors.UNAVAILABLE()
       status = 503
-      message = unavailable.message
-      code = unavailable.code
+      message = answer.message
+      code = answer.code
       request.log.error({ err: error }, 'sso gateway database unavailable')
       reply.header('retry-after', 5)
     } else if (status >= 500) {
@@ -92,8 +93,27 @@ function errorHandler (options: ResolvedGatewayOptions, pages: Pages) {
   }
 }
 
-/** The SQLite store at the `database` option; a file that cannot be opened is an option error naming the path. */
-function openDatabase (options: ResolvedGatewayOptions): SqliteGatewayStore {
+/**
+ * The store at the `database` option: PostgreSQL for a postgres:// URL (reached and migrated
+ * now, so a gateway that cannot reach it does not start), else the SQLite file. A database
+ * that cannot be opened is an option error naming it (never its password).
+ */
+async function openDatabase (options: ResolvedGatewayOptions): Promise<GatewayStore> {
+  if (isPostgresUrl(options.database)) {
+    const store = new PostgresGatewayStore({
+      connectionString: options.database, connectionTimeoutMillis: options.busyTimeout, statementTimeout: options.busyTimeout
+    })
+    try {
+      await store.ready()
+    } catch (err) {
+      await store.close()
+      const cause = (err as Error).cause ?? err
+      const error = new errors.INVALID_OPTION('database', `cannot open the PostgreSQL database ${redactUrl(options.database)}: ${(cause as Error).message}`)
+      error.cause = err
+      throw error
+    }
+    return store
+  }
   try {
     return new SqliteGatewayStore({ filename: options.database, busyTimeout: options.busyTimeout })
   } catch (err) {
@@ -112,7 +132,7 @@ async function generatedSecret (store: GatewayStore, options: ResolvedGatewayOpt
     throw new errors.INVALID_OPTION('sessionSecret', 'is required with a store that cannot keep settings (it has no setting() method)')
   }
   const secret = await store.setting('session_secret', () => generateToken(32))
-  log.warn(`fastify-sso-gateway: no sessionSecret option, so the session cookie is signed with a secret generated on first start and kept in the database (${options.store === undefined ? options.database : 'the store'}, setting "session_secret"). Fine for trying it out; for production set sessionSecret to 32+ random characters (with NODE_ENV=production the gateway refuses to start without it).`)
+  log.warn(`fastify-sso-gateway: no sessionSecret option, so the session cookie is signed with a secret generated on first start and kept in the database (${options.store === undefined ? redactUrl(options.database) : 'the store'}, setting "session_secret"). Fine for trying it out; for production set sessionSecret to 32+ random characters (with NODE_ENV=production the gateway refuses to start without it).`)
   return secret
 }
 
@@ -122,7 +142,7 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     fastify.log.warn('fastify-sso-gateway: the server has no requestTimeout, so a client that stalls mid-request holds its socket forever; ' +
       'create it with Fastify({ ...RECOMMENDED_SERVER_OPTIONS }) (see the README, "Timeouts")')
   }
-  const rawStore = options.store ?? openDatabase(options)
+  const rawStore = options.store ?? await openDatabase(options)
   let store: GatewayStore
   try {
     store = await protectSecrets(rawStore, options.secretsKey)

@@ -46,7 +46,12 @@ export interface FastifySsoGatewayOptions {
    * @default a generated secret kept in the database (not in production)
    */
   sessionSecret?: string | string[]
-  /** SQLite file holding users, services, tokens, sessions and the outbox; `':memory:'` for tests. @default 'sso-gateway.sqlite' */
+  /**
+   * Where users, services, tokens, sessions and the outbox live: a SQLite file path (`':memory:'`
+   * for tests), or a `postgres://` / `postgresql://` URL, which opens a `PostgresGatewayStore`
+   * (several gateway processes share it; migrations run at start; `busyTimeout` bounds the wait
+   * for a connection and each statement). @default 'sso-gateway.sqlite'
+   */
   database?: string
   /** A store to use instead of the SQLite file: `MemoryGatewayStore`, or your own (docs/writing-a-store.md). @default a SqliteGatewayStore on `database` */
   store?: GatewayStore
@@ -164,6 +169,26 @@ function schedule (v: unknown): readonly number[] {
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/
 
+/** Whether the `database` option names a PostgreSQL database rather than a SQLite file. */
+export function isPostgresUrl (database: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(database)
+}
+
+/** The URL with its password masked, for messages. */
+export function redactUrl (url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/i, '$1***@')
+}
+
+function checkPostgresUrl (database: string): void {
+  let url: URL | undefined
+  try {
+    url = new URL(database)
+  } catch {}
+  if (url === undefined || url.hostname === '' || url.pathname.length < 2) {
+    fail('database', 'must be a PostgreSQL URL like postgres://user:password@host:5432/database', redactUrl(database))
+  }
+}
+
 function fail (name: string, detail: string, value: unknown): never {
   throw new errors.INVALID_OPTION(name, `${detail} (got ${showOption(value, /secret/i.test(name))})`)
 }
@@ -237,7 +262,8 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
   }
 
   const database = o.database ?? 'sso-gateway.sqlite'
-  if (typeof database !== 'string' || database.length === 0) fail('database', 'must be a file path or ":memory:"', database)
+  if (typeof database !== 'string' || database.length === 0) fail('database', 'must be a file path, ":memory:" or a postgres:// URL', database)
+  if (isPostgresUrl(database)) checkPostgresUrl(database)
 
   const store = o.store
   if (store !== undefined) {

@@ -335,17 +335,17 @@ const SQL = {
       WITH ORDINALITY AS e(id, service_id, user_key, payload, n) ORDER BY n`),
   // Due, unleased, and no earlier pending event of the same (service, user); rows another process
   // is claiming right now are skipped, not waited for.
-  claim: q('claim', `UPDATE outbox SET lease_until = $2 WHERE seq IN (
+  claim: q('claim', `WITH c AS (
       SELECT o.seq FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= $1 AND (o.lease_until IS NULL OR o.lease_until <= $1)
         AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.status = 'pending' AND e.service_id = o.service_id AND e.user_key = o.user_key AND e.seq < o.seq)
       ORDER BY o.seq LIMIT $3 FOR UPDATE SKIP LOCKED)
-    AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $1) RETURNING *`),
-  claimIds: q('claim_ids', `UPDATE outbox SET lease_until = $2 WHERE seq IN (
+    UPDATE outbox SET lease_until = $2 FROM c WHERE outbox.seq = c.seq RETURNING outbox.*`),
+  claimIds: q('claim_ids', `WITH c AS (
       SELECT o.seq FROM outbox o WHERE o.id = ANY($4::text[]) AND o.status = 'pending' AND o.next_attempt_at <= $1
         AND (o.lease_until IS NULL OR o.lease_until <= $1)
         AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.status = 'pending' AND e.service_id = o.service_id AND e.user_key = o.user_key AND e.seq < o.seq)
       ORDER BY o.seq LIMIT $3 FOR UPDATE SKIP LOCKED)
-    AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $1) RETURNING *`),
+    UPDATE outbox SET lease_until = $2 FROM c WHERE outbox.seq = c.seq RETURNING outbox.*`),
   expedite: q('expedite', `UPDATE outbox SET next_attempt_at = $1 WHERE status = 'pending' AND service_id = $2 AND user_key = $3
     AND next_attempt_at > $1 AND (lease_until IS NULL OR lease_until <= $1)`),
   pendingOf: q('pending_of', `SELECT id FROM outbox WHERE status = 'pending' AND service_id = $1 AND user_key = $2 ORDER BY seq`),
@@ -394,9 +394,8 @@ const SQL = {
   touchSso: q('touch_sso', `UPDATE gateway_sessions SET data = jsonb_set(data, '{seenAt}', to_jsonb($2::bigint)),
     expires_at = LEAST($2 + $3, COALESCE((data->>'createdAt')::bigint + $4, $2 + $3))
     WHERE sso_session = $1 AND expires_at > $2`),
-  takeExpired: q('take_expired', `DELETE FROM gateway_sessions WHERE sid IN
-    (SELECT sid FROM gateway_sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-    RETURNING user_key, sso_session, expires_at`),
+  takeExpired: q('take_expired', `WITH x AS (SELECT sid FROM gateway_sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+    DELETE FROM gateway_sessions g USING x WHERE g.sid = x.sid RETURNING g.user_key, g.sso_session, g.expires_at`),
   pruneEnded: q('prune_ended', 'DELETE FROM ended_sessions WHERE expires_at <= $1'),
   pruneEndedSso: q('prune_ended_sso', 'DELETE FROM ended_sso_sessions WHERE expires_at <= $1'),
   insertSetting: q('insert_setting', 'INSERT INTO settings (key, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING'),
