@@ -31,6 +31,7 @@ export async function startTcpProxy (target: number): Promise<TcpProxy> {
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   const server: Server = createServer((client) => {
+    client.on('error', () => {})
     if (down) {
       client.destroy()
       return
