@@ -581,17 +581,28 @@ export class PostgresGatewayStore implements GatewayStore {
   }
 }
 
+/** Connections that have their 'error' listener. */
+const QUIETED = new WeakSet<PoolClient>()
+
 /** Runs operations on pooled connections: reads and single statements as they are, changes in a transaction. */
 class Runner {
   constructor (readonly store: PostgresGatewayStore) {}
 
   async #client (): Promise<PoolClient> {
     await this.store.ready()
+    let client: PoolClient
     try {
-      return await this.store.pool.connect()
+      client = await this.store.pool.connect()
     } catch (err) {
       throw unavailable(err)
     }
+    // A connection lost while checked out is also reported as an 'error' event (the operation
+    // using it fails on its own): without a listener it would crash the process.
+    if (!QUIETED.has(client)) {
+      QUIETED.add(client)
+      client.on('error', () => {})
+    }
+    return client
   }
 
   /** A read, or one statement (atomic by itself). */
