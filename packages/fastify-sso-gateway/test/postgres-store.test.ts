@@ -246,3 +246,17 @@ t.test('the gateway with the database gone: 503 page and JSON, then back', async
   proxy.restore()
   t.equal((await call(app, '/sso/obtain/', { token: secret, next_url: '/x' })).statusCode, 200, 'back without a restart')
 })
+
+t.test('a constraint other than a taken name is passed on as it is', async (t) => {
+  const [a] = await twoStores(t)
+  await seedStore(a)
+  const nullName = null as unknown as string
+  await t.rejects(a.users.create({ id: 'usr_2', username: nullName, passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: {} }),
+    { code: '23502' })
+  await t.rejects(a.users.update('usr_1', { username: nullName }), { code: '23502' })
+  await t.rejects(a.services.create({
+    id: 'svc_b', name: nullName, baseUrl: 'http://b.test', eventUrl: 'http://b.test/sso/event/', tokenHash: 'h2', signingSecret: 's',
+    djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null
+  }), { code: '23502' })
+  t.match(await a.users.byId('usr_1'), { username: 'alice' })
+})
