@@ -11,6 +11,9 @@ import { HttpBrowser } from './helpers/http-browser.js'
 import { startTcpProxy } from './helpers/tcp-proxy.js'
 import { tempDir } from './helpers/temp.js'
 
+// Three tests of several real processes each, the 1,000-event drain among them: room on a busy machine.
+t.setTimeout(6 * 60_000)
+
 const PASSWORD = 'multi-gateway-password-1'
 const portOf = (url: string): number => Number(new URL(url).port)
 

@@ -6,7 +6,7 @@
  *   DATABASE_URL  postgres://user:password@host:5432/db: use PostgreSQL instead of the SQLite file
  *                 (several gateway processes can then share it behind a load balancer),
  *   SSO_SERVICES  JSON list of services to register on first start:
- *                 [{ "name", "baseUrl", "eventUrl"?, "secret", "signingSecret" }]
+ *                 [{ "name", "baseUrl", "eventUrl"?, "secret", "signingSecret", "displayName"?, "logoUrl"? }]
  *   DEMO_USER / DEMO_PASSWORD  a user to create on first start.
  *   INLINE_EVENT_TIMEOUT, EVENT_TIMEOUT, OUTBOX_INTERVAL, BUSY_TIMEOUT, IDLE_TIMEOUT, ABSOLUTE_TIMEOUT,
  *   HOUSEKEEPING_INTERVAL (ms) and RETRY_SCHEDULE (a JSON list of ms) override those gateway
@@ -26,6 +26,8 @@ interface ServiceSeed {
   protocol?: 'fastify-sso' | 'django-sso' | 'django-sso-1' | 'django-sso-2'
   secret: string
   signingSecret: string
+  displayName?: string
+  logoUrl?: string
 }
 
 const env = process.env

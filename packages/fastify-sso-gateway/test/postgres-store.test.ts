@@ -23,22 +23,22 @@ async function seedStore (store: GatewayStore): Promise<void> {
   await store.users.create({ id: 'usr_1', username: 'alice', passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: {} })
   await store.services.create({
     id: 'svc_a', name: 'a', baseUrl: 'http://a.test', eventUrl: 'http://a.test/sso/event/', tokenHash: 'h', signingSecret: 's',
-    djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null
+    djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null, displayName: null, logoUrl: null
   })
 }
 
 t.test('migrations: versioned, idempotent, one at a time when processes start together', async (t) => {
   const url = await freshDatabase(t)
   const results = await Promise.all([migratePostgres(url), migratePostgres(url), migratePostgres(url)])
-  t.same(results.map((r) => r.to), [1, 1, 1], 'every caller sees the newest version')
-  t.equal(results.filter((r) => r.from === 0).length, 1, 'exactly one of them applied the migration')
-  t.same(await migratePostgres(url), { from: 1, to: 1 }, 'running again changes nothing')
+  t.same(results.map((r) => r.to), [2, 2, 2], 'every caller sees the newest version')
+  t.equal(results.filter((r) => r.from === 0).length, 1, 'exactly one of them applied the migrations')
+  t.same(await migratePostgres(url), { from: 2, to: 2 }, 'running again changes nothing')
   const pool = new pg.Pool({ connectionString: url, max: 1 })
   t.teardown(async () => { await pool.end() })
-  t.same(await migratePostgres(pool), { from: 1, to: 1 }, 'a pool works too (and is left open)')
-  t.same((await pool.query('SELECT version FROM schema_migrations')).rows, [{ version: 1 }])
+  t.same(await migratePostgres(pool), { from: 2, to: 2 }, 'a pool works too (and is left open)')
+  t.same((await pool.query('SELECT version FROM schema_migrations ORDER BY version')).rows, [{ version: 1 }, { version: 2 }])
   const store = new PostgresGatewayStore({ pool, migrate: false })
-  t.equal(await store.schemaVersion(), 1)
+  t.equal(await store.schemaVersion(), 2)
   await store.close()
   await store.close()
   t.equal((await pool.query('SELECT 1 AS one')).rows[0].one, 1, 'a pool the store was given stays open after close()')
@@ -58,7 +58,7 @@ t.test('a migration that fails leaves nothing behind and is retried at the next 
     'the migration was rolled back whole')
   await admin.query('DROP TABLE outbox')
   t.equal(await store.users.byId('x'), null, 'the next operation migrates and runs')
-  t.equal(await store.schemaVersion(), 1)
+  t.equal(await store.schemaVersion(), 2)
 })
 
 t.test('two processes: a request token is consumed by exactly one', async (t) => {
@@ -193,7 +193,7 @@ t.test('a store that never reached its database: ready() fails, and is tried aga
   await t.rejects(store.ready(), { code: 'FST_SSO_GATEWAY_UNAVAILABLE' })
   proxy.restore()
   await store.ready()
-  t.equal(await store.schemaVersion(), 1)
+  t.equal(await store.schemaVersion(), 2)
 })
 
 t.test('which errors mean "unavailable"', async (t) => {
@@ -256,7 +256,7 @@ t.test('a constraint other than a taken name is passed on as it is', async (t) =
   await t.rejects(a.users.update('usr_1', { username: nullName }), { code: '23502' })
   await t.rejects(a.services.create({
     id: 'svc_b', name: nullName, baseUrl: 'http://b.test', eventUrl: 'http://b.test/sso/event/', tokenHash: 'h2', signingSecret: 's',
-    djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null
+    djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null, displayName: null, logoUrl: null
   }), { code: '23502' })
   t.match(await a.users.byId('usr_1'), { username: 'alice' })
 })

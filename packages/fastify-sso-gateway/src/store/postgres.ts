@@ -4,8 +4,8 @@ import type { Session } from 'fastify'
 import type { SessionIndex, SsoPrompt } from 'fastify-sso-protocol'
 import { errors } from '../errors.js'
 import type {
-  BrowserSessionStore, EndedSessions, EndUserSessions, EventsOf, GatewayStore, GroupStore, NewOutboxEvent, NewRequestToken, NewUser,
-  OutboxEvent, OutboxStore, RequestTokenRecord, RequestTokenStore, ServiceAccess, ServicePatch, ServiceRecord, ServiceStore, ServiceUser,
+  AuditRecord, AuditStore, BrowserSessionStore, EndedSessions, EndUserSessions, EventsOf, GatewayStore, GroupStore, NewOutboxEvent, NewRequestToken, NewUser,
+  NewService, OutboxEvent, OutboxStore, PreviousSecrets, RequestTokenRecord, RequestTokenStore, ServiceAccess, ServicePatch, ServiceRecord, ServiceStore, ServiceUser,
   SsoSessionService, SsoSessionStore, TokenAuthentication, UserPatch, UserRecord, UserStore
 } from './store.js'
 
@@ -112,7 +112,25 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX gateway_sessions_expires ON gateway_sessions (expires_at);
    CREATE TABLE ended_sessions (sid TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);
    CREATE TABLE ended_sso_sessions (sso_session TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);
-   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, created_at BIGINT NOT NULL);`
+   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, created_at BIGINT NOT NULL);`,
+  // 2: how pages show a service, secret rotation with an overlap window, the audit log.
+  `ALTER TABLE services ADD COLUMN display_name TEXT;
+   ALTER TABLE services ADD COLUMN logo_url TEXT;
+   ALTER TABLE services ADD COLUMN previous JSONB;
+   ALTER TABLE services ADD COLUMN previous_token_hash TEXT;
+   CREATE INDEX services_previous_token ON services (previous_token_hash) WHERE previous_token_hash IS NOT NULL;
+   CREATE TABLE audit_log (
+     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     at BIGINT NOT NULL,
+     kind TEXT NOT NULL,
+     actor TEXT,
+     user_name TEXT,
+     service_name TEXT,
+     detail JSONB NOT NULL
+   );
+   CREATE INDEX audit_log_at ON audit_log (at);
+   CREATE INDEX audit_log_user ON audit_log (user_name, id) WHERE user_name IS NOT NULL;
+   CREATE INDEX audit_log_service ON audit_log (service_name, id) WHERE service_name IS NOT NULL;`
 ]
 
 /** The advisory lock key migrations run under (any fixed number; the two-key locks below are another key space). */
@@ -180,6 +198,9 @@ interface ServiceRow {
   fresh_login: boolean
   access: ServiceAccess | null
   fields: string[] | null
+  display_name: string | null
+  logo_url: string | null
+  previous: PreviousSecrets | null
   created_at: number
 }
 
@@ -238,6 +259,9 @@ const toService = (r: ServiceRow): ServiceRecord => ({
   freshLogin: r.fresh_login,
   access: r.access,
   fields: r.fields,
+  displayName: r.display_name,
+  logoUrl: r.logo_url,
+  previous: r.previous,
   createdAt: r.created_at
 })
 
@@ -280,19 +304,24 @@ const SQL = {
   userById: q('user_by_id', 'SELECT * FROM users WHERE id = $1'),
   userByIdForUpdate: q('user_by_id_lock', 'SELECT * FROM users WHERE id = $1 FOR UPDATE'),
   userByName: q('user_by_name', 'SELECT * FROM users WHERE username = $1'),
+  users: q('users', 'SELECT * FROM users WHERE username > $1 AND left(username, length($3)) = $3 ORDER BY username LIMIT $2'),
   updateUser: q('update_user', `UPDATE users SET username = $2, password_hash = $3, is_active = $4, is_staff = $5, is_superuser = $6,
     email = $7, display_name = $8, attributes = $9, updated_at = $10 WHERE id = $1`),
   deleteUser: q('delete_user', 'DELETE FROM users WHERE id = $1'),
   renameLogins: q('rename_logins', 'UPDATE service_logins SET username = $1 WHERE user_id = $2'),
-  insertService: q('insert_service', `INSERT INTO services (id, name, base_url, event_url, token_hash, signing_secret, django_token, protocol, enabled,
-      fresh_login, access, fields, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`),
+  insertService: q('insert_service', `INSERT INTO services (id, base_url, event_url, token_hash, signing_secret, django_token, enabled,
+      fresh_login, access, fields, display_name, logo_url, previous, previous_token_hash, name, protocol, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`),
   serviceById: q('service_by_id', 'SELECT * FROM services WHERE id = $1'),
   serviceByIdForUpdate: q('service_by_id_lock', 'SELECT * FROM services WHERE id = $1 FOR UPDATE'),
   serviceByName: q('service_by_name', 'SELECT * FROM services WHERE name = $1'),
-  serviceByToken: q('service_by_token', 'SELECT * FROM services WHERE token_hash = $1'),
+  // The current call secret first, then a previous one still in its rotation window (the gateway checks `until`).
+  serviceByToken: q('service_by_token', `(SELECT * FROM services WHERE token_hash = $1)
+    UNION ALL (SELECT * FROM services WHERE previous_token_hash = $1) LIMIT 1`),
   services: q('services', 'SELECT * FROM services ORDER BY created_at, name'),
   updateService: q('update_service', `UPDATE services SET base_url = $2, event_url = $3, token_hash = $4, signing_secret = $5, django_token = $6,
-    enabled = $7, fresh_login = $8, access = $9, fields = $10 WHERE id = $1`),
+    enabled = $7, fresh_login = $8, access = $9, fields = $10, display_name = $11, logo_url = $12, previous = $13, previous_token_hash = $14
+    WHERE id = $1`),
   signedIn: q('signed_in', 'SELECT 1 FROM service_logins WHERE service_id = $1 AND user_id = $2'),
   serviceUsers: q('service_users', `SELECT l.user_id, l.username AS last_username, u.* FROM service_logins l LEFT JOIN users u ON u.id = l.user_id
     WHERE l.service_id = $1 AND l.user_id > $2 ORDER BY l.user_id LIMIT $3`),
@@ -398,6 +427,14 @@ const SQL = {
     DELETE FROM gateway_sessions g USING x WHERE g.sid = x.sid RETURNING g.user_key, g.sso_session, g.expires_at`),
   pruneEnded: q('prune_ended', 'DELETE FROM ended_sessions WHERE expires_at <= $1'),
   pruneEndedSso: q('prune_ended_sso', 'DELETE FROM ended_sso_sessions WHERE expires_at <= $1'),
+  auditAppend: q('audit_append', `INSERT INTO audit_log (at, kind, actor, user_name, service_name, detail)
+    SELECT a, k, ac, u, s, d FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) WITH ORDINALITY AS r(a, k, ac, u, s, d, n)
+    ORDER BY n`),
+  // Each filter applies only when given; newest first, by id.
+  auditList: q('audit_list', `SELECT * FROM audit_log WHERE ($1::text IS NULL OR user_name = $1) AND ($2::text IS NULL OR service_name = $2)
+    AND ($3::text IS NULL OR kind = $3) AND ($4::bigint IS NULL OR at >= $4) AND ($5::bigint IS NULL OR at < $5)
+    AND ($6::bigint IS NULL OR id < $6) ORDER BY id DESC LIMIT $7`),
+  auditPrune: q('audit_prune', 'DELETE FROM audit_log WHERE at < $1'),
   insertSetting: q('insert_setting', 'INSERT INTO settings (key, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING'),
   setting: q('setting', 'SELECT value FROM settings WHERE key = $1')
 } as const
@@ -514,6 +551,7 @@ export class PostgresGatewayStore implements GatewayStore {
   readonly ssoSessions: SsoSessionStore
   readonly sessions: BrowserSessionStore
   readonly outbox: OutboxStore
+  readonly audit: AuditStore
   readonly #ownPool: boolean
   readonly #migrate: boolean
   #ready: Promise<void> | undefined
@@ -546,6 +584,7 @@ export class PostgresGatewayStore implements GatewayStore {
     this.ssoSessions = { services: async (ssoSession) => await run.one(async (tx) => await ssoServicesOf(tx, ssoSession)) }
     this.sessions = pgSessions(run)
     this.outbox = pgOutbox(run)
+    this.audit = pgAudit(run)
   }
 
   /**
@@ -710,6 +749,7 @@ function pgUsers (run: Runner): UserStore {
       return { ...user, createdAt: now, updatedAt: now }
     }),
     byId: async (id) => await run.one(async (tx) => await byId(tx, id)),
+    list: async (after, limit, prefix = '') => await run.one(async (tx) => (await tx.rows<UserRow>(SQL.users, [after, limit, prefix])).map(toUser)),
     byUsername: async (username) => await run.one(async (tx) => {
       const row = await tx.row<UserRow>(SQL.userByName, [username])
       return row === undefined ? null : toUser(row)
@@ -773,8 +813,9 @@ function pgGroups (run: Runner): GroupStore {
   }
 }
 
-const serviceValues = (s: Omit<ServiceRecord, 'createdAt'>): unknown[] => [
-  s.id, s.baseUrl, s.eventUrl, s.tokenHash, s.signingSecret, s.djangoToken, s.enabled, s.freshLogin, json(s.access), json(s.fields)
+const serviceValues = (s: NewService): unknown[] => [
+  s.id, s.baseUrl, s.eventUrl, s.tokenHash, s.signingSecret, s.djangoToken, s.enabled, s.freshLogin, json(s.access), json(s.fields),
+  s.displayName, s.logoUrl, json(s.previous ?? null), s.previous?.tokenHash ?? null
 ]
 
 function pgServices (run: Runner): ServiceStore {
@@ -783,13 +824,12 @@ function pgServices (run: Runner): ServiceStore {
     create: async (service) => await run.one(async (tx) => {
       const createdAt = Date.now()
       try {
-        await tx.count(SQL.insertService, [service.id, service.name, service.baseUrl, service.eventUrl, service.tokenHash, service.signingSecret,
-          service.djangoToken, service.protocol, service.enabled, service.freshLogin, json(service.access), json(service.fields), createdAt])
+        await tx.count(SQL.insertService, [...serviceValues(service), service.name, service.protocol, createdAt])
       } catch (err) {
         if (isUniqueViolation(err)) throw new errors.SERVICE_EXISTS(service.name)
         throw err
       }
-      return { ...service, createdAt }
+      return { ...service, previous: service.previous ?? null, createdAt }
     }),
     byId: async (id) => await run.one(async (tx) => one(await tx.row<ServiceRow>(SQL.serviceById, [id]))),
     byName: async (name) => await run.one(async (tx) => one(await tx.row<ServiceRow>(SQL.serviceByName, [name]))),
@@ -911,5 +951,28 @@ function pgOutbox (run: Runner): OutboxStore {
     status: async () => await run.one(async (tx) =>
       (await tx.rows<{ service_id: string, pending: number, dead: number, failing_since: number | null }>(SQL.deliveryStatus))
         .map((r) => ({ serviceId: r.service_id, pending: r.pending, dead: r.dead, failingSince: r.failing_since })))
+  }
+}
+
+interface AuditRow {
+  id: number
+  at: number
+  kind: string
+  actor: string | null
+  user_name: string | null
+  service_name: string | null
+  detail: Record<string, unknown>
+}
+
+function pgAudit (run: Runner): AuditStore {
+  return {
+    append: async (records) => {
+      await run.one(async (tx) => await tx.count(SQL.auditAppend, [records.map((r) => r.at), records.map((r) => r.kind), records.map((r) => r.actor),
+        records.map((r) => r.user), records.map((r) => r.service), records.map((r) => JSON.stringify(r.detail))]))
+    },
+    list: async (f) => await run.one(async (tx) => (await tx.rows<AuditRow>(SQL.auditList,
+      [f.user ?? null, f.service ?? null, f.kind ?? null, f.since ?? null, f.until ?? null, f.beforeId ?? null, f.limit]))
+      .map((r): AuditRecord => ({ id: r.id, at: r.at, kind: r.kind, actor: r.actor, user: r.user_name, service: r.service_name, detail: r.detail }))),
+    prune: async (before) => await run.one(async (tx) => await tx.count(SQL.auditPrune, [before]))
   }
 }
