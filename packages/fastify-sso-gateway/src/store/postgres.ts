@@ -133,6 +133,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_log_service ON audit_log (service_name, id) WHERE service_name IS NOT NULL;`
 ]
 
+/** The schema version this code migrates a PostgreSQL database to. */
+export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length
+
 /** The advisory lock key migrations run under (any fixed number; the two-key locks below are another key space). */
 const MIGRATION_LOCK = 7_325_813_620_411
 /** Namespaces of the transaction-level advisory locks (first key; the second is `hashtext(id)`). */
