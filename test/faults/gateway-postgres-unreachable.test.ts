@@ -32,7 +32,7 @@ t.test('the database unreachable: a clear 503, nothing half-written, recovery wi
     password: PASSWORD,
     apps: ['gateway'],
     extraServices: [svc],
-    appEnv: { gateway: { ...FAST_GATEWAY_ENV, DATABASE_URL: throughProxy, BUSY_TIMEOUT: '1000' } }
+    appEnv: { gateway: { ...FAST_GATEWAY_ENV, DATABASE_URL: throughProxy, BUSY_TIMEOUT: '3000' } }
   })
   t.teardown(fleet.stop)
   const gw = fleet.internal.gateway

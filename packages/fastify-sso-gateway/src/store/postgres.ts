@@ -136,6 +136,9 @@ const MIGRATIONS: readonly string[] = [
 /** The schema version this code migrates a PostgreSQL database to. */
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length
 
+/** How long one migration statement may take on the client side, in ms (a day: in effect, no limit). */
+const MIGRATION_TIMEOUT = 86_400_000
+
 /** The advisory lock key migrations run under (any fixed number; the two-key locks below are another key space). */
 const MIGRATION_LOCK = 7_325_813_620_411
 /** Namespaces of the transaction-level advisory locks (first key; the second is `hashtext(id)`). */
@@ -509,25 +512,31 @@ export async function migratePostgres (database: string | Pool): Promise<Migrati
   const pool = typeof database === 'string' ? new pg.Pool({ connectionString: database, max: 1 }) : database
   try {
     const client = await pool.connect()
+    // Migrating a large table, or waiting for another process's migrations, may take longer
+    // than the statement timeout the pool's operations have: none here.
+    const run = async (text: string, values?: unknown[]): Promise<pg.QueryResult> =>
+      await client.query({ text, values, query_timeout: MIGRATION_TIMEOUT } as QueryConfig)
     try {
-      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
+      await run('SET statement_timeout = 0')
+      await run('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
       try {
-        await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)')
-        const from = (await client.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations')).rows[0]?.v ?? 0
+        await run('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)')
+        const from = ((await run('SELECT MAX(version) AS v FROM schema_migrations')).rows[0] as { v: number | null }).v ?? 0
         for (let version = from + 1; version <= MIGRATIONS.length; version++) {
-          await client.query('BEGIN')
+          await run('BEGIN')
           try {
-            await client.query(MIGRATIONS[version - 1] as string)
-            await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [version, Date.now()])
-            await client.query('COMMIT')
+            await run(MIGRATIONS[version - 1] as string)
+            await run('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [version, Date.now()])
+            await run('COMMIT')
           } catch (err) {
-            await client.query('ROLLBACK')
+            await run('ROLLBACK')
             throw err
           }
         }
         return { from, to: Math.max(from, MIGRATIONS.length) }
       } finally {
-        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK])
+        await run('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK])
+        await run('RESET statement_timeout')
       }
     } finally {
       client.release()
