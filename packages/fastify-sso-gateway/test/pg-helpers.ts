@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import type { Test } from 'tap'
 
-/** The server the tests use (trust auth on loopback). */
-export const PG_SERVER = process.env.SSO_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432'
+/** The server the tests use: the machine's PostgreSQL, trust auth on loopback (`.ci/run` starts it). */
+export const PG_SERVER = 'postgres://postgres@127.0.0.1:5432'
 
 async function admin<T> (fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: `${PG_SERVER}/postgres` })
