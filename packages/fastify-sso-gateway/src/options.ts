@@ -54,7 +54,7 @@ export interface FastifySsoGatewayOptions {
    * for a connection and each statement). @default 'sso-gateway.sqlite'
    */
   database?: string
-  /** A store to use instead of the SQLite file: `MemoryGatewayStore`, or your own (docs/writing-a-store.md). @default a SqliteGatewayStore on `database` */
+  /** A store to use instead of `database`: `PostgresGatewayStore` with pool settings, `MemoryGatewayStore`, or your own (docs/writing-a-store.md). @default a SqliteGatewayStore on `database` (a PostgresGatewayStore for a postgres:// URL) */
   store?: GatewayStore
   /** How long a write waits for another writer before answering 503, in ms. @default 5000 */
   busyTimeout?: number
