@@ -364,7 +364,10 @@ const SQL = {
   pruneTokens: q('prune_tokens', 'DELETE FROM request_tokens WHERE expires_at <= $1'),
   ssoServices: q('sso_services', 'SELECT service_id, user_id, last_at FROM sso_session_services WHERE sso_session = $1 ORDER BY last_at, service_id'),
   lock: q('lock', 'SELECT pg_advisory_xact_lock($1::int, hashtext(k)) FROM unnest($2::text[]) k ORDER BY k'),
-  lockShared: q('lock_shared', 'SELECT pg_advisory_xact_lock_shared($1::int, hashtext(k)) FROM unnest($2::text[]) k ORDER BY k'),
+  // Shared locks in several namespaces in one round trip, taken in the order given (a volatile
+  // function in the select list runs after ORDER BY).
+  lockShared: q('lock_shared', `SELECT pg_advisory_xact_lock_shared(ns, hashtext(k))
+    FROM unnest($1::int[], $2::text[]) WITH ORDINALITY AS l(ns, k, n) WHERE k IS NOT NULL ORDER BY n`),
   insertEvents: q('insert_events', `INSERT INTO outbox (id, service_id, user_key, payload, next_attempt_at, created_at)
     SELECT id, service_id, user_key, payload, $5, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
       WITH ORDINALITY AS e(id, service_id, user_key, payload, n) ORDER BY n`),
@@ -464,9 +467,17 @@ class Tx {
   }
 
   /** Transaction-level advisory locks on `keys` in one namespace, in a fixed order (no deadlock between two takers). */
-  async lock (space: number, keys: Iterable<string>, shared = false): Promise<void> {
+  async lock (space: number, keys: Iterable<string>): Promise<void> {
     const list = [...new Set(keys)]
-    if (list.length > 0) await this.client.query({ ...(shared ? SQL.lockShared : SQL.lock), values: [space, list] })
+    if (list.length > 0) await this.client.query({ ...SQL.lock, values: [space, list] })
+  }
+
+  /**
+   * Shared transaction-level advisory locks, one per (namespace, key) with a key, in the order
+   * given: callers list them user, SSO session, session, as the exclusive takers lock them.
+   */
+  async lockShared (locks: Array<[number, string | null]>): Promise<void> {
+    await this.client.query({ ...SQL.lockShared, values: [locks.map((l) => l[0]), locks.map((l) => l[1])] })
   }
 }
 
@@ -871,8 +882,7 @@ function pgTokens (run: Runner): RequestTokenStore {
     get: async (hash, now) => await run.one(async (tx) => one(await tx.row<TokenRow>(SQL.token, [hash, now]))),
     authenticate: async (hash: string, by: TokenAuthentication, now: number, events?: EventsOf<string>) => await run.write(async (tx): Promise<boolean> => {
       // Shared locks: an end of this user's or SSO session's sessions under way finishes first (and is then seen).
-      await tx.lock(LOCK.user, [by.userId], true)
-      await tx.lock(LOCK.sso, [by.ssoSession], true)
+      await tx.lockShared([[LOCK.user, by.userId], [LOCK.sso, by.ssoSession]])
       const row = await tx.row<{ service_id: string }>(SQL.authenticate,
         [by.userId, by.ssoSession, by.sessionEndsAt, by.authAt, by.codeHash, by.expiresAt, hash, now])
       if (row === undefined) return false
@@ -899,9 +909,7 @@ function pgSessions (run: Runner): BrowserSessionStore {
     }),
     set: async (sid: string, session: Session, index: SessionIndex) => {
       await run.write(async (tx) => {
-        if (index.user !== null) await tx.lock(LOCK.user, [index.user], true)
-        if (index.ssoSession !== null) await tx.lock(LOCK.sso, [index.ssoSession], true)
-        await tx.lock(LOCK.sid, [sid], true)
+        await tx.lockShared([[LOCK.user, index.user], [LOCK.sso, index.ssoSession], [LOCK.sid, sid]])
         await tx.count(SQL.sessionSet, [sid, JSON.stringify(session), index.expiresAt, index.user, index.ssoSession])
       })
     },
