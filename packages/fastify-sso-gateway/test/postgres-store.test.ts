@@ -260,3 +260,23 @@ t.test('a constraint other than a taken name is passed on as it is', async (t) =
   }), { code: '23502' })
   t.match(await a.users.byId('usr_1'), { username: 'alice' })
 })
+
+t.test('options are checked when the store is made, naming the option (never the URL)', async (t) => {
+  t.throws(() => new PostgresGatewayStore(undefined as never), { code: 'FST_SSO_GATEWAY_INVALID_OPTION', message: /PostgresGatewayStore options/ })
+  t.throws(() => new PostgresGatewayStore({}), { message: /PostgresGatewayStore connectionString: must be a postgres:\/\/ URL \(or give pool\) \(got none\)/ })
+  t.throws(() => new PostgresGatewayStore({ connectionString: 'mysql://u:hunter2@h/x' }), { message: /got a string that is not one/ })
+  t.throws(() => new PostgresGatewayStore({ connectionString: 42 as never }), { message: /got number/ })
+  t.throws(() => new PostgresGatewayStore({ connectionString: 'postgres://h/x', max: 0 }), { message: /PostgresGatewayStore max: must be a whole number of at least 1 \(got 0\)/ })
+  t.throws(() => new PostgresGatewayStore({ connectionString: 'postgres://h/x', statementTimeout: 1.5 }), { message: /statementTimeout/ })
+})
+
+t.test('an app\'s own pool (default type parsers) works the same', async (t) => {
+  const url = await freshDatabase(t)
+  const pool = new pg.Pool({ connectionString: url, max: 2 })
+  t.teardown(async () => { await pool.end() })
+  const store = new PostgresGatewayStore({ pool })
+  await seedStore(store)
+  t.type((await store.users.byId('usr_1'))?.createdAt, 'number', 'timestamps are numbers')
+  await store.close()
+  t.equal((await pool.query('SELECT 1 AS one')).rows[0].one, 1, 'left open')
+})

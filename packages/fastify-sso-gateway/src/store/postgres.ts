@@ -147,7 +147,10 @@ const LOCK = { user: 1, sso: 2, sid: 3, pair: 4 } as const
 /** How long what ended is remembered at least (a request in flight is over long before), in ms. */
 const ENDED_MIN_MS = 3_600_000
 
-/** BIGINT (ms timestamps, counts) as numbers, for this pool only: pg's global parsers stay as the app set them. */
+/**
+ * BIGINT (ms timestamps, ids) as numbers, given with each query (so a pool of the app's works
+ * too): pg's global parsers stay as the app set them.
+ */
 const TYPES = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser
@@ -455,7 +458,7 @@ class Tx {
   constructor (readonly client: PoolClient) {}
 
   async rows<R> (sql: Sql, values: unknown[] = []): Promise<R[]> {
-    return (await this.client.query({ ...sql, values } satisfies QueryConfig)).rows as R[]
+    return (await this.client.query({ ...sql, values, types: TYPES } satisfies QueryConfig)).rows as R[]
   }
 
   async row<R> (sql: Sql, values: unknown[] = []): Promise<R | undefined> {
@@ -463,7 +466,7 @@ class Tx {
   }
 
   async count (sql: Sql, values: unknown[] = []): Promise<number> {
-    return (await this.client.query({ ...sql, values })).rowCount ?? 0
+    return (await this.client.query({ ...sql, values, types: TYPES })).rowCount ?? 0
   }
 
   /** Transaction-level advisory locks on `keys` in one namespace, in a fixed order (no deadlock between two takers). */
@@ -557,6 +560,19 @@ export async function migratePostgres (database: string | Pool): Promise<Migrati
   }
 }
 
+/** Refuses options that cannot work, naming the option and the value. */
+function checkOptions (o: PostgresGatewayStoreOptions): void {
+  const fail = (name: string, detail: string): never => { throw new errors.INVALID_OPTION(`PostgresGatewayStore ${name}`, detail) }
+  if (typeof o !== 'object' || o === null) fail('options', 'must be an object with connectionString or pool')
+  if (o.pool === undefined && (typeof o.connectionString !== 'string' || !/^postgres(ql)?:\/\//i.test(o.connectionString))) {
+    fail('connectionString', `must be a postgres:// URL (or give pool) (got ${o.connectionString === undefined ? 'none' : typeof o.connectionString === 'string' ? 'a string that is not one' : typeof o.connectionString})`)
+  }
+  for (const [name, min] of [['max', 1], ['idleTimeoutMillis', 0], ['connectionTimeoutMillis', 1], ['statementTimeout', 1]] as const) {
+    const v = o[name]
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < min)) fail(name, `must be a whole number of at least ${min} (got ${String(v)})`)
+  }
+}
+
 /**
  * The gateway store on PostgreSQL (node-postgres), for several gateway processes sharing one
  * database: versioned migrations run on first use, named prepared statements, every change and
@@ -581,6 +597,7 @@ export class PostgresGatewayStore implements GatewayStore {
   #closed = false
 
   constructor (options: PostgresGatewayStoreOptions) {
+    checkOptions(options)
     const statementTimeout = options.statementTimeout ?? 5000
     this.#ownPool = options.pool === undefined
     this.#migrate = options.migrate ?? true
@@ -592,7 +609,6 @@ export class PostgresGatewayStore implements GatewayStore {
       statement_timeout: statementTimeout,
       query_timeout: statementTimeout + 1000,
       keepAlive: true,
-      types: TYPES,
       application_name: 'fastify-sso-gateway'
     }
     this.pool = options.pool ?? new pg.Pool(config)
