@@ -2,12 +2,13 @@
 // a small TCP load balancer the test steers: what one process starts, the other continues; a
 // logout at one reaches every service; a backlog is drained by both, each event once and in
 // order per (service, user); a process killed mid-delivery leaves nothing undelivered.
+import { existsSync } from 'node:fs'
+import { chromium } from 'playwright-core'
 import t from 'tap'
 import { startFleet } from '../scripts/fleet.mjs'
 import { PostgresGatewayStore } from '../packages/fastify-sso-gateway/src/index.js'
 import { freshDatabase } from '../packages/fastify-sso-gateway/test/pg-helpers.js'
 import { FAST_GATEWAY_ENV, startStandIn, waitFor, type Received } from './helpers/faults.js'
-import { HttpBrowser } from './helpers/http-browser.js'
 import { startTcpProxy } from './helpers/tcp-proxy.js'
 import { tempDir } from './helpers/temp.js'
 
@@ -15,6 +16,7 @@ import { tempDir } from './helpers/temp.js'
 t.setTimeout(6 * 60_000)
 
 const PASSWORD = 'multi-gateway-password-1'
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const portOf = (url: string): number => Number(new URL(url).port)
 
 /** Received event ids per user key, in arrival order (ids are `<user>:<n>`). */
@@ -38,7 +40,8 @@ function backlog (serviceId: string, users: number, each: number): Array<{ id: s
   return events
 }
 
-t.test('two gateway processes on one PostgreSQL: sessions shared, a logout at one reaches every service', async (t) => {
+t.test('two gateway processes on one PostgreSQL: a browser signs in through one and continues through the other; a logout at one reaches every service', async (t) => {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: run \`bash .ci/run\` or \`apt-get install chromium\` (or set CHROMIUM_PATH)`)
   const database = await freshDatabase(t)
   const lb = await startTcpProxy(1)
   t.teardown(lb.close)
@@ -53,41 +56,53 @@ t.test('two gateway processes on one PostgreSQL: sessions shared, a logout at on
   const [one, two] = fleet.gateways as [string, string]
   const gateway = `http://127.0.0.1:${lb.port}`
   const { urls } = fleet
-  const browser = new HttpBrowser()
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync']
+  })
+  t.teardown(() => browser.close())
+  const page = await (await browser.newContext()).newPage()
+  page.setDefaultTimeout(20_000)
 
   // Through process 1: the form, the password, back at A signed in.
   await lb.retarget(portOf(one))
-  const form = await browser.go('GET', `${urls.a}/private`)
-  t.ok(form.url.startsWith(`${gateway}/login/?sso=`), 'A sent the browser to the gateway')
-  const landed = await browser.go('POST', form.url, { username: 'alice', password: PASSWORD, _csrf: HttpBrowser.csrf(form.body) })
-  t.equal(landed.url, `${urls.a}/private`)
-  t.match(landed.body, /Signed in as <strong>alice<\/strong>/)
+  await page.goto(`${urls.a}/private`)
+  t.ok(page.url().startsWith(`${gateway}/login/?sso=`), 'A sent the browser to the gateway')
+  await page.fill('#username', 'alice')
+  await page.fill('#password', PASSWORD)
+  await page.click('button[type=submit]')
+  await page.waitForURL(`${urls.a}/private`)
+  t.match(await page.textContent('#who'), /Signed in as alice/)
   t.ok((lb.connections.get(portOf(one)) ?? 0) > 0 && lb.connections.get(portOf(two)) === undefined, 'process 1 served all of it')
 
-  // Process 1 goes away for good; process 2 knows the gateway session: B signs in silently.
+  // Process 1 goes away; process 2 knows the gateway session: B signs in silently.
   await lb.retarget(portOf(two))
   await fleet.stopApp('gateway')
-  const atB = await browser.go('GET', `${urls.b}/account`)
-  t.equal(atB.url, `${urls.b}/account`)
-  t.match(atB.body, /Signed in as <strong>alice<\/strong>/)
-  t.ok(atB.chain.some((u) => u.startsWith(`${gateway}/login/?sso=`)), 'through the gateway…')
-  t.notMatch(atB.body, /type="password"/, '…without a password: the session made by process 1 is read by process 2')
+  await page.goto(`${urls.b}/account`)
+  await page.waitForURL(`${urls.b}/account`)
+  t.match(await page.textContent('#who'), /Signed in as alice/, 'B signed in through process 2 without a password: it read the session process 1 made')
   t.ok((lb.connections.get(portOf(two)) ?? 0) > 0, 'process 2 served it')
-  const welcome = await browser.send('GET', `${gateway}/welcome/`)
-  t.match(welcome.body, /alice/, 'process 2 shows who is signed in')
 
   // Process 1 back; the logout goes to it and reaches both services.
   await fleet.start('gateway')
   await lb.retarget(portOf(one))
-  const logoutForm = await browser.send('GET', `${gateway}/logout/`)
-  const out = await browser.send('POST', `${gateway}/logout/`, { _csrf: HttpBrowser.csrf(logoutForm.body) })
-  t.equal(out.status, 200, 'signed out at process 1')
-  await waitFor('A to hear of the logout', async () => (await browser.send('GET', `${urls.a}/private`)).status === 302, 20_000)
-  await waitFor('B to hear of the logout', async () => (await browser.send('GET', `${urls.b}/account`)).status === 302, 20_000)
+  await page.goto(`${gateway}/logout/`)
+  await page.click('#logout')
+  await page.waitForLoadState()
+  const signedOut = async (url: string): Promise<boolean> => {
+    await page.goto(url)
+    return /Not signed in/.test(await page.textContent('#who') ?? '')
+  }
+  await waitFor('A to hear of the logout', async () => await signedOut(`${urls.a}/`), 20_000)
+  await waitFor('B to hear of the logout', async () => await signedOut(`${urls.b}/`), 20_000)
+  t.pass('a logout at process 1 ended the sessions at A and B')
   await lb.retarget(portOf(two))
-  t.match((await browser.send('GET', `${gateway}/welcome/`)).body, /Nobody is signed in/, 'process 2 agrees: nobody is signed in')
-  const again = await browser.go('GET', `${urls.a}/private`)
-  t.match(again.body, /type="password"/, 'a new sign-in asks for the password')
+  await page.goto(`${gateway}/welcome/`)
+  t.match(await page.content(), /Nobody is signed in/, 'process 2 agrees: nobody is signed in')
+  await page.goto(`${urls.a}/private`)
+  t.ok(await page.isVisible('#password'), 'a new sign-in asks for the password')
 })
 
 t.test('a backlog of 1,000 events is drained by both processes, each event once, in order per (service, user)', async (t) => {
