@@ -175,9 +175,10 @@ export function isPostgresUrl (database: string): boolean {
   return /^postgres(ql)?:\/\//i.test(database)
 }
 
-/** The URL with its password masked, for messages. */
+/** The URL with its password (in the user part or as a `password` parameter) masked, for messages. */
 export function redactUrl (url: string): string {
-  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/i, '$1***@')
+  const masked = url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^/]*@/i, '$1***@')
+  return masked.replace(/([?&]password=)[^&]*/gi, '$1***')
 }
 
 function checkPostgresUrl (database: string): void {
