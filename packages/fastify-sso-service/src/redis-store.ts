@@ -122,15 +122,17 @@ const EXISTS_KEY = "return redis.call('EXISTS', KEYS[1])"
 const SET_KEY = "return redis.call('SET', KEYS[1], ARGV[1])"
 const DEL_KEY = "return redis.call('DEL', KEYS[1])"
 
-/** Sets the value at a checked JSON path (`$.a.b`) where its parent object exists, as SQLite's json_set. */
+/** Sets the value at a checked JSON path (`$.a.b`) as SQLite's json_set: missing objects on the way are created, other values stop it. */
 function setPath (data: Record<string, unknown>, path: string, value: string): void {
   const keys = path.slice(2).split('.')
-  let node: unknown = data
+  let node = data
   for (const key of keys.slice(0, -1)) {
-    node = (node as Record<string, unknown>)[key]
-    if (typeof node !== 'object' || node === null || Array.isArray(node)) return
+    if (node[key] === undefined) node[key] = {}
+    const next = node[key]
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) return
+    node = next as Record<string, unknown>
   }
-  (node as Record<string, unknown>)[keys[keys.length - 1] as string] = value
+  node[keys[keys.length - 1] as string] = value
 }
 
 function getPath (data: Record<string, unknown>, path: string): unknown {
