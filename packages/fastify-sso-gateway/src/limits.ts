@@ -30,9 +30,14 @@ export class Limits {
     return await this.#call(async () => await this.#store.hit(key, windowMs))
   }
 
+  /** The live window of `key`, or null; counts nothing. */
+  async peek (key: string): Promise<LimitWindow | null> {
+    return await this.#call(async () => await this.#store.peek(key))
+  }
+
   /** Ms until `key` is under `max` again (0 when it is under now); counts nothing. */
   async blockedFor (key: string, max: number): Promise<number> {
-    const window = await this.#call(async () => await this.#store.peek(key))
+    const window = await this.peek(key)
     return window !== null && window.count >= max ? Math.max(window.resetAt - Date.now(), 1) : 0
   }
 

@@ -53,6 +53,36 @@ t.test('two gateways on one Redis: the lockout and the per-address throttle hold
   t.same(more, [401, 401, 401, 429, 429, 429], 'the 15th password POST from the address is refused, whichever process gets it')
 })
 
+t.test('parallel guesses through two gateways: at most 10 passwords checked per (account, address)', async (t) => {
+  const { redis, prefix } = testRedis(t, 'gw')
+  const file = `${t.testdir()}/gateway.sqlite`
+  const one = await buildApp({ database: file, store: undefined, limits: { redis, prefix }, loginRateLimit: { max: 100, timeWindow: 60_000 } }, { trustProxy: true })
+  t.teardown(() => one.app.close())
+  await seed(one.app, one.agent)
+  const two = await buildApp({ database: file, store: undefined, limits: { redis, prefix }, loginRateLimit: { max: 100, timeWindow: 60_000 } }, { trustProxy: true })
+  t.teardown(() => two.app.close())
+  const address = { 'x-forwarded-for': '203.0.113.8' }
+  const first = new Browser(one.app, address)
+  const form = await first.request('GET', '/login/')
+  t.equal((await first.request('POST', '/login/', { username: 'alice', password: 'first guess', _csrf: Browser.csrf(form.body) })).statusCode, 401)
+  const results = await Promise.all(Array.from({ length: 30 }, async (_v, i) => {
+    const b = new Browser(i % 2 === 0 ? one.app : two.app, address)
+    const f = await b.request('GET', '/login/')
+    return (await b.request('POST', '/login/', { username: 'alice', password: `guess ${i}`, _csrf: Browser.csrf(f.body) })).statusCode
+  }))
+  t.equal(results.filter((s) => s === 401).length, 9, '9 more checked (10 in all), whatever the interleaving')
+  t.equal(results.filter((s) => s === 429).length, 21)
+})
+
+t.test('honest parallel sign-ins of one account from one address are never locked out (successes do not count)', async (t) => {
+  const { redis, prefix } = testRedis(t, 'gw')
+  const { app, agent } = await buildApp({ limits: { redis, prefix }, loginRateLimit: { max: 100, timeWindow: 60_000 } })
+  t.teardown(() => app.close())
+  const { secret } = await seed(app, agent)
+  await Promise.all(Array.from({ length: 16 }, async () => { await signIn(app, new Browser(app), secret) }))
+  t.equal(await redis.exists(`${prefix}fail:alice\u0000127.0.0.1`), 0, 'nothing counted')
+})
+
 t.test('two gateways on one Redis: the obtain budget holds across them', async (t) => {
   const { redis, prefix } = testRedis(t, 'gw')
   const file = `${t.testdir()}/gateway.sqlite`

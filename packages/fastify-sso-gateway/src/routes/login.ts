@@ -169,23 +169,32 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       const name = username.normalize('NFKC').toLowerCase()
       // Per (account, client address): failures from one address never lock the owner out
       // elsewhere (the lockout cannot be aimed at a victim); each address gets its own 10 tries.
-      // The attempt is counted before the password is checked, in one atomic step of the shared
-      // store: parallel guesses through any number of processes get at most LOCKOUT_FAILURES checks.
+      // Once a pair has failed, each further attempt takes its slot before the password is
+      // checked (one atomic step of the shared store): parallel guesses through any number of
+      // processes get at most LOCKOUT_FAILURES checks. Successes never count: a pair with no
+      // failure is checked unreserved (a burst there is bounded by the per-address throttle).
       const failureKey = `fail:${name}\u0000${request.ip}`
-      const attempt = await limits.hit(failureKey, LOCKOUT_WINDOW)
-      if (attempt.count > LOCKOUT_FAILURES) {
-        const blocked = Math.max(attempt.resetAt - Date.now(), 1000)
+      const known = await limits.peek(failureKey)
+      let blocked = known !== null && known.count >= LOCKOUT_FAILURES ? known.resetAt - Date.now() : 0
+      let reserved = false
+      if (known !== null && blocked <= 0) {
+        const attempt = await limits.hit(failureKey, LOCKOUT_WINDOW)
+        reserved = true
+        if (attempt.count > LOCKOUT_FAILURES) blocked = Math.max(attempt.resetAt - Date.now(), 1)
+      }
+      if (blocked > 0) {
         request.log.warn({ audit: 'login_throttled', user: logText(name.slice(0, 150)) }, 'sso sign-in throttled for this account and client')
-        reply.header('retry-after', Math.ceil(blocked / 1000))
+        reply.header('retry-after', Math.max(Math.ceil(blocked / 1000), 1))
         return await showForm(request, reply, pending, 429, 'Too many failed attempts. Wait a few minutes and try again.', username)
       }
       const user = await gateway.userByName(username)
       const { ok, rehash } = await ctx.gateway.verifyPassword(user, password)
       if (!ok || user === null || !user.isActive) {
+        if (!reserved) await limits.hit(failureKey, LOCKOUT_WINDOW)
         request.log.warn({ audit: 'login_failed', user: logText(name.slice(0, 150)) }, 'sso sign-in failed')
         return await showForm(request, reply, pending, 401, GENERIC_FAILURE, username)
       }
-      await limits.reset(failureKey)
+      if (known !== null) await limits.reset(failureKey)
       formTokens.clear(request, reply)
       if (rehash) await ctx.gateway.rehashPassword(user, password)
       const current = await currentUser(request, ctx)
