@@ -81,6 +81,12 @@ t.test('honest parallel sign-ins of one account from one address are never locke
   const { secret } = await seed(app, agent)
   await Promise.all(Array.from({ length: 16 }, async () => { await signIn(app, new Browser(app), secret) }))
   t.equal(await redis.exists(`${prefix}fail:alice\u0000127.0.0.1`), 0, 'nothing counted')
+  const browser = new Browser(app)
+  const form = await browser.request('GET', '/login/')
+  t.equal((await browser.request('POST', '/login/', { username: 'alice', password: 'wrong one', _csrf: Browser.csrf(form.body) })).statusCode, 401)
+  t.equal(await redis.get(`${prefix}fail:alice\u0000127.0.0.1`), '1', 'a failure counts')
+  await signIn(app, browser, secret)
+  t.equal(await redis.exists(`${prefix}fail:alice\u0000127.0.0.1`), 0, 'a success clears the failures')
 })
 
 t.test('two gateways on one Redis: the obtain budget holds across them', async (t) => {

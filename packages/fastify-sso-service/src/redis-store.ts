@@ -271,11 +271,13 @@ export class RedisServiceStore implements ServiceSessionStore, ServiceState {
   }
 
   async renameAccount (oldUsername: string, username: string): Promise<void> {
-    for (let round = 0; round < 5; round++) {
-      const raw = await this.#eval(GET_KEY, [`ac:${oldUsername}`]) as string | null
-      if (raw === null) return
+    const read = async (): Promise<string | null> => await this.#eval(GET_KEY, [`ac:${oldUsername}`]) as string | null
+    let raw = await read()
+    // Changed in between: read again (five tries; past them the account keeps changing and stays put).
+    for (let round = 0; raw !== null && round < 5; round++) {
       const moved = JSON.stringify({ ...JSON.parse(raw) as SsoAccount, username })
       if (await this.#eval(RENAME_ACCOUNT, [`ac:${oldUsername}`, `ac:${username}`], raw, moved) === 1) return
+      raw = await read()
     }
   }
 
