@@ -1,4 +1,6 @@
 import t from 'tap'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import type { Session } from 'fastify'
 import { RedisServiceStore, type RedisClient } from '../src/index.js'
@@ -62,6 +64,9 @@ t.test('the store and limits options are checked at register; the default prefix
   ] as const) {
     t.throws(() => resolveOptions({ ...base, [name]: value } as never), { code: 'FST_SSO_SERVICE_INVALID_OPTION', message: pattern }, `${name}: ${String(pattern)}`)
   }
+  const file = join(t.testdir(), 'never.sqlite')
+  await buildApp(t, { store: { redis, prefix: 'unused:' }, database: file })
+  t.equal(existsSync(file), false, 'with a Redis store the SQLite file is not opened')
   const resolved = resolveOptions({ ...base, store: { redis } })
   t.match(resolved.store?.prefix, /^sso:service:[0-9a-f]{12}:$/)
   t.equal(resolved.store?.timeout, 2000)
