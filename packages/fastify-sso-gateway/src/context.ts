@@ -33,7 +33,7 @@ export interface RouteContext {
   /**
    * Throttles and budgets (the `limits` option's store): per client address, per (account,
    * address) failures, per service sign-ins completed (`obtainRateLimit`) and raw `/sso/obtain/`
-   * calls (ceiling: 10 × `obtainRateLimit.max`). Keys: see `LIMIT_KEYS`.
+   * calls (ceiling: 10 × `obtainRateLimit.max`). Keys `ip:`, `fail:`, `signin:`, `obtain:` (README, "Several processes").
    */
   limits: Limits
   /** CSRF tokens of forms shown to browsers with no gateway session (no session row for them). */

@@ -129,6 +129,9 @@ const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opt
             }
             const ended = await db.store.destroyBySsoSession(ssoSession)
             request.log.info({ audit: 'session_ended', reason: 'sso session ended at the gateway', sessionsEnded: ended }, 'SSO session ended at the gateway')
+          }).catch((err: unknown) => {
+            // In the background, after the response: a store that cannot delete now must not crash the process.
+            request.log.error({ err }, 'keep-alive: the ended SSO session could not be deleted here (store unavailable); its session will end at its expiry or the next deauthenticate')
           })
         }
       }

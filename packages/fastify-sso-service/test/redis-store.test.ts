@@ -146,3 +146,24 @@ t.test('a Redis that does not answer in time is a 503 error, not a hang', async 
   await t.rejects(store.get('x', Date.now()), { code: 'FST_SSO_SERVICE_DATABASE_UNAVAILABLE', statusCode: 503 })
   t.equal(await store.prune(), 0, 'Redis expires keys itself')
 })
+
+t.test('keep-alive: an SSO session ended at the gateway while the store cannot delete is logged, the process lives on', async (t) => {
+  const { redis, prefix } = testRedis(t, 'svc-keepalive')
+  let failEnds = false
+  const flaky: RedisClient = {
+    eval: async (script, numKeys, ...args) => {
+      if (failEnds && script.includes("mode == 's'")) throw new Error('Redis went away')
+      return await redis.eval(script, numKeys, ...args)
+    }
+  }
+  const { app, gateway, logs } = await buildApp(t, { keepAliveInterval: 100, store: { redis: flaky, prefix } })
+  const browser = new Browser(app)
+  await signIn(browser, gateway, { ssoSession: 'gw-9' })
+  gateway.intercept({ path: '/sso/touch/', method: 'POST' }).reply(404, { error: 'This SSO session has ended', code: 'FST_SSO_GATEWAY_UNKNOWN_SSO_SESSION' })
+  failEnds = true
+  await waitFor('the keep-alive to run', async () => {
+    await browser.request('/sso/test/')
+    return logs.some((l) => /could not be deleted here/.test(String(l.msg)))
+  }, 5000)
+  t.equal((await app.inject('/sso/test/')).statusCode, 302, 'the app still answers')
+})
