@@ -21,6 +21,8 @@ export interface Fleet {
   start: (app: FleetApp) => Promise<ChildProcess>
   /** Stops one app with this signal (default SIGTERM; SIGKILL for a crash) and waits for it to exit. */
   stopApp: (app: FleetApp, signal?: NodeJS.Signals) => Promise<void>
+  /** The environment an app was started with (to start another process of it on a shared store). */
+  envOf: (app: FleetApp) => Record<string, string | undefined>
 }
 export interface ServiceSeed {
   name: string

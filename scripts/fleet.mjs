@@ -194,5 +194,7 @@ export async function startFleet (o) {
     const logs = Object.entries(procs).map(([k, p]) => `--- ${k}\n${p.output ?? ''}`).join('\n')
     throw new Error(`${err.message}\n${logs}`)
   }
-  return { urls, internal, gateways, ports, procs, secrets, stop, start, stopApp, password: envs.gateway.DEMO_PASSWORD }
+  /** The environment an app was started with (to start another process of it: several processes on a shared store). */
+  const envOf = (app) => ({ ...process.env, ...common, ...envs[app], ...o.appEnv?.[app] })
+  return { urls, internal, gateways, ports, procs, secrets, stop, start, stopApp, envOf, password: envs.gateway.DEMO_PASSWORD }
 }

@@ -14,8 +14,13 @@
  *   ADMIN_TOKEN   enables a small admin API (see admin.ts) that shows the decorator API at work;
  *                 at least 32 characters (a shorter one, the empty string included, stops the start).
  *   SECRETS_KEY   encrypts the services' signing secrets (and django-sso tokens) in the database.
+ *   REDIS_URL     (redis://127.0.0.1:6379) keeps the sign-in throttle, the lockout and the obtain
+ *                 budget in Redis, shared by every gateway process (REDIS_PREFIX: its key prefix).
+ *   GATEWAY_LOGIN_RATE_LIMIT / OBTAIN_RATE_LIMIT  password POSTs per client address, and sign-ins
+ *                 per service, per minute (the options loginRateLimit and obtainRateLimit).
  */
 import Fastify from 'fastify'
+import { Redis } from 'ioredis'
 import fastifySsoGateway, { RECOMMENDED_SERVER_OPTIONS, type FastifySsoGatewayOptions } from 'fastify-sso-gateway'
 import { adminRoutes } from './admin.js'
 
@@ -56,6 +61,15 @@ if (env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN.length < 32) {
 
 const app = Fastify({ ...RECOMMENDED_SERVER_OPTIONS, logger: { level: env.LOG_LEVEL ?? 'info' } })
 
+// Several gateway processes share their limits through one Redis; one process needs none.
+const redis = env.REDIS_URL === undefined ? undefined : new Redis(env.REDIS_URL, { maxRetriesPerRequest: 1 })
+redis?.on('error', (err: Error) => { app.log.warn({ err: err.message }, 'redis connection error') })
+if (redis !== undefined) app.addHook('onClose', async () => { redis.disconnect() })
+const perMinute = (value: string | undefined): { rate?: { max: number, timeWindow: number } } =>
+  value === undefined ? {} : { rate: { max: Number(value), timeWindow: 60_000 } }
+const loginRate = perMinute(env.GATEWAY_LOGIN_RATE_LIMIT).rate
+const obtainRate = perMinute(env.OBTAIN_RATE_LIMIT).rate
+
 await app.register(fastifySsoGateway, {
   sessionSecret: env.SESSION_SECRET ?? '',
   database: env.DATABASE_URL ?? env.DATABASE ?? 'gateway.sqlite',
@@ -63,6 +77,9 @@ await app.register(fastifySsoGateway, {
   cookieSecure: 'auto', // Secure when the request came over HTTPS (the default)
   title: 'Demo single sign-on',
   ...(env.SECRETS_KEY === undefined ? {} : { secretsKey: env.SECRETS_KEY }),
+  ...(redis === undefined ? {} : { limits: { redis, ...(env.REDIS_PREFIX === undefined ? {} : { prefix: env.REDIS_PREFIX }) } }),
+  ...(loginRate === undefined ? {} : { loginRateLimit: loginRate }),
+  ...(obtainRate === undefined ? {} : { obtainRateLimit: obtainRate }),
   ...durationsFromEnv(),
   ...(env.RETRY_SCHEDULE === undefined ? {} : { retrySchedule: JSON.parse(env.RETRY_SCHEDULE) as number[] })
 })

@@ -8,7 +8,7 @@ import fastifyView from '@fastify/view'
 import { Eta } from 'eta'
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, Session } from 'fastify'
 import fp from 'fastify-plugin'
-import { bodyDeadline, callbackSessionStore, FixedWindowCounter, generateToken, sessionIndexer } from 'fastify-sso-protocol'
+import { bodyDeadline, callbackSessionStore, generateToken, sessionIndexer } from 'fastify-sso-protocol'
 import type { RouteContext } from './context.js'
 import { errors } from './errors.js'
 import { createFacade } from './facade.js'
@@ -21,7 +21,8 @@ import { compilePages, sendMessage, type Pages } from './pages.js'
 import { PasswordHasher } from './passwords.js'
 import { loginRoutes } from './routes/login.js'
 import { logoutRoutes } from './routes/logout.js'
-import { OBTAIN_CEILING, protocolRoutes } from './routes/protocol.js'
+import { protocolRoutes } from './routes/protocol.js'
+import { Limits } from './limits.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { welcomeRoutes } from './routes/welcome.js'
 import { PostgresGatewayStore } from './store/postgres.js'
@@ -180,9 +181,8 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
   })
   const eta = new Eta({ autoEscape: true, cache: true })
   const pages = compilePages(eta, options)
-  const { max, timeWindow } = options.obtainRateLimit
-  const budgets = { signIns: new FixedWindowCounter(max, timeWindow, 10_000), obtains: new FixedWindowCounter(OBTAIN_CEILING * max, timeWindow, 10_000) }
-  const ctx: RouteContext = { options, gateway, pages, budgets, outbox, formTokens: new FormTokens(options, sessionSecret) }
+  const limits = new Limits(options.limits)
+  const ctx: RouteContext = { options, gateway, pages, limits, outbox, formTokens: new FormTokens(options, sessionSecret) }
 
   fastify.decorate('ssoGateway', createFacade(gateway))
 
@@ -240,7 +240,7 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
         cookie: { httpOnly: true, sameSite: 'lax', secure: options.cookieSecure, path: '/', maxAge: options.absoluteTimeout }
       })
       await web.register(fastifyCsrf, { sessionPlugin: '@fastify/session' })
-      await web.register(fastifyRateLimit, { global: false })
+      await web.register(fastifyRateLimit, { global: false, store: limits.rateLimitStore('ip') })
       await web.register(fastifyHelmet, {
         contentSecurityPolicy: {
           useDefaults: false,
@@ -277,7 +277,8 @@ export const fastifySsoGateway = fp(plugin, {
 export default fastifySsoGateway
 export { errors } from './errors.js'
 export type { GatewayErrorCode } from './errors.js'
-export type { FastifySsoGatewayOptions, RateLimit } from './options.js'
+export type { FastifySsoGatewayOptions, RateLimit, RedisLimitsOption } from './options.js'
+export { MemoryLimitStore, RedisLimitStore, type LimitStore, type LimitWindow, type RedisClient, type RedisLimitStoreOptions } from 'fastify-sso-protocol'
 export type { HashParameters } from './passwords.js'
 export { OWASP_MINIMUM } from './passwords.js'
 export { canonicalUsername } from './usernames.js'

@@ -6,7 +6,9 @@ import { MAX_PASSWORD_LENGTH, OWASP_MINIMUM, type HashParameters } from './passw
 import type { GatewayStore } from './store/store.js'
 import type { AccessCheck } from './types.js'
 import { PAGE_NAMES } from './pages.js'
-import { FASTIFY_REGISTER_KEYS, showOption, unknownOption } from 'fastify-sso-protocol'
+import {
+  FASTIFY_REGISTER_KEYS, isLimitStore, isRedisClient, MemoryLimitStore, RedisLimitStore, showOption, unknownOption, type LimitStore, type RedisClient
+} from 'fastify-sso-protocol'
 
 /** Every method of the store contract, per aggregate: what the `store` option is checked for. */
 const STORE_METHODS: Record<string, readonly string[]> = {
@@ -115,7 +117,7 @@ export interface FastifySsoGatewayOptions {
    * Sign-in budget per service: at most `max` sign-ins completed through a service's request
    * tokens per `timeWindow`; past it, `/sso/obtain/` answers 429. Tokens nobody uses (anonymous
    * visits to the service's `/login/`) do not spend it; raw `/sso/obtain/` calls are capped at
-   * 10 × `max` per window. Per gateway process. @default { max: 3000, timeWindow: 60_000 }
+   * 10 × `max` per window. Counted in `limits` (per process unless shared). @default { max: 3000, timeWindow: 60_000 }
    */
   obtainRateLimit?: RateLimit
   /** Shortest password `createUser`, `updateUser` and `changePassword` accept (NIST SP 800-63B-4: 15 for a password that is the only factor; never below 8). @default 15 */
@@ -128,6 +130,25 @@ export interface FastifySsoGatewayOptions {
   secretsKey?: string | string[]
   /** Password POST budget per client IP. @default { max: 30, timeWindow: 60_000 } */
   loginRateLimit?: RateLimit
+  /**
+   * Where the sign-in throttle (`loginRateLimit`), the per-account failure window (lockout)
+   * and the obtain budget (`obtainRateLimit`) count. One gateway process: memory is fine.
+   * Several processes: give them one Redis (`{ redis: new Redis(url) }`, an ioredis client),
+   * or each process would allow the full budget. A `LimitStore` of your own works too. When
+   * the store cannot answer, sign-in attempts and `/sso/obtain/` are refused with 503 (fail closed).
+   * @default a MemoryLimitStore (this process only)
+   */
+  limits?: LimitStore | RedisLimitsOption
+}
+
+/** The `limits` option's Redis form. */
+export interface RedisLimitsOption {
+  /** An ioredis client (or anything with its `eval`). */
+  redis: RedisClient
+  /** Prefix of the keys written. @default 'sso:limits:' */
+  prefix?: string
+  /** A Redis call slower than this fails (the attempt is refused), in ms. @default 2000 */
+  timeout?: number
 }
 
 /** The options after checking, with every default filled in. */
@@ -157,6 +178,7 @@ export interface ResolvedGatewayOptions {
   readonly minPasswordLength: number
   readonly secretsKey: readonly string[]
   readonly loginRateLimit: Readonly<RateLimit>
+  readonly limits: LimitStore
 }
 
 function schedule (v: unknown): readonly number[] {
@@ -200,7 +222,7 @@ export const OPTION_NAMES: readonly string[] = Object.freeze([
   'sessionSecret', 'database', 'store', 'busyTimeout', 'cookieName', 'cookieSecure', 'idleTimeout', 'absoluteTimeout',
   'pendingTokenTtl', 'authenticatedTokenTtl', 'passwordHash', 'eventTimeout', 'inlineEventTimeout', 'outboxInterval',
   'retrySchedule', 'dispatcher', 'title', 'templates', 'accessCheck', 'housekeepingInterval', 'obtainRateLimit', 'loginRateLimit',
-  'minPasswordLength', 'secretsKey'
+  'minPasswordLength', 'secretsKey', 'limits'
 ])
 
 function noUnknown (name: string, value: object, known: readonly string[]): void {
@@ -243,6 +265,20 @@ function secretsKeys (v: unknown): readonly string[] {
     fail('secretsKey', 'must be a string of at least 32 characters, or a non-empty array of them', v)
   }
   return Object.freeze([...keys as string[]])
+}
+
+function limits (v: unknown): LimitStore {
+  if (v === undefined) return new MemoryLimitStore()
+  if (isLimitStore(v)) return v
+  if (typeof v !== 'object' || v === null) fail('limits', 'must be a LimitStore or { redis, prefix?, timeout? }', v)
+  noUnknown('limits', v, ['redis', 'prefix', 'timeout'])
+  const { redis, prefix, timeout } = v as Record<string, unknown>
+  if (!isRedisClient(redis)) fail('limits.redis', 'must be a Redis client (ioredis: new Redis(url))', typeof redis)
+  if (prefix !== undefined && (typeof prefix !== 'string' || prefix.length > 100)) fail('limits.prefix', 'must be a string of at most 100 characters', prefix)
+  if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > 60_000)) {
+    fail('limits.timeout', 'must be a whole number of milliseconds from 1 to 60000', timeout)
+  }
+  return new RedisLimitStore({ redis, ...(prefix === undefined ? {} : { prefix: prefix as string }), ...(timeout === undefined ? {} : { timeout: timeout as number }) })
 }
 
 /** Checks every option once, at register, and returns them frozen with defaults filled in. */
@@ -337,6 +373,7 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
     obtainRateLimit: rateLimit(o, 'obtainRateLimit', { max: 3000, timeWindow: 60_000 }),
     minPasswordLength: minPasswordLength(o.minPasswordLength),
     secretsKey: secretsKeys(o.secretsKey),
-    loginRateLimit: rateLimit(o, 'loginRateLimit', { max: 30, timeWindow: 60_000 })
+    loginRateLimit: rateLimit(o, 'loginRateLimit', { max: 30, timeWindow: 60_000 }),
+    limits: limits(o.limits)
   })
 }
