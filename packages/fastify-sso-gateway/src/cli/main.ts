@@ -226,7 +226,7 @@ export async function main (argv: string[], io: CliIo): Promise<number> {
     if (err instanceof UnavailableError) return fail(EXIT.UNAVAILABLE, err.message)
     const e = err as { code?: unknown, statusCode?: unknown, message: string }
     if (typeof e.code === 'string' && e.code.startsWith('FST_SSO_GATEWAY_') && e.code !== 'FST_SSO_GATEWAY_UNAVAILABLE') return fail(EXIT.FAILED, e.message, e.code)
-    if (typeof e.code === 'string' && e.code.startsWith('SQLITE_')) return fail(EXIT.UNAVAILABLE, `database: ${e.message}`, e.code)
+    if (typeof e.code === 'string' && (e.code.startsWith('SQLITE_') || e.code === 'FST_SSO_GATEWAY_UNAVAILABLE')) return fail(EXIT.UNAVAILABLE, `database: ${e.message}`, e.code)
     /* c8 ignore next 2: a bug, not an outcome: shown with its stack */
     io.stderr.write(`sso-gateway: unexpected error\n${String((err as Error).stack)}\n`)
     return EXIT.FAILED
@@ -355,7 +355,7 @@ async function run (command: string, args: string[], values: Values, o: Opened, 
       return { json: { username: arg, session: args[1], revoked: ok }, text: ok ? 'session ended\n' : `no live session ${args[1]} of ${arg}\n`, code: ok ? EXIT.OK : EXIT.FAILED }
     }
     case 'migrate': {
-      const { version } = o.schema
+      const version = await o.schemaVersion()
       return { json: { schemaVersion: version }, text: `database schema at version ${version}\n` }
     }
     default:
@@ -381,7 +381,8 @@ const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|[^.]+\.localhost)$/
 async function check (o: Opened, offline: boolean, secretsKey: readonly string[]): Promise<Result> {
   const findings: Finding[] = []
   const add = (check: string, level: Finding['level'], detail: string): void => { findings.push({ check, level, detail }) }
-  add('database', 'ok', `schema version ${o.schema.version} of ${o.schema.latest}`)
+  const version = await o.schemaVersion()
+  add('database', 'ok', `schema version ${version} of ${o.latest}`)
   const services = await o.gateway.listServices()
   const raw = await o.raw.services.list()
   if (secretsKey.length === 0 && raw.length > 0) {

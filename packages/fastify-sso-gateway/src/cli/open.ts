@@ -4,6 +4,8 @@ import { Gateway } from '../gateway.js'
 import { OutboxDispatcher } from '../outbox/dispatcher.js'
 import { OWASP_MINIMUM, PasswordHasher } from '../passwords.js'
 import { protectSecrets, SecretBox } from '../sealed-secrets.js'
+import { isPostgresUrl, redactUrl } from '../options.js'
+import { POSTGRES_SCHEMA_VERSION, PostgresGatewayStore } from '../store/postgres.js'
 import { SCHEMA_VERSION, SqliteGatewayStore } from '../store/sqlite.js'
 import type { GatewayStore } from '../store/store.js'
 
@@ -14,12 +16,16 @@ export class UnavailableError extends Error {}
 export interface Opened {
   store: GatewayStore
   gateway: Gateway
-  /** The store as stored: service secrets as they are at rest (sealed or not). */
+  /** The store as the database holds it (service secrets sealed, when a key is used). */
   raw: GatewayStore
-  /** The database's schema version, and the one this code migrates to. */
-  schema: { version: number, latest: number }
+  /** The schema version the database is at (after this open's migrations). */
+  schemaVersion: () => Promise<number>
+  /** The newest schema version this code knows, for this kind of database. */
+  latest: number
   close: () => Promise<void>
 }
+
+interface RawStore { raw: GatewayStore, schemaVersion: () => Promise<number>, latest: number }
 
 export interface OpenOptions {
   database: string
@@ -30,16 +36,29 @@ export interface OpenOptions {
   create?: boolean
 }
 
-/** Opens the store named by `database`; a file that does not exist is refused unless `create`. */
-function openStore (o: OpenOptions): SqliteGatewayStore {
-  if (/^postgres(ql)?:\/\//i.test(o.database)) {
-    throw new UnavailableError('PostgreSQL databases are not supported by this version of the gateway')
+/**
+ * Opens the store named by `database`, migrated: a PostgreSQL URL (the database must exist;
+ * its schema is brought up to date, under the lock the gateways take), or a SQLite file (one
+ * that does not exist is refused unless `create`).
+ */
+async function openStore (o: OpenOptions): Promise<RawStore> {
+  if (isPostgresUrl(o.database)) {
+    const store = new PostgresGatewayStore({ connectionString: o.database, max: 2 })
+    try {
+      await store.ready()
+    } catch (err) {
+      await store.close()
+      const cause = ((err as Error).cause ?? err) as Error
+      throw new UnavailableError(`cannot open the PostgreSQL database ${redactUrl(o.database)}: ${cause.message}`)
+    }
+    return { raw: store, schemaVersion: async () => await store.schemaVersion(), latest: POSTGRES_SCHEMA_VERSION }
   }
   if (o.database !== ':memory:' && !o.create && !existsSync(o.database)) {
     throw new UnavailableError(`no database at ${o.database} (a typo? \`sso-gateway migrate --database ${o.database}\` creates one)`)
   }
   try {
-    return new SqliteGatewayStore({ filename: o.database })
+    const store = new SqliteGatewayStore({ filename: o.database })
+    return { raw: store, schemaVersion: async () => store.schemaVersion, latest: SCHEMA_VERSION }
   } catch (err) {
     throw new UnavailableError(`cannot open the SQLite file ${o.database}: ${(err as Error).message}`)
   }
@@ -51,7 +70,8 @@ function openStore (o: OpenOptions): SqliteGatewayStore {
  * deliver (this process never sends them: its dispatcher is closed).
  */
 export async function openGateway (o: OpenOptions): Promise<Opened> {
-  const raw = openStore(o)
+  const opened = await openStore(o)
+  const raw = opened.raw
   let store: GatewayStore
   try {
     const services = await raw.services.list()
@@ -75,5 +95,5 @@ export async function openGateway (o: OpenOptions): Promise<Opened> {
     minPasswordLength: o.minPasswordLength,
     tokenTtl: { pending: 600_000, authenticated: 120_000 }
   })
-  return { store, gateway, raw, schema: { version: raw.schemaVersion, latest: SCHEMA_VERSION }, close: async () => { await store.close() } }
+  return { store, gateway, ...opened, close: async () => { await store.close() } }
 }
