@@ -16,6 +16,8 @@ const PASSWORD = 'console-browser-password'
 const CAROL = 'carol-has-a-long-password'
 const ADMIN_TOKEN = 'admin-token-for-console-tests-0123456789'
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+// Real processes (and a browser) on a machine shared with other test runs: a bound well above the usual run.
+t.setTimeout(6 * 60_000)
 
 async function eventually (what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms
