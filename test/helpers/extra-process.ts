@@ -26,7 +26,7 @@ export async function startExtra (app: string, env: Record<string, string | unde
       setTimeout(() => child.kill('SIGKILL'), 5000).unref()
     })
   }
-  const deadline = Date.now() + 20_000
+  const deadline = Date.now() + 60_000 // generous: the machine is shared and often loaded
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${app} exited with ${child.exitCode}:\n${output}`)
     try {

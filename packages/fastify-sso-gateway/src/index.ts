@@ -59,7 +59,7 @@ function errorHandler (options: ResolvedGatewayOptions, pages: Pages) {
       status = 503
       message = answer.message
       code = answer.code
-      request.log.error({ err: error }, 'sso gateway database unavailable')
+      request.log.error({ err: error }, error.code === 'FST_SSO_GATEWAY_UNAVAILABLE' ? 'sso gateway unavailable (a store it needs did not answer)' : 'sso gateway database unavailable')
       reply.header('retry-after', 5)
     } else if (status >= 500) {
       request.log.error({ err: error }, 'sso gateway internal error')
