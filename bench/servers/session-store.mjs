@@ -4,7 +4,7 @@
 import Fastify from 'fastify'
 
 const env = process.env
-const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'warn' } })
+const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'info' } })
 const secret = 'x'.repeat(40)
 if (env.STORE === 'plugin') {
   // The whole service plugin (its hooks, CSRF, form parser) around the same store.
