@@ -151,7 +151,7 @@ async function window (servers, run, { fleet, opsPerUnit = 1, onStart } = {}) {
     })
     return m.result
   })
-  if (r.ops === 0) throw new Error(`a window completed no operation (errors: ${r.errors}, ${r.firstError ?? ''})`)
+  if (r.ops === 0 || r.errors > r.ops * 0.01) throw new Error(`${r.errors} of ${r.ops} operations failed ${r.firstError ?? ''}`)
   const serverSeconds = Object.values(m.serverSeconds).reduce((a, b) => a + b, 0)
   const units = r.ops * opsPerUnit
   return {
@@ -244,7 +244,7 @@ async function protocolEndpoints (fleet, key = 'protocol') {
   const file = join(dataDir, `pairs-${fleet.label}.txt`)
   writeFileSync(file, bodies.join('\n') + '\n')
   const pairs = await window(servers, async (measure) => {
-    if (GEN === 'wrk') return await measure(() => wrk({ url: fleet.G + '/', pairs: file, durationMs: C.loadMs, connections: CONCURRENCY }))
+    if (GEN === 'wrk') return await measure(() => wrk({ url: fleet.G + '/', pairs: file, contentType: ct, durationMs: C.loadMs, connections: CONCURRENCY }))
     const r = await workerLoad({ flow: 'pairs', params: { G: fleet.G, bodies }, concurrency: CONCURRENCY, durationMs: C.loadMs, maxOps: bodies.length, measure })
     return { ...r, ops: r.ops * 2, rate: r.rate * 2 }
   }, { fleet })
