@@ -119,3 +119,52 @@ t.test('a write waits for another writer asynchronously, then goes through', asy
   await write
   t.same(await store.groups.list(), ['staff'], 'written once the lock is gone')
 })
+
+const serviceInput = (id: string, tokenHash: string) => ({
+  id, name: id, baseUrl: `http://${id}.test`, eventUrl: `http://${id}.test/sso/event/`, tokenHash,
+  signingSecret: 'whsec_' + Buffer.alloc(32, 1).toString('base64'), djangoToken: null, protocol: 'fastify-sso' as const,
+  enabled: true, freshLogin: false, access: null, fields: null
+})
+
+t.test('services are cached in memory, and a change by another process on the same file is seen at once', async (t) => {
+  const file = join(t.testdir({}), 'gateway.sqlite')
+  const a = new SqliteGatewayStore({ filename: file })
+  const b = new SqliteGatewayStore({ filename: file })
+  t.teardown(async () => { await a.close(); await b.close() })
+  t.equal(await a.services.byTokenHash('hash-1'), null, 'unknown secret')
+  await a.services.create(serviceInput('svc_1', 'hash-1'))
+  const first = await a.services.byTokenHash('hash-1')
+  t.equal(first?.enabled, true, 'a miss is not cached: the new service is found')
+  t.equal(await a.services.byTokenHash('hash-1'), first, 'the second lookup is the cached record')
+  t.equal(await a.services.byId('svc_1'), first, 'by id too')
+  t.throws(() => { (first as { enabled: boolean }).enabled = false }, 'the cached record cannot be changed in place')
+
+  // Another process (here: another connection) disables the service: the next lookup sees it.
+  await b.services.update('svc_1', { enabled: false })
+  t.equal((await a.services.byTokenHash('hash-1'))?.enabled, false, 'disabled by another connection: seen at once')
+  t.equal((await a.services.byId('svc_1'))?.enabled, false)
+
+  // A change through this store: seen at once as well, and the old secret no longer matches.
+  await a.services.update('svc_1', { enabled: true, tokenHash: 'hash-2' })
+  t.equal(await a.services.byTokenHash('hash-1'), null, 'the replaced secret is refused')
+  t.equal((await a.services.byTokenHash('hash-2'))?.enabled, true)
+  await b.services.update('svc_1', { access: { users: ['usr_1'], groups: [] } })
+  t.same((await a.services.byTokenHash('hash-2'))?.access, { users: ['usr_1'], groups: [] }, 'an access rule set elsewhere applies at once')
+})
+
+t.test('WAL checkpoints run from a timer, not inside a commit', async (t) => {
+  const file = join(t.testdir({}), 'gateway.sqlite')
+  const store = new SqliteGatewayStore({ filename: file, checkpointInterval: 20 })
+  t.teardown(() => store.close())
+  t.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 0, 'no checkpoint inside a commit')
+  await store.services.create(serviceInput('svc', 'hash'))
+  const { statSync } = await import('node:fs')
+  const before = statSync(file).size
+  for (let i = 0; i < 300; i++) {
+    await store.tokens.create({ hash: `h${i}`.padEnd(43, 'x'), serviceId: 'svc', nextUrl: '/', prompt: null, expiresAt: Date.now() + 60_000, createdAt: Date.now() })
+  }
+  // The timer copies the WAL back into the database file (bounded wait).
+  const deadline = Date.now() + 30_000
+  while (statSync(file).size === before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.ok(statSync(file).size > before, 'the writes reached the database file by a background checkpoint')
+})

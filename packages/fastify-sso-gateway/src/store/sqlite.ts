@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3'
 import type { Database as Db, Statement } from 'better-sqlite3'
 import type { Session } from 'fastify'
-import type { SessionIndex, SsoPrompt } from 'fastify-sso-protocol'
+import { checkpointInBackground, type SessionIndex, type SsoPrompt } from 'fastify-sso-protocol'
 import { errors } from '../errors.js'
 import { settingOf } from './settings.js'
 import type {
@@ -298,6 +298,7 @@ function prepareStatements (db: Db) {
     serviceById: p('SELECT * FROM services WHERE id = ?'),
     serviceByName: p('SELECT * FROM services WHERE name = ?'),
     serviceByToken: p('SELECT * FROM services WHERE token_hash = ?'),
+    dataVersion: p('PRAGMA data_version'),
     services: p('SELECT * FROM services ORDER BY created_at, name'),
     updateService: p(`UPDATE services SET base_url = @base_url, event_url = @event_url, token_hash = @token_hash,
       signing_secret = @signing_secret, django_token = @django_token, enabled = @enabled, fresh_login = @fresh_login,
@@ -417,6 +418,12 @@ export interface SqliteGatewayStoreOptions {
    * @default 5000
    */
   busyTimeout?: number
+  /**
+   * How often the WAL is checkpointed (copied back into the database file), in ms. Checkpoints run
+   * from a timer, off the request path, instead of inside whichever commit fills the WAL.
+   * @default 1000
+   */
+  checkpointInterval?: number
 }
 
 /**
@@ -499,6 +506,7 @@ export class SqliteGatewayStore implements GatewayStore {
   readonly ssoSessions: SsoSessionStore
   readonly sessions: BrowserSessionStore
   readonly outbox: OutboxStore
+  readonly #stopCheckpoints: () => void
 
   constructor (options: SqliteGatewayStoreOptions = {}) {
     // A short blocking wait only (a commit under way takes well under that); longer waits are async.
@@ -507,6 +515,7 @@ export class SqliteGatewayStore implements GatewayStore {
     this.db.pragma('synchronous = NORMAL')
     this.db.pragma('foreign_keys = ON')
     this.#migrate()
+    this.#stopCheckpoints = checkpointInBackground(this.db, options.checkpointInterval ?? 1000)
     const run = new Runner(this.db, prepareStatements(this.db), options.busyTimeout ?? 5000)
     this.users = sqliteUsers(run)
     this.groups = sqliteGroups(run)
@@ -539,6 +548,7 @@ export class SqliteGatewayStore implements GatewayStore {
   }
 
   async close (): Promise<void> {
+    this.#stopCheckpoints()
     if (this.db.open) this.db.close()
   }
 }
@@ -617,10 +627,67 @@ function sqliteGroups (run: Runner): GroupStore {
   }
 }
 
+/** A service record nobody can change in place (the cache hands the same object to every caller). */
+function frozenService (r: ServiceRecord): ServiceRecord {
+  if (r.access !== null) {
+    Object.freeze(r.access.users)
+    Object.freeze(r.access.groups)
+    Object.freeze(r.access)
+  }
+  if (r.fields !== null) Object.freeze(r.fields)
+  return Object.freeze(r)
+}
+
+/** At most this many services are cached (more only in odd deployments: the cache then starts over). */
+const SERVICE_CACHE_MAX = 10_000
+
+/**
+ * Services are read on every protocol request (by the hash of the caller's secret) and change
+ * rarely: they are kept in memory. The cache is dropped on every change made through this store,
+ * and whenever another connection (another gateway process on the file, the CLI) has committed
+ * to the database since it was filled: SQLite's `data_version` tells, for about a microsecond,
+ * against about 10 µs for the lookup. Unknown secrets are never cached.
+ */
+class ServiceCache {
+  readonly #byHash = new Map<string, ServiceRecord>()
+  readonly #byId = new Map<string, ServiceRecord>()
+  #version = -1
+
+  constructor (readonly run: Runner) {}
+
+  /** The entry for `key`, or it is looked up (and kept if found). */
+  async get (index: 'hash' | 'id', key: string): Promise<ServiceRecord | null> {
+    return await this.run.one((st) => {
+      const version = (st.dataVersion.get() as { data_version: number }).data_version
+      if (version !== this.#version) {
+        this.clear()
+        this.#version = version
+      }
+      const map = index === 'hash' ? this.#byHash : this.#byId
+      const hit = map.get(key)
+      if (hit !== undefined) return hit
+      const row = (index === 'hash' ? st.serviceByToken : st.serviceById).get(key) as ServiceRow | undefined
+      if (row === undefined) return null
+      if (this.#byId.size >= SERVICE_CACHE_MAX) this.clear()
+      const service = frozenService(toService(row))
+      this.#byHash.set(service.tokenHash, service)
+      this.#byId.set(service.id, service)
+      return service
+    })
+  }
+
+  clear (): void {
+    this.#byHash.clear()
+    this.#byId.clear()
+  }
+}
+
 function sqliteServices (run: Runner): ServiceStore {
   const one = (row: unknown): ServiceRecord | null => row === undefined ? null : toService(row as ServiceRow)
+  const cache = new ServiceCache(run)
   return {
     create: async (service) => await run.write((st) => {
+      cache.clear()
       const createdAt = Date.now()
       try {
         st.insertService.run({ ...serviceParams(service), name: service.name, protocol: service.protocol, created_at: createdAt })
@@ -630,11 +697,12 @@ function sqliteServices (run: Runner): ServiceStore {
       }
       return { ...service, createdAt }
     }),
-    byId: async (id) => await run.one((st) => one(st.serviceById.get(id))),
+    byId: async (id) => await cache.get('id', id),
     byName: async (name) => await run.one((st) => one(st.serviceByName.get(name))),
-    byTokenHash: async (tokenHash) => await run.one((st) => one(st.serviceByToken.get(tokenHash))),
+    byTokenHash: async (tokenHash) => await cache.get('hash', tokenHash),
     list: async () => await run.one((st) => (st.services.all() as ServiceRow[]).map(toService)),
     update: async (id: string, patch: ServicePatch, events?: EventsOf<ServiceRecord>) => await run.write((st): ServiceRecord | null => {
+      cache.clear()
       const old = one(st.serviceById.get(id))
       if (old === null) return null
       const service: ServiceRecord = { ...old, ...patch }
