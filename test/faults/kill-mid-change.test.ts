@@ -21,7 +21,7 @@ async function seed (file: string): Promise<void> {
   await store.users.create(user('usr_1', 'alice'))
   await store.services.create({
     id: 'svc_a', name: 'a', baseUrl: 'http://a.test', eventUrl: 'http://a.test/sso/event/', tokenHash: 'h', signingSecret: 'whsec_x',
-    djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null
+    djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null, displayName: null, logoUrl: null
   })
   await store.groups.create('staff')
   for (const [sid, sso] of [['b1', 'sso_1'], ['b2', 'sso_2']]) {

@@ -19,6 +19,8 @@ interface Body {
   users?: string[]
   groups?: string[]
   fields?: string[] | null
+  displayName?: string | null
+  logoUrl?: string | null
   attributes?: Record<string, unknown>
   enabled?: boolean
   isStaff?: boolean
@@ -53,6 +55,10 @@ export const adminRoutes: FastifyPluginAsync<{ token: string }> = async (app, { 
       access: b.users === undefined && b.groups === undefined ? null : { users: b.users ?? [], groups: b.groups ?? [] }
     }),
     '/services/fields': async (b) => await sso.updateService(b.service ?? '', { fields: b.fields ?? null }),
+    '/services/appearance': async (b) => await sso.updateService(b.service ?? '', {
+      ...(b.displayName === undefined ? {} : { displayName: b.displayName }),
+      ...(b.logoUrl === undefined ? {} : { logoUrl: b.logoUrl })
+    }),
     '/services/enabled': async (b) => await sso.setServiceEnabled(b.service ?? '', b.enabled === true),
     '/events/status': async () => await sso.events.status(),
     '/events/dead': async () => await sso.events.dead()

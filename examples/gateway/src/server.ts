@@ -4,7 +4,7 @@
  * Environment:
  *   PORT (3000), HOST (127.0.0.1), DATABASE (gateway.sqlite), SESSION_SECRET (≥ 32 chars),
  *   SSO_SERVICES  JSON list of services to register on first start:
- *                 [{ "name", "baseUrl", "eventUrl"?, "secret", "signingSecret" }]
+ *                 [{ "name", "baseUrl", "eventUrl"?, "secret", "signingSecret", "displayName"?, "logoUrl"? }]
  *   DEMO_USER / DEMO_PASSWORD  a user to create on first start.
  *   INLINE_EVENT_TIMEOUT, EVENT_TIMEOUT, OUTBOX_INTERVAL, BUSY_TIMEOUT, IDLE_TIMEOUT, ABSOLUTE_TIMEOUT,
  *   HOUSEKEEPING_INTERVAL (ms) and RETRY_SCHEDULE (a JSON list of ms) override those gateway
@@ -24,6 +24,8 @@ interface ServiceSeed {
   protocol?: 'fastify-sso' | 'django-sso' | 'django-sso-1' | 'django-sso-2'
   secret: string
   signingSecret: string
+  displayName?: string
+  logoUrl?: string
 }
 
 const env = process.env

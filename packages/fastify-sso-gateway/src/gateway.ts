@@ -35,6 +35,32 @@ function checkUrl (name: string, field: string, value: unknown): string {
   return url.href
 }
 
+function checkDisplayName (name: string, value: unknown): string | null {
+  if (value === null || value === undefined) return null
+  const trimmed = typeof value === 'string' ? value.trim() : ''
+  if (trimmed.length === 0 || trimmed.length > 100) throw new errors.INVALID_SERVICE(name, 'displayName must be 1 to 100 characters, or null')
+  return trimmed
+}
+
+/** A logo: an absolute http(s) URL, or a path on the gateway's host (`/…`, not `//…`). */
+function checkLogoUrl (name: string, value: unknown): string | null {
+  if (value === null || value === undefined) return null
+  const problem = 'logoUrl must be an absolute http(s) URL or a path starting with /, at most 2048 characters'
+  if (typeof value !== 'string' || value.length === 0 || value.length > 2048 || /[\s<>"'\\]/.test(value)) throw new errors.INVALID_SERVICE(name, problem)
+  if (value.startsWith('/')) {
+    if (value.startsWith('//')) throw new errors.INVALID_SERVICE(name, problem)
+    return value
+  }
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new errors.INVALID_SERVICE(name, problem)
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '') throw new errors.INVALID_SERVICE(name, problem)
+  return url.href
+}
+
 function checkPassword (password: unknown, min: number): string {
   if (typeof password !== 'string' || password.length === 0) throw new errors.INVALID_PASSWORD('it must be a non-empty string')
   // Counted in code points, as a user counts characters (an emoji is one).
@@ -130,6 +156,8 @@ export class Gateway implements SsoGatewayApi {
     }
     const access = await this.#access(name, input.access)
     const fields = checkFieldsFor(name, protocol, input.fields)
+    const displayName = checkDisplayName(name, input.displayName)
+    const logoUrl = checkLogoUrl(name, input.logoUrl)
     const secret = input.secret ?? generateToken()
     const signingSecret = input.signingSecret ?? generateSigningSecret()
     const service = await this.#d.store.services.create({
@@ -144,7 +172,9 @@ export class Gateway implements SsoGatewayApi {
       enabled: true,
       freshLogin: input.requireFreshLogin === true,
       access,
-      fields
+      fields,
+      displayName,
+      logoUrl
     })
     this.#d.log.info({ audit: 'service_registered', service: name }, 'sso service registered')
     return { service: publicService(service), secret, signingSecret }
@@ -190,6 +220,8 @@ export class Gateway implements SsoGatewayApi {
     if (patch.requireFreshLogin !== undefined) p.freshLogin = patch.requireFreshLogin === true
     if (patch.access !== undefined) p.access = await this.#access(name, patch.access)
     if (patch.fields !== undefined) p.fields = checkFieldsFor(name, s.protocol, patch.fields)
+    if (patch.displayName !== undefined) p.displayName = checkDisplayName(name, patch.displayName)
+    if (patch.logoUrl !== undefined) p.logoUrl = checkLogoUrl(name, patch.logoUrl)
     if (patch.signingSecret !== undefined) {
       // Rotation: give the service both secrets first (it accepts either), then switch here.
       if (!isSigningSecret(patch.signingSecret)) throw new errors.INVALID_SERVICE(name, 'signingSecret must be whsec_ followed by base64 of at least 24 bytes')

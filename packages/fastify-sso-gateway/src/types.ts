@@ -60,6 +60,13 @@ export interface RegisterServiceInput {
    * three flags always go. @default ['email', 'display_name', 'groups']
    */
   fields?: string[] | null
+  /** The name pages show for it (e.g. "Billing"), at most 100 characters. @default null (the `name`) */
+  displayName?: string | null
+  /**
+   * A logo pages show next to its name: an absolute http(s) URL, or a path starting with `/`
+   * (served by the gateway's app). @default null (no logo)
+   */
+  logoUrl?: string | null
 }
 
 /** An access rule as given: a user passes when listed, or a member of a listed group. */
@@ -69,7 +76,7 @@ export interface AccessInput {
 }
 
 /** Changes to a registered service (`updateService`). */
-export type UpdateServiceInput = Partial<Pick<RegisterServiceInput, 'baseUrl' | 'eventUrl' | 'requireFreshLogin' | 'access' | 'fields' | 'signingSecret'>> & {
+export type UpdateServiceInput = Partial<Pick<RegisterServiceInput, 'baseUrl' | 'eventUrl' | 'requireFreshLogin' | 'access' | 'fields' | 'signingSecret' | 'displayName' | 'logoUrl'>> & {
   enabled?: boolean
 }
 

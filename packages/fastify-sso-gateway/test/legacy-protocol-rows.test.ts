@@ -9,7 +9,7 @@ t.test("a service row written before the dialects existed ('django-sso') reads a
   await store.services.create({
     id: 'svc_legacy', name: 'legacy', baseUrl: 'http://legacy.test', eventUrl: 'http://legacy.test/sso/event/', tokenHash: 'h',
     signingSecret: 'whsec_' + Buffer.alloc(32).toString('base64'), djangoToken: 't'.repeat(40), protocol: 'django-sso-1',
-    enabled: true, freshLogin: false, access: null, fields: null
+    enabled: true, freshLogin: false, access: null, fields: null, displayName: null, logoUrl: null
   })
   await store.close()
   const db = new Database(file)

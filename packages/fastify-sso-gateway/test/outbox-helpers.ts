@@ -23,7 +23,7 @@ export async function setup (t: { teardown: (fn: () => Promise<void>) => void },
   const dispatcher = new OutboxDispatcher({ store, log, timeout: 1000, interval: 60_000, dispatcher: agent, now: () => clock.now, retrySchedule, ...extra })
   const service = await store.services.create({
     id: 'svc_1', name: 'svc', baseUrl: ORIGIN, eventUrl: `${ORIGIN}/sso/event/`, tokenHash: 'h1',
-    signingSecret: generateSigningSecret(), djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null
+    signingSecret: generateSigningSecret(), djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null, displayName: null, logoUrl: null
   })
   t.teardown(async () => { await dispatcher.close(100); await store.close() })
   const user = (id: string): UserRecord => ({

@@ -254,7 +254,7 @@ t.test('a hanging service does not hold up deliveries to the others', async (t) 
   const { store, agent, pool, dispatcher, event, service, user } = await setup(t)
   const other = await store.services.create({
     id: 'svc_2', name: 'other', baseUrl: 'http://other.test', eventUrl: 'http://other.test/sso/event/', tokenHash: 'h2',
-    signingSecret: generateSigningSecret(), djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null
+    signingSecret: generateSigningSecret(), djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null, displayName: null, logoUrl: null
   })
   pool.intercept({ path: '/sso/event/', method: 'POST' }).reply(200, '').delay(800)
   agent.get('http://other.test').intercept({ path: '/sso/event/', method: 'POST' }).reply(200, '').times(2)

@@ -8,7 +8,7 @@ import { Browser, buildApp, PASSWORD, SESSION_SECRET, signIn } from './helpers.j
 t.test('a real SQLite file: WAL, migrations applied once and versioned, data kept across restarts', async (t) => {
   const file = join(t.testdir({}), 'gateway.sqlite')
   const first = new SqliteGatewayStore({ filename: file })
-  t.equal(first.schemaVersion, 6)
+  t.equal(first.schemaVersion, 7)
   t.equal(first.db.pragma('journal_mode', { simple: true }), 'wal')
   await first.users.create({ id: 'usr_1', username: 'alice', passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: { a: 1 } })
   await first.close()
@@ -16,9 +16,9 @@ t.test('a real SQLite file: WAL, migrations applied once and versioned, data kep
 
   const second = new SqliteGatewayStore({ filename: file })
   t.teardown(() => second.close())
-  t.equal(second.schemaVersion, 6, 'same version after reopening')
+  t.equal(second.schemaVersion, 7, 'same version after reopening')
   const rows = second.db.prepare('SELECT version FROM schema_migrations').all()
-  t.same(rows, [1, 2, 3, 4, 5, 6].map((version) => ({ version })), 'each migration applied once')
+  t.same(rows, [1, 2, 3, 4, 5, 6, 7].map((version) => ({ version })), 'each migration applied once')
   t.match(await second.users.byUsername('alice'), { id: 'usr_1', attributes: { a: 1 } }, 'data kept')
   t.equal(second.db.pragma('journal_mode', { simple: true }), 'wal')
   t.equal(second.db.pragma('foreign_keys', { simple: true }), 1)
@@ -31,14 +31,32 @@ t.test('a database at an older schema version is migrated forward, keeping its d
   // Turn it back into a version-3 database (before groups and per-service access).
   current.db.exec(`DROP TABLE group_members; DROP TABLE groups; ALTER TABLE services DROP COLUMN access;
     ALTER TABLE services DROP COLUMN fields; ALTER TABLE request_tokens DROP COLUMN code_hash;
+    ALTER TABLE services DROP COLUMN display_name; ALTER TABLE services DROP COLUMN logo_url;
     DROP TABLE ended_sessions; DROP TABLE ended_sso_sessions; DROP INDEX request_tokens_sso; DROP INDEX request_tokens_user;
     DELETE FROM schema_migrations WHERE version >= 4`)
   await current.close()
   const reopened = new SqliteGatewayStore({ filename: file })
   t.teardown(() => reopened.close())
-  t.equal(reopened.schemaVersion, 6)
+  t.equal(reopened.schemaVersion, 7)
   t.ok((reopened.db.prepare('PRAGMA table_info(services)').all() as Array<{ name: string }>).some((c) => c.name === 'access'))
   t.match(await reopened.users.byUsername('alice'), { id: 'usr_1' }, 'data kept')
+})
+
+t.test('a version-6 database gains service display names and logos; its services keep working', async (t) => {
+  const file = join(t.testdir({}), 'gateway.sqlite')
+  const current = new SqliteGatewayStore({ filename: file })
+  await current.services.create({
+    id: 'svc_1', name: 'alpha', baseUrl: 'http://alpha.test', eventUrl: 'http://alpha.test/sso/event/', tokenHash: 'h', signingSecret: 'whsec_x',
+    djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null, displayName: 'Alpha', logoUrl: '/a.png'
+  })
+  current.db.exec(`ALTER TABLE services DROP COLUMN display_name; ALTER TABLE services DROP COLUMN logo_url;
+    DELETE FROM schema_migrations WHERE version >= 7`)
+  await current.close()
+  const reopened = new SqliteGatewayStore({ filename: file })
+  t.teardown(() => reopened.close())
+  t.equal(reopened.schemaVersion, 7)
+  t.match(await reopened.services.byName('alpha'), { id: 'svc_1', displayName: null, logoUrl: null }, 'an old service has neither')
+  t.match(await reopened.services.update('svc_1', { displayName: 'Alpha app' }), { displayName: 'Alpha app' }, 'and can be given one')
 })
 
 t.test('the gateway on a file: users, services and sessions survive a restart', async (t) => {
@@ -90,7 +108,7 @@ t.test('SQLite errors other than a taken name pass through; nothing is written',
   await t.rejects(store.users.create({ ...user, id: 'usr_2', username: null as never }), { code: 'SQLITE_CONSTRAINT_NOTNULL' })
   await t.rejects(store.users.update('usr_1', { username: null as never }), { code: 'SQLITE_CONSTRAINT_NOTNULL' }, 'on update too')
   t.match(await store.users.byId('usr_1'), { username: 'alice' }, 'nothing changed')
-  const service = { id: 'svc_1', name: 's', baseUrl: 'http://s', eventUrl: 'http://s/e', tokenHash: 'h', signingSecret: 'whsec_x', djangoToken: null, protocol: 'fastify-sso' as const, enabled: true, freshLogin: false, access: null, fields: null }
+  const service = { id: 'svc_1', name: 's', baseUrl: 'http://s', eventUrl: 'http://s/e', tokenHash: 'h', signingSecret: 'whsec_x', djangoToken: null, protocol: 'fastify-sso' as const, enabled: true, freshLogin: false, access: null, fields: null, displayName: null, logoUrl: null }
   await t.rejects(store.services.create({ ...service, name: null as never }), { code: 'SQLITE_CONSTRAINT_NOTNULL' })
   t.same(await store.services.list(), [])
 })

@@ -116,7 +116,10 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE ended_sessions (sid TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
    CREATE TABLE ended_sso_sessions (sso_session TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
    CREATE INDEX request_tokens_sso ON request_tokens (sso_session) WHERE sso_session IS NOT NULL;
-   CREATE INDEX request_tokens_user ON request_tokens (user_id) WHERE user_id IS NOT NULL;`
+   CREATE INDEX request_tokens_user ON request_tokens (user_id) WHERE user_id IS NOT NULL;`,
+  // 7: how pages show a service: its display name and logo.
+  `ALTER TABLE services ADD COLUMN display_name TEXT;
+   ALTER TABLE services ADD COLUMN logo_url TEXT;`
 ]
 
 /** How long what ended is remembered at least (a request in flight is over long before), in ms. */
@@ -149,6 +152,8 @@ interface ServiceRow {
   fresh_login: number
   access: string | null
   fields: string | null
+  display_name: string | null
+  logo_url: string | null
   created_at: number
 }
 
@@ -208,6 +213,8 @@ const toService = (r: ServiceRow): ServiceRecord => ({
   freshLogin: r.fresh_login === 1,
   access: r.access === null ? null : JSON.parse(r.access) as ServiceAccess,
   fields: r.fields === null ? null : JSON.parse(r.fields) as string[],
+  displayName: r.display_name,
+  logoUrl: r.logo_url,
   createdAt: r.created_at
 })
 
@@ -266,7 +273,9 @@ const serviceParams = (s: Omit<ServiceRecord, 'createdAt'>): Record<string, unkn
   enabled: bool(s.enabled),
   fresh_login: bool(s.freshLogin),
   access: s.access === null ? null : JSON.stringify(s.access),
-  fields: s.fields === null ? null : JSON.stringify(s.fields)
+  fields: s.fields === null ? null : JSON.stringify(s.fields),
+  display_name: s.displayName,
+  logo_url: s.logoUrl
 })
 
 function isUniqueViolation (err: unknown): boolean {
@@ -292,9 +301,9 @@ function prepareStatements (db: Db) {
       is_superuser = @is_superuser, email = @email, display_name = @display_name, attributes = @attributes, updated_at = @updated_at
       WHERE id = @id`),
     insertService: p(`INSERT INTO services (id, name, base_url, event_url, token_hash, signing_secret, django_token, protocol, enabled,
-        fresh_login, access, fields, created_at)
+        fresh_login, access, fields, display_name, logo_url, created_at)
       VALUES (@id, @name, @base_url, @event_url, @token_hash, @signing_secret, @django_token, @protocol, @enabled,
-        @fresh_login, @access, @fields, @created_at)`),
+        @fresh_login, @access, @fields, @display_name, @logo_url, @created_at)`),
     serviceById: p('SELECT * FROM services WHERE id = ?'),
     serviceByName: p('SELECT * FROM services WHERE name = ?'),
     serviceByToken: p('SELECT * FROM services WHERE token_hash = ?'),
@@ -302,7 +311,7 @@ function prepareStatements (db: Db) {
     services: p('SELECT * FROM services ORDER BY created_at, name'),
     updateService: p(`UPDATE services SET base_url = @base_url, event_url = @event_url, token_hash = @token_hash,
       signing_secret = @signing_secret, django_token = @django_token, enabled = @enabled, fresh_login = @fresh_login,
-      access = @access, fields = @fields WHERE id = @id`),
+      access = @access, fields = @fields, display_name = @display_name, logo_url = @logo_url WHERE id = @id`),
     insertToken: p(`INSERT INTO request_tokens (hash, service_id, next_url, status, prompt, expires_at, created_at)
       VALUES (?, ?, ?, 'pending', ?, ?, ?)`),
     decline: p(`UPDATE request_tokens SET status = 'declined' WHERE hash = ? AND status = 'pending' AND expires_at > ?`),

@@ -54,6 +54,10 @@ export interface ServiceRecord {
   access: ServiceAccess | null
   /** Optional account fields the service receives (e.g. `email`, `groups`, custom attributes); null for the default set. */
   fields: string[] | null
+  /** Name shown on pages (`name` when null), at most 100 characters. */
+  displayName: string | null
+  /** Logo shown on pages: an absolute http(s) URL or a path on the gateway; null for none. */
+  logoUrl: string | null
   createdAt: number
 }
 
@@ -64,7 +68,7 @@ export interface ServiceAccess {
 }
 
 /** Fields a caller may change on a service. */
-export type ServicePatch = Partial<Pick<ServiceRecord, 'baseUrl' | 'eventUrl' | 'tokenHash' | 'signingSecret' | 'djangoToken' | 'enabled' | 'freshLogin' | 'access' | 'fields'>>
+export type ServicePatch = Partial<Pick<ServiceRecord, 'baseUrl' | 'eventUrl' | 'tokenHash' | 'signingSecret' | 'djangoToken' | 'enabled' | 'freshLogin' | 'access' | 'fields' | 'displayName' | 'logoUrl'>>
 
 /** A service an SSO session reached, and when last. */
 export interface SsoSessionService {

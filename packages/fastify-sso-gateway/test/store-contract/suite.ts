@@ -13,7 +13,7 @@ const user = (id: string, username = id): NewUser => ({
 })
 const service = (id: string, name = id): Omit<ServiceRecord, 'createdAt'> => ({
   id, name, baseUrl: `http://${name}.test`, eventUrl: `http://${name}.test/sso/event/`, tokenHash: `hash-${id}`, signingSecret: 'whsec_x',
-  djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null
+  djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null, displayName: null, logoUrl: null
 })
 const event = (id: string, serviceId = 'svc_a', userKey = 'usr_1'): NewOutboxEvent => ({ id, serviceId, userKey, payload: JSON.stringify({ id }) })
 const by = (ssoSession: string, now: number, extra: Partial<TokenAuthentication> = {}): TokenAuthentication => ({
@@ -82,6 +82,12 @@ export function storeContract (t: Test, make: MakeStore): void {
     t.match(await store.services.update('svc_a', { enabled: false, access: { users: ['usr_1'], groups: [] }, fields: ['email'] }),
       { enabled: false, access: { users: ['usr_1'], groups: [] }, fields: ['email'] })
     t.match(await store.services.byId('svc_a'), { enabled: false, access: { users: ['usr_1'] } })
+    t.match(await store.services.byId('svc_b'), { displayName: null, logoUrl: null }, 'no display name or logo by default')
+    t.match(await store.services.update('svc_b', { displayName: 'Billing', logoUrl: 'https://cdn.test/b.svg' }), { displayName: 'Billing', logoUrl: 'https://cdn.test/b.svg' })
+    t.match(await store.services.byId('svc_b'), { displayName: 'Billing', logoUrl: 'https://cdn.test/b.svg' }, 'display name and logo stored')
+    await store.services.create({ ...service('svc_d'), displayName: 'Docs', logoUrl: '/logos/d.png' })
+    t.match(await store.services.byName('svc_d'), { displayName: 'Docs', logoUrl: '/logos/d.png' }, 'given at creation')
+    t.match(await store.services.update('svc_b', { displayName: null, logoUrl: null }), { displayName: null, logoUrl: null }, 'cleared')
     t.equal(await store.services.update('nope', { enabled: true }), null)
 
     const now = Date.now()
