@@ -141,7 +141,7 @@ t.test('a write waits for another writer asynchronously, then goes through', asy
 const serviceInput = (id: string, tokenHash: string) => ({
   id, name: id, baseUrl: `http://${id}.test`, eventUrl: `http://${id}.test/sso/event/`, tokenHash,
   signingSecret: 'whsec_' + Buffer.alloc(32, 1).toString('base64'), djangoToken: null, protocol: 'fastify-sso' as const,
-  enabled: true, freshLogin: false, access: null, fields: null
+  enabled: true, freshLogin: false, access: null, fields: null, displayName: null, logoUrl: null
 })
 
 t.test('services are cached in memory, and a change by another process on the same file is seen at once', async (t) => {
