@@ -5,6 +5,7 @@
 // (undici) for browser flows. Every window lasts until the outbox has delivered what it queued.
 // Writes bench/results/<mode>.json; a full run also writes BENCHMARKS.md at the root.
 import { randomBytes } from 'node:crypto'
+import { createRequire } from 'node:module'
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
@@ -346,7 +347,18 @@ async function fanOut (fleet, key = 'fanOut') {
   log(`fan-out to ${SERVICES}: ${rounds.map((r) => r.allMs).join(', ')} ms`)
 
   await Promise.all(services.map((s) => http(`${s.url}/__bench/events?reset=1`, { expect: 200 })))
-  const m = await measureCpu(serversOf(fleet), async () => JSON.parse((await http(`${fleet.G}/__bench/drain`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ count: C.drain, timeoutMs: C.settleTimeoutMs }), expect: 200, timeoutMs: C.settleTimeoutMs + 30_000 })).text))
+  // Queued in one transaction, then drained by every gateway process of the fleet at once.
+  const json = { 'content-type': 'application/json' }
+  const m = await measureCpu(serversOf(fleet), async () => {
+    const q = JSON.parse((await http(`${fleet.G}/__bench/enqueue`, { method: 'POST', headers: json, body: JSON.stringify({ count: C.drain }), expect: 200, timeoutMs: 120_000 })).text)
+    const t1 = performance.now()
+    const settled = await Promise.all(fleet.urls.map(async (u) => JSON.parse((await http(`${u}/__bench/settle`, {
+      method: 'POST', headers: json, body: JSON.stringify({ timeoutMs: C.settleTimeoutMs }), expect: 200, timeoutMs: C.settleTimeoutMs + 30_000
+    })).text)))
+    const drainMs = performance.now() - t1
+    const status = JSON.parse((await http(`${fleet.G}/__bench/status`, { expect: 200 })).text)
+    return { enqueueMs: q.enqueueMs, drainMs, drained: settled.every((x) => x.drained), status }
+  })
   const d = m.result
   const drainServerMs = Object.values(m.serverSeconds).reduce((a, b) => a + b, 0) * 1000
   const counts = await Promise.all(services.map(async (s) => JSON.parse((await http(`${s.url}/__bench/events`, { expect: 200 })).text).deauthenticated))
@@ -486,8 +498,13 @@ async function memory (variant = 'default', extraEnv = {}) {
 
 /** PostgreSQL: a fresh database on the server at BENCH_DATABASE_URL (dropped at the end). */
 async function pgDatabase () {
-  const { default: pg } = await import('pg').catch(() => ({ default: null }))
-  if (pg === null) throw new Error('BENCH_DATABASE_URL given but the pg package is not installed for the bench')
+  // pg as the gateway package has it (the bench adds no driver of its own).
+  let pg
+  try {
+    pg = createRequire(import.meta.resolve('fastify-sso-gateway'))('pg')
+  } catch {
+    throw new Error('BENCH_DATABASE_URL given, but fastify-sso-gateway has no pg dependency (no PostgreSQL store yet)')
+  }
   const name = 'sso_bench_' + randomBytes(6).toString('hex')
   const admin = new pg.Client({ connectionString: PG_URL })
   await admin.connect()
