@@ -500,7 +500,12 @@ export class Gateway implements SsoGatewayApi {
 
   /** The account fields a service receives for a user, as `/sso/get/` and events send them. */
   async accountOf (service: ServiceRecord, user: UserRecord): Promise<Record<string, unknown>> {
-    return accountFor(service, user, await this.#d.store.groups.ofUser(user.id))
+    return this.accountWith(service, user, await this.#d.store.groups.ofUser(user.id))
+  }
+
+  /** `accountOf` with the user's groups already read. */
+  accountWith (service: ServiceRecord, user: UserRecord, groups: readonly string[]): Record<string, unknown> {
+    return accountFor(service, user, groups)
   }
 
   /** Whether `user` ever signed in to `service`. */

@@ -186,3 +186,25 @@ t.test('WAL checkpoints run from a timer, not inside a commit', async (t) => {
   while (statSync(file).size === before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
   t.ok(statSync(file).size > before, 'the writes reached the database file by a background checkpoint')
 })
+
+t.test('getWithUser: the token, its user and the user\'s sorted groups in one read', async (t) => {
+  const store = new SqliteGatewayStore({ filename: ':memory:' })
+  t.teardown(() => store.close())
+  await store.services.create(serviceInput('svc', 'hash'))
+  await store.users.create({ id: 'usr_a', username: 'alice', passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: 'a@example.com', displayName: 'Alice', attributes: { team: 'x' } })
+  for (const g of ['zeta', 'alpha']) {
+    await store.groups.create(g)
+    await store.groups.setMember(g, 'usr_a', true, () => [])
+  }
+  const now = Date.now()
+  await store.tokens.create({ hash: 'tok', serviceId: 'svc', nextUrl: '/x', prompt: null, expiresAt: now + 60_000, createdAt: now })
+  const pending = await store.tokens.getWithUser!('tok', now)
+  t.match(pending, { token: { hash: 'tok', status: 'pending', userId: null }, user: null, groups: [] }, 'a pending token has no user')
+  await store.tokens.authenticate('tok', { userId: 'usr_a', ssoSession: 'sso_1', sessionEndsAt: now + 1000, authAt: now, codeHash: null, expiresAt: now + 60_000 }, now)
+  const read = await store.tokens.getWithUser!('tok', now)
+  t.same(read?.token, await store.tokens.get('tok', now), 'the same token record as get')
+  t.same(read?.user, await store.users.byId('usr_a'), 'the same user record as users.byId')
+  t.same(read?.groups, ['alpha', 'zeta'], 'groups sorted, as groups.ofUser')
+  t.equal(await store.tokens.getWithUser!('tok', now + 120_000), null, 'expired: nothing')
+  t.equal(await store.tokens.getWithUser!('nope', now), null, 'unknown: nothing')
+})

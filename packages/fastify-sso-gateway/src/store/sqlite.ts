@@ -7,7 +7,7 @@ import { settingOf } from './settings.js'
 import type {
   BrowserSessionStore, DeliveryStatus, EndedSessions, EndUserSessions, EventsOf, GatewayStore, GroupStore, NewOutboxEvent, NewRequestToken, NewUser,
   OutboxEvent, OutboxStore, RequestTokenRecord, RequestTokenStore, ServiceAccess, ServicePatch, ServiceRecord, ServiceStore, ServiceUser,
-  SsoSessionService, SsoSessionStore, TokenAuthentication, UserPatch, UserRecord, UserStore
+  SsoSessionService, SsoSessionStore, TokenAuthentication, TokenWithUser, UserPatch, UserRecord, UserStore
 } from './store.js'
 
 /**
@@ -331,6 +331,12 @@ function prepareStatements (db: Db) {
     serviceUsers: p(`SELECT l.user_id, l.username AS last_username, u.* FROM service_logins l LEFT JOIN users u ON u.id = l.user_id
       WHERE l.service_id = ? AND l.user_id > ? ORDER BY l.user_id LIMIT ?`),
     token: p('SELECT * FROM request_tokens WHERE hash = ? AND expires_at > ?'),
+    // The token, its user and the user's groups in one statement (what /sso/get/ reads).
+    tokenWithUser: p(`SELECT t.*, u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash,
+        u.is_active AS u_is_active, u.is_staff AS u_is_staff, u.is_superuser AS u_is_superuser, u.email AS u_email,
+        u.display_name AS u_display_name, u.attributes AS u_attributes, u.created_at AS u_created_at, u.updated_at AS u_updated_at,
+        (SELECT json_group_array(group_name ORDER BY group_name) FROM group_members WHERE user_id = t.user_id) AS u_groups
+      FROM request_tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.hash = ? AND t.expires_at > ?`),
     // Never into an SSO session that has ended (signed out while this request was on its way).
     authenticate: p(`UPDATE request_tokens SET status = 'authenticated', user_id = ?, sso_session = ?, session_ends_at = ?, auth_at = ?, code_hash = ?, expires_at = ?
       WHERE hash = ? AND status = 'pending' AND expires_at > ?
@@ -733,6 +739,18 @@ function sqliteTokens (run: Runner): RequestTokenStore {
       await run.one((st) => st.insertToken.run(t.hash, t.serviceId, t.nextUrl, t.prompt, t.expiresAt, t.createdAt))
     },
     get: async (hash, now) => await run.one((st) => one(st.token.get(hash, now))),
+    getWithUser: async (hash, now) => await run.one((st): TokenWithUser | null => {
+      const r = st.tokenWithUser.get(hash, now) as (TokenRow & { [K in keyof UserRow as `u_${K}`]: UserRow[K] | null } & { u_groups: string }) | undefined
+      if (r === undefined) return null
+      const user = r.u_id === null
+        ? null
+        : toUser({
+          id: r.u_id, username: r.u_username as string, password_hash: r.u_password_hash, is_active: r.u_is_active as number,
+          is_staff: r.u_is_staff as number, is_superuser: r.u_is_superuser as number, email: r.u_email, display_name: r.u_display_name,
+          attributes: r.u_attributes as string, created_at: r.u_created_at as number, updated_at: r.u_updated_at as number
+        })
+      return { token: toToken(r), user, groups: JSON.parse(r.u_groups) as string[] }
+    }),
     authenticate: async (hash: string, by: TokenAuthentication, now: number, events?: EventsOf<string>) => await run.write((st): boolean => {
       const row = st.authenticate.get(by.userId, by.ssoSession, by.sessionEndsAt, by.authAt, by.codeHash, by.expiresAt, hash, now, by.ssoSession) as { service_id: string } | undefined
       if (row === undefined) return false
