@@ -72,7 +72,8 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
   /** Authenticates the pending request for `user` and sends the browser back to the service. */
   async function complete (request: FastifyRequest, reply: FastifyReply, pending: Pending, user: UserRecord, status: 302 | 303): Promise<FastifyReply> {
     // Access is checked before the request is authenticated: a refused user's service hears nothing.
-    if (!await gateway.mayUse(pending.service, user)) {
+    const groups = await gateway.groupsOf(user)
+    if (!await gateway.mayUse(pending.service, user, groups)) {
       request.log.warn({ audit: 'access_denied', service: pending.service.name, user: user.username }, 'sso access to a service refused')
       if (pending.token.prompt === 'none') {
         // Passive means never a page to act on: the service hears that nobody it may let in is signed in.
@@ -108,7 +109,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       ssoSession: session.get('sso') as string,
       sessionEndsAt: (session.get('createdAt') as number) + options.absoluteTimeout,
       authAt: session.get('authAt') ?? (session.get('createdAt') as number)
-    }, await gateway.signInEvents(pending.service, user))
+    }, gateway.signInEvents(pending.service, user, groups))
     if (authenticated === false) {
       return await sendMessage(reply, pages, options.title, 400, {
         heading: 'This sign-in link is no longer valid',

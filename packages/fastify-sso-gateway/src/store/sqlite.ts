@@ -307,7 +307,7 @@ function prepareStatements (db: Db) {
     serviceById: p('SELECT * FROM services WHERE id = ?'),
     serviceByName: p('SELECT * FROM services WHERE name = ?'),
     serviceByToken: p('SELECT * FROM services WHERE token_hash = ?'),
-    dataVersion: p('PRAGMA data_version'),
+    dataVersion: db.prepare('PRAGMA data_version').pluck(),
     services: p('SELECT * FROM services ORDER BY created_at, name'),
     updateService: p(`UPDATE services SET base_url = @base_url, event_url = @event_url, token_hash = @token_hash,
       signing_secret = @signing_secret, django_token = @django_token, enabled = @enabled, fresh_login = @fresh_login,
@@ -660,8 +660,9 @@ const SERVICE_CACHE_MAX = 10_000
  * Services are read on every protocol request (by the hash of the caller's secret) and change
  * rarely: they are kept in memory. The cache is dropped on every change made through this store,
  * and whenever another connection (another gateway process on the file, the CLI) has committed
- * to the database since it was filled: SQLite's `data_version` tells, for about a microsecond,
- * against about 10 µs for the lookup. Unknown secrets are never cached.
+ * to the database since it was filled (SQLite's `data_version`, checked on every lookup: a change
+ * made elsewhere, such as a service disabled with the CLI, counts at once). Unknown secrets are
+ * never cached.
  */
 class ServiceCache {
   readonly #byHash = new Map<string, ServiceRecord>()
@@ -673,7 +674,7 @@ class ServiceCache {
   /** The entry for `key`, or it is looked up (and kept if found). */
   async get (index: 'hash' | 'id', key: string): Promise<ServiceRecord | null> {
     return await this.run.one((st) => {
-      const version = (st.dataVersion.get() as { data_version: number }).data_version
+      const version = st.dataVersion.get() as number
       if (version !== this.#version) {
         this.clear()
         this.#version = version
