@@ -59,7 +59,7 @@ if (env.BENCH_DEBUG === '1') {
   // Authenticated request tokens for the get + make_used row, made fast (the row measures those two
   // endpoints; how a token got authenticated is measured by the hop): token k has next_url /p/k.
   app.post('/__bench/tokens', async (request) => {
-    const { count, service: name, username } = request.body
+    const { count, from = 0, service: name, username } = request.body
     const service = await store.services.byName(name)
     const user = await store.users.byUsername(username)
     const now = Date.now()
@@ -69,7 +69,7 @@ if (env.BENCH_DEBUG === '1') {
     for (let k = 0; k < count; k++) {
       const token = generateToken()
       const code = generateToken()
-      rows.push({ hash: hashToken(token), codeHash: hashToken(code), k })
+      rows.push({ hash: hashToken(token), codeHash: hashToken(code), k: from + k })
       out.push([token, code])
     }
     const auth = { userId: user.id, ssoSession: sso, sessionEndsAt: now + lifetime.absoluteTimeout, authAt: now, expiresAt: now + 30 * 60_000 }

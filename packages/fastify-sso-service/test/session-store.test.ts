@@ -181,3 +181,20 @@ t.test('rekeyUser with `only` moves one user\'s sessions, not those of another u
   t.same(await users('alice'), 1)
   await t.rejects(store.rekeyUser('a', 'b', ['$.user'], { path: "$.x') OR 1=1 --", value: 'v' }), TypeError, 'only plain JSON paths')
 })
+
+t.test('the saves of one event-loop turn share one commit; one that cannot be written fails alone', async (t) => {
+  const { db, set, get, count } = open(t)
+  // A real constraint refusing one row: its save fails, the others of the same turn are kept.
+  db.exec("CREATE TRIGGER refuse_bad BEFORE INSERT ON sessions WHEN NEW.sid = 'bad' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+  const results = await Promise.allSettled([set('a', { user: 'alice' }), set('bad', { user: 'mallory' }), set('b', { user: 'bob' })])
+  t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'])
+  t.match((results[1] as PromiseRejectedResult).reason, { message: /refused/ })
+  t.same(await get('a'), { user: 'alice' })
+  t.same(await get('b'), { user: 'bob' })
+  t.equal(count(), 2)
+
+  // Many saves at once: all written, the last save of a session wins.
+  await Promise.all(Array.from({ length: 50 }, async (_, i) => await set(`s${i % 10}`, { user: 'carol', n: i })))
+  t.same(await get('s3'), { user: 'carol', n: 43 })
+  t.equal(count(), 12)
+})
