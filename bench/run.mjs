@@ -468,7 +468,19 @@ async function memory (variant = 'default', extraEnv = {}) {
   // A realistic warm-up: hundreds of password sign-ins, up to WARM_LOGIN_CONCURRENCY at once.
   const t0 = performance.now()
   const browsers = Array.from({ length: C.warmLogins }, () => new Browser())
-  await pmap(browsers, WARM_LOGIN_CONCURRENCY, async (b, i) => gatewayLogin(url, b, `bench${i % USERS}`, PASSWORD))
+  // On a slow machine a sign-in can wait for the hashing queue longer than the server keeps a
+  // silent socket (10 s): such a sign-in is counted and tried again (at most 3 times).
+  let warmRetries = 0
+  await pmap(browsers, WARM_LOGIN_CONCURRENCY, async (b, i) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await gatewayLogin(url, b, `bench${i % USERS}`, PASSWORD)
+      } catch (err) {
+        if (attempt >= 3) throw err
+        warmRetries++
+      }
+    }
+  })
   const warmSeconds = (performance.now() - t0) / 1000
   const cookie = browsers[0].cookieHeader(url)
   // Every route used below, warmed up too.
@@ -477,8 +489,8 @@ async function memory (variant = 'default', extraEnv = {}) {
   const before = JSON.parse((await http(`${url}/__bench/stats`, { expect: 200 })).text)
   const sid = decodeURIComponent(/bench_gateway_session=([^;]+)/.exec(cookie)[1]).split('.').slice(0, -1).join('.')
   const cookies = []
-  for (let made = 0; made < C.sessions; made += 10_000) {
-    const res = await http(`${url}/__bench/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ count: Math.min(10_000, C.sessions - made), sid }), expect: 200 })
+  for (let made = 0; made < C.sessions; made += 5000) {
+    const res = await http(`${url}/__bench/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ count: Math.min(5000, C.sessions - made), sid }), expect: 200 })
     cookies.push(...JSON.parse(res.text).cookies)
   }
   const touched = await closedLoop({
@@ -497,6 +509,7 @@ async function memory (variant = 'default', extraEnv = {}) {
     warmLogins: C.warmLogins,
     warmConcurrency: WARM_LOGIN_CONCURRENCY,
     warmSeconds: round(warmSeconds, 1),
+    warmRetries,
     sessions: after.sessions,
     touched: touched.ops,
     touchRate: round(touched.rate),
@@ -636,7 +649,7 @@ function table () {
     if (m === undefined) continue
     if (m.failed !== undefined) { rows.push(failedRow(`7. memory ${label}`, m)); continue }
     rows.push([`7. gateway memory, ${label}: ${m.warmLogins} sign-ins (${m.warmConcurrency} at once), then ${m.sessions.toLocaleString('en')} live sessions (${m.touched.toLocaleString('en')} used)`,
-      `RSS ${m.rssMB} MB (${m.rssBeforeMB} MB after the warm-up); heap ${m.heapUsedMB} MB; ${m.rssBytesPerSession} B RSS + ${m.diskBytesPerSession} B on disk per session`, '–', '–', '–', '–', '≤ 150 MB', yes(m.rssMB <= 150), '–'])
+      `RSS ${m.rssMB} MB (${m.rssBeforeMB} MB after the warm-up${m.warmRetries > 0 ? `, ${m.warmRetries} sign-ins retried` : ''}); heap ${m.heapUsedMB} MB; ${m.rssBytesPerSession} B RSS + ${m.diskBytesPerSession} B on disk per session`, '–', '–', '–', '–', '≤ 150 MB', yes(m.rssMB <= 150), '–'])
   }
   // PostgreSQL variants.
   if (s.postgres?.pending !== undefined) rows.push(['PostgreSQL variants', `pending: ${s.postgres.pending}`, '–', '–', '–', '–', 'PG hop ≥ 0.7× SQLite; 2 processes drain ≥ 1.3× one', '– (pending)', '–'])
