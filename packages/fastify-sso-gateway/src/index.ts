@@ -35,6 +35,9 @@ declare module 'fastify' {
   }
 }
 
+/** How long audit records are kept, in ms (a year). */
+const AUDIT_RETENTION = 365 * 86_400_000
+
 const DB_UNAVAILABLE = new Set(['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED', 'SQLITE_READONLY', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN'])
 
 function isHtmlRoute (request: FastifyRequest): boolean {
@@ -171,6 +174,8 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
         await store.tokens.prune(Date.now())
         // Delivered events are kept an hour for inspection, then deleted: the outbox stays small.
         await store.outbox.prune(Date.now() - 3_600_000)
+        // The audit log keeps a year.
+        await store.audit.prune(Date.now() - AUDIT_RETENTION)
         // SSO sessions that expired unused end at every service they reached, too.
         await gateway.sweepExpiredSessions(500)
       } catch (err) {

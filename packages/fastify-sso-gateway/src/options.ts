@@ -10,13 +10,14 @@ import { FASTIFY_REGISTER_KEYS, showOption, unknownOption } from 'fastify-sso-pr
 
 /** Every method of the store contract, per aggregate: what the `store` option is checked for. */
 const STORE_METHODS: Record<string, readonly string[]> = {
-  users: ['create', 'byId', 'byUsername', 'update', 'delete'],
+  users: ['create', 'byId', 'byUsername', 'list', 'update', 'delete'],
   groups: ['create', 'delete', 'list', 'setMember', 'ofUser', 'members'],
   services: ['create', 'byId', 'byName', 'byTokenHash', 'list', 'update', 'hasUser', 'users'],
   tokens: ['create', 'get', 'authenticate', 'decline', 'spendDeclined', 'consume', 'burn', 'prune'],
   ssoSessions: ['services'],
   sessions: ['get', 'set', 'destroy', 'destroyByUser', 'destroyBySsoSession', 'listByUser', 'touch', 'takeExpired'],
-  outbox: ['enqueue', 'claim', 'expedite', 'expediteService', 'complete', 'fail', 'release', 'list', 'prune', 'replay', 'status']
+  outbox: ['enqueue', 'claim', 'expedite', 'expediteService', 'complete', 'fail', 'release', 'list', 'prune', 'replay', 'status'],
+  audit: ['append', 'list', 'prune']
 }
 
 /** The first method of the store contract `store` lacks (`tokens.consume`), or null. */

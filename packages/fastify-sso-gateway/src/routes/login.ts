@@ -75,6 +75,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
     const groups = await gateway.groupsOf(user)
     if (!await gateway.mayUse(pending.service, user, groups)) {
       request.log.warn({ audit: 'access_denied', service: pending.service.name, user: user.username }, 'sso access to a service refused')
+      await gateway.audit('access_denied', { user: user.username, service: pending.service.name })
       if (pending.token.prompt === 'none') {
         // Passive means never a page to act on: the service hears that nobody it may let in is signed in.
         await gateway.tokens.decline(pending.token)
@@ -119,6 +120,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
     }
     ctx.budgets.signIns.add(pending.service.id, Date.now())
     request.log.info({ audit: 'token_authenticated', service: pending.service.name, user: user.username }, 'sso authentication request authenticated')
+    await gateway.audit('service_sign_in', { user: user.username, service: pending.service.name })
     // Only the registered base URL decides where the browser goes: never Host or forwarding headers.
     const code = authenticated.code
     return redirect(reply, `${pending.service.baseUrl}/sso/accept/${code === null ? '' : `?code=${code}`}`, status)
@@ -179,6 +181,8 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       if (!ok || user === null || !user.isActive) {
         accountFailures.add(failureKey, now)
         request.log.warn({ audit: 'login_failed', user: logText(name.slice(0, 150)) }, 'sso sign-in failed')
+        // Only a failure for an existing account is kept: any other name is the attacker's text, not a user's record.
+        if (user !== null) await gateway.audit('login_failed', { user: user.username, detail: { ip: request.ip } })
         return await showForm(request, reply, pending, 401, GENERIC_FAILURE, username)
       }
       accountFailures.clear(failureKey)
@@ -193,6 +197,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
         await startSession(request, user)
       }
       request.log.info({ audit: 'login', user: user.username, service: pending?.service.name ?? null }, 'sso sign-in')
+      await gateway.audit('login', { user: user.username, service: pending?.service.name ?? null, detail: { ip: request.ip } })
       if (pending === undefined) return redirect(reply, '/welcome/', 303)
       return await complete(request, reply, pending, user, 303)
     })

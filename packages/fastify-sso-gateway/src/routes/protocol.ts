@@ -130,6 +130,7 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
       // django-sso's meaning: every session of the user, everywhere.
       await gateway.logoutUser(user.username)
       request.log.info({ audit: 'logout', scope: 'everywhere', service: service.name, user: user.username }, 'sso logout everywhere requested by a service')
+      await ctx.gateway.audit('logout', { user: user.username, service: service.name, detail: { scope: 'everywhere' } })
       return { ok: true }
     }
     // One SSO session, if it is this user's and reached this service; repeating it is harmless.
@@ -137,6 +138,7 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
       await gateway.endSsoSession(user, body.sso_session, 'logout')
     }
     request.log.info({ audit: 'logout', scope: 'session', service: service.name, user: user.username }, 'sso logout of one SSO session requested by a service')
+    await ctx.gateway.audit('logout', { user: user.username, service: service.name, detail: { scope: 'session' } })
     return { ok: true }
   })
 
