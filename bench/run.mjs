@@ -164,7 +164,9 @@ async function window (servers, run, { fleet, opsPerUnit = 1, onStart } = {}) {
     })
     return m.result
   })
-  if (r.ops === 0 || r.errors > r.ops * 0.01) throw new Error(`${r.errors} of ${r.ops} operations failed ${r.firstError ?? ''}`)
+  // A few failures on an overloaded machine (a service's call to the gateway timing out) are
+  // reported in the row; more than 5 % fail the scenario.
+  if (r.ops === 0 || r.errors > r.ops * 0.05) throw new Error(`${r.errors} of ${r.ops} operations failed ${r.firstError ?? ''}`)
   const serverSeconds = Object.values(m.serverSeconds).reduce((a, b) => a + b, 0)
   const units = r.ops * opsPerUnit
   return {
@@ -217,6 +219,7 @@ function row (r, ceil, extra = {}) {
     p99: r.p99,
     ops: r.ops,
     errors: r.errors,
+    firstError: r.firstError,
     seconds: r.seconds,
     drain: r.drain,
     serverMsPerOp: round(r.server.msPerOp, 4),
@@ -581,7 +584,7 @@ const cores = (c) => (c === undefined ? '' : Object.entries(c).map(([k, v]) => `
 /** "0.061 ms (gateway 0.98 cores)": the server CPU per op and how busy each server was. */
 const srv = (r, d = 4) => `${ms(r.serverMsPerOp, d)} (${cores(r.serverCores)})`
 const cli = (r) => `${ms(r.clientMsPerOp, 4)} (${r.clientCores} cores)`
-const bg = (r) => `${r.others ?? '–'} cores; load ${r.loadAverage ?? '–'}${r.drain ? `; drain ${r.drain.ms} ms${r.drain.drained ? '' : ` NOT DRAINED (${r.drain.pending} left)`}` : ''}`
+const bg = (r) => `${r.errors > 0 ? `${r.errors} failed (${r.firstError === undefined ? 'non-2xx' : String(r.firstError).slice(0, 60)}); ` : ''}${r.others ?? '–'} cores; load ${r.loadAverage ?? '–'}${r.drain ? `; drain ${r.drain.ms} ms${r.drain.drained ? '' : ` NOT DRAINED (${r.drain.pending} left)`}` : ''}`
 const failedRow = (name, s) => [name, `FAILED: ${String(s.failed).slice(0, 200)}`, '–', '–', '–', '–', '–', '**no** (no result)', '–']
 
 function table () {
