@@ -146,7 +146,7 @@ const serviceInput = (id: string, tokenHash: string) => ({
   enabled: true, freshLogin: false, access: null, fields: null, displayName: null, logoUrl: null
 })
 
-t.test('services are cached in memory, and a change by another process on the same file is seen at once', async (t) => {
+t.test('services are cached in memory, and a change by another process on the same file is seen from the next event-loop turn', async (t) => {
   const file = join(t.testdir({}), 'gateway.sqlite')
   const a = new SqliteGatewayStore({ filename: file })
   const b = new SqliteGatewayStore({ filename: file })
@@ -159,9 +159,11 @@ t.test('services are cached in memory, and a change by another process on the sa
   t.equal(await a.services.byId('svc_1'), first, 'by id too')
   t.throws(() => { (first as { enabled: boolean }).enabled = false }, 'the cached record cannot be changed in place')
 
-  // Another process (here: another connection) disables the service: the next lookup sees it.
+  // Another process (here: another connection) disables the service: seen from the next
+  // event-loop turn on (a commit in another process lands between two turns of this one).
   await b.services.update('svc_1', { enabled: false })
-  t.equal((await a.services.byTokenHash('hash-1'))?.enabled, false, 'disabled by another connection: seen at once')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal((await a.services.byTokenHash('hash-1'))?.enabled, false, 'disabled by another connection: seen from the next turn')
   t.equal((await a.services.byId('svc_1'))?.enabled, false)
 
   // A change through this store: seen at once as well, and the old secret no longer matches.
@@ -169,6 +171,7 @@ t.test('services are cached in memory, and a change by another process on the sa
   t.equal(await a.services.byTokenHash('hash-1'), null, 'the replaced secret is refused')
   t.equal((await a.services.byTokenHash('hash-2'))?.enabled, true)
   await b.services.update('svc_1', { access: { users: ['usr_1'], groups: [] } })
+  await new Promise((resolve) => setImmediate(resolve))
   t.same((await a.services.byTokenHash('hash-2'))?.access, { users: ['usr_1'], groups: [] }, 'an access rule set elsewhere applies at once')
 })
 

@@ -698,26 +698,33 @@ const SERVICE_CACHE_MAX = 10_000
 
 /**
  * Services are read on every protocol request (by the hash of the caller's secret) and change
- * rarely: they are kept in memory. The cache is dropped on every change made through this store,
- * and whenever another connection (another gateway process on the file, the CLI) has committed
- * to the database since it was filled (SQLite's `data_version`, checked on every lookup: a change
- * made elsewhere, such as a service disabled with the CLI, counts at once). Unknown secrets are
- * never cached.
+ * rarely: they are kept in memory. The cache is dropped on every change made through this store
+ * (at once), and when another connection (another gateway process on the file, the CLI) has
+ * committed to the database: SQLite's `data_version` is checked once per event-loop turn, so a
+ * change made elsewhere (a service disabled with the CLI) counts from the next turn on. The
+ * check costs as much as the lookup it saves, hence once per turn, not per request. Unknown
+ * secrets are never cached.
  */
 class ServiceCache {
   readonly #byHash = new Map<string, ServiceRecord>()
   readonly #byId = new Map<string, ServiceRecord>()
   #version = -1
+  /** Whether `data_version` was checked in this event-loop turn. */
+  #checked = false
 
   constructor (readonly run: Runner) {}
 
   /** The entry for `key`, or it is looked up (and kept if found). */
   async get (index: 'hash' | 'id', key: string): Promise<ServiceRecord | null> {
     return await this.run.one((st) => {
-      const version = st.dataVersion.get() as number
-      if (version !== this.#version) {
-        this.clear()
-        this.#version = version
+      if (!this.#checked) {
+        const version = st.dataVersion.get() as number
+        if (version !== this.#version) {
+          this.clear()
+          this.#version = version
+        }
+        this.#checked = true
+        setImmediate(() => { this.#checked = false })
       }
       const map = index === 'hash' ? this.#byHash : this.#byId
       const hit = map.get(key)
