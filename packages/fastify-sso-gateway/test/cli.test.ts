@@ -7,6 +7,7 @@ import type { Session } from 'fastify'
 import t, { type Test } from 'tap'
 import { EXIT, main, parseDuration } from '../src/cli/main.js'
 import { SqliteGatewayStore } from '../src/index.js'
+import { freshDatabase } from './pg-helpers.js'
 
 const PASSWORD = 'a-cli-password-long-enough'
 const KEY = 'k'.repeat(40)
@@ -71,7 +72,6 @@ t.test('the database: a missing file is refused (no silent new database), migrat
   const missing = await cli(['user', 'list', '--database', db])
   t.equal(missing.code, EXIT.UNAVAILABLE)
   t.match(missing.err, /no database at .*migrate/)
-  t.equal((await cli(['user', 'list', '--database', 'postgres://u@127.0.0.1/x'])).code, EXIT.UNAVAILABLE)
   const made = await cli(['migrate', '--json'], { env: { SSO_DATABASE: db } })
   t.equal(made.code, EXIT.OK)
   t.match(made.json, { schemaVersion: Number })
@@ -342,4 +342,22 @@ t.test('a password typed at a terminal: no echo, asked twice, backspace works, C
   const cancelled = await cli(['user', 'passwd', 'alice', '--database', db], { stdin: terminal(['abc\u0003']) })
   t.equal(cancelled.code, EXIT.FAILED)
   t.match(cancelled.err, /cancelled/)
+})
+
+t.test('a PostgreSQL database: migrate, the same commands, check; an unreachable one is refused without its password', async (t) => {
+  const url = await freshDatabase(t)
+  const made = await cli(['migrate', '--json'], { env: { DATABASE_URL: url } })
+  t.equal(made.code, EXIT.OK)
+  t.same(made.json, { schemaVersion: 2 }, 'migrated to the newest PostgreSQL schema')
+  t.equal((await cli(['migrate', '--database', url])).out, 'database schema at version 2\n', 'again: nothing to do')
+  const added = await cli(['user', 'add', 'alice', '--password-stdin', '--database', url], { stdin: PASSWORD })
+  t.equal(added.code, EXIT.OK)
+  t.match((await cli(['user', 'list', '--json', '--database', url])).json, [{ username: 'alice' }], 'the user is in PostgreSQL')
+  t.match((await cli(['user', 'add', 'alice', '--password-stdin', '--database', url], { stdin: PASSWORD })).code, EXIT.FAILED, 'a taken name')
+  const checked = await cli(['check', '--offline', '--json', '--database', url])
+  t.match(checked.json, { findings: [{ check: 'database', level: 'ok', detail: 'schema version 2 of 2' }] })
+  const down = await cli(['user', 'list', '--database', 'postgres://sso:hunter2@127.0.0.1:1/x'])
+  t.equal(down.code, EXIT.UNAVAILABLE)
+  t.match(down.err, /cannot open the PostgreSQL database postgres:\/\/sso:\*\*\*@127\.0\.0\.1:1\/x/)
+  t.notMatch(down.err, /hunter2/)
 })

@@ -73,7 +73,7 @@ function statusOf (err: FastifyError): number {
 /** What an error page says: the error's own message for 4xx and our 503, a generic one otherwise. */
 export function publicMessage (err: FastifyError, status: number): string {
   if (status < 500 || err.code === 'FST_SSO_SERVICE_GATEWAY_UNAVAILABLE' || err.code === 'FST_SSO_SERVICE_ACCOUNT_HOOK_FAILED' ||
-    err.code === 'FST_SSO_SERVICE_DATABASE_UNAVAILABLE') return err.message
+    err.code === 'FST_SSO_SERVICE_DATABASE_UNAVAILABLE' || err.code === 'FST_SSO_SERVICE_LIMITS_UNAVAILABLE') return err.message
   return 'Something went wrong on our side.'
 }
 

@@ -2,7 +2,6 @@ import { parseArgs } from 'node:util'
 import type { FastifyBaseLogger } from 'fastify'
 import { request } from 'undici'
 import { actingAs } from '../gateway.js'
-import { SCHEMA_VERSION } from '../store/sqlite.js'
 import { SecretBox } from '../sealed-secrets.js'
 import type { OutboxEvent } from '../store/store.js'
 import type { GatewayService, GatewayUser } from '../types.js'
@@ -227,7 +226,7 @@ export async function main (argv: string[], io: CliIo): Promise<number> {
     if (err instanceof UnavailableError) return fail(EXIT.UNAVAILABLE, err.message)
     const e = err as { code?: unknown, statusCode?: unknown, message: string }
     if (typeof e.code === 'string' && e.code.startsWith('FST_SSO_GATEWAY_') && e.code !== 'FST_SSO_GATEWAY_UNAVAILABLE') return fail(EXIT.FAILED, e.message, e.code)
-    if (typeof e.code === 'string' && e.code.startsWith('SQLITE_')) return fail(EXIT.UNAVAILABLE, `database: ${e.message}`, e.code)
+    if (typeof e.code === 'string' && (e.code.startsWith('SQLITE_') || e.code === 'FST_SSO_GATEWAY_UNAVAILABLE')) return fail(EXIT.UNAVAILABLE, `database: ${e.message}`, e.code)
     /* c8 ignore next 2: a bug, not an outcome: shown with its stack */
     io.stderr.write(`sso-gateway: unexpected error\n${String((err as Error).stack)}\n`)
     return EXIT.FAILED
@@ -357,7 +356,7 @@ async function run (command: string, args: string[], values: Values, o: Opened, 
       return { json: { username: arg, session: args[1], revoked: ok }, text: ok ? 'session ended\n' : `no live session ${args[1]} of ${arg}\n`, code: ok ? EXIT.OK : EXIT.FAILED }
     }
     case 'migrate': {
-      const version = (o.sqlite as NonNullable<Opened['sqlite']>).schemaVersion
+      const version = await o.schemaVersion()
       return { json: { schemaVersion: version }, text: `database schema at version ${version}\n` }
     }
     default:
@@ -383,10 +382,10 @@ const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|[^.]+\.localhost)$/
 async function check (o: Opened, offline: boolean, secretsKey: readonly string[]): Promise<Result> {
   const findings: Finding[] = []
   const add = (check: string, level: Finding['level'], detail: string): void => { findings.push({ check, level, detail }) }
-  const version = (o.sqlite as NonNullable<Opened['sqlite']>).schemaVersion
-  add('database', 'ok', `schema version ${version} of ${SCHEMA_VERSION}`)
+  const version = await o.schemaVersion()
+  add('database', 'ok', `schema version ${version} of ${o.latest}`)
   const services = await o.store.services.list()
-  const raw = await (o.sqlite as NonNullable<Opened['sqlite']>).services.list()
+  const raw = await o.raw.services.list()
   if (secretsKey.length === 0 && raw.length > 0) {
     add('secrets', 'warn', 'service signing secrets are stored in the clear: set the gateway\'s secretsKey (and SSO_SECRETS_KEY here)')
   } else if (secretsKey.length > 0) {

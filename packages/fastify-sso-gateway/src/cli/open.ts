@@ -4,7 +4,9 @@ import { Gateway } from '../gateway.js'
 import { OutboxDispatcher } from '../outbox/dispatcher.js'
 import { OWASP_MINIMUM, PasswordHasher } from '../passwords.js'
 import { protectSecrets, SecretBox } from '../sealed-secrets.js'
-import { SqliteGatewayStore } from '../store/sqlite.js'
+import { isPostgresUrl, redactUrl } from '../options.js'
+import { POSTGRES_SCHEMA_VERSION, PostgresGatewayStore } from '../store/postgres.js'
+import { SCHEMA_VERSION, SqliteGatewayStore } from '../store/sqlite.js'
 import type { GatewayStore } from '../store/store.js'
 
 /** Why the CLI could not open the gateway's database (exit code 3). */
@@ -14,10 +16,16 @@ export class UnavailableError extends Error {}
 export interface Opened {
   store: GatewayStore
   gateway: Gateway
-  /** The SQLite store, when the database is a file (for `migrate` and `check`). */
-  sqlite: SqliteGatewayStore | null
+  /** The store as the database holds it (service secrets sealed, when a key is used). */
+  raw: GatewayStore
+  /** The schema version the database is at (after this open's migrations). */
+  schemaVersion: () => Promise<number>
+  /** The newest schema version this code knows, for this kind of database. */
+  latest: number
   close: () => Promise<void>
 }
+
+interface RawStore { raw: GatewayStore, schemaVersion: () => Promise<number>, latest: number }
 
 export interface OpenOptions {
   database: string
@@ -28,16 +36,29 @@ export interface OpenOptions {
   create?: boolean
 }
 
-/** Opens the store named by `database`; a file that does not exist is refused unless `create`. */
-function openStore (o: OpenOptions): SqliteGatewayStore {
-  if (/^postgres(ql)?:\/\//i.test(o.database)) {
-    throw new UnavailableError('PostgreSQL databases are not supported by this version of the gateway')
+/**
+ * Opens the store named by `database`, migrated: a PostgreSQL URL (the database must exist;
+ * its schema is brought up to date, under the lock the gateways take), or a SQLite file (one
+ * that does not exist is refused unless `create`).
+ */
+async function openStore (o: OpenOptions): Promise<RawStore> {
+  if (isPostgresUrl(o.database)) {
+    const store = new PostgresGatewayStore({ connectionString: o.database, max: 2 })
+    try {
+      await store.ready()
+    } catch (err) {
+      await store.close()
+      const cause = ((err as Error).cause ?? err) as Error
+      throw new UnavailableError(`cannot open the PostgreSQL database ${redactUrl(o.database)}: ${cause.message}`)
+    }
+    return { raw: store, schemaVersion: async () => await store.schemaVersion(), latest: POSTGRES_SCHEMA_VERSION }
   }
   if (o.database !== ':memory:' && !o.create && !existsSync(o.database)) {
     throw new UnavailableError(`no database at ${o.database} (a typo? \`sso-gateway migrate --database ${o.database}\` creates one)`)
   }
   try {
-    return new SqliteGatewayStore({ filename: o.database })
+    const store = new SqliteGatewayStore({ filename: o.database })
+    return { raw: store, schemaVersion: async () => store.schemaVersion, latest: SCHEMA_VERSION }
   } catch (err) {
     throw new UnavailableError(`cannot open the SQLite file ${o.database}: ${(err as Error).message}`)
   }
@@ -49,7 +70,8 @@ function openStore (o: OpenOptions): SqliteGatewayStore {
  * deliver (this process never sends them: its dispatcher is closed).
  */
 export async function openGateway (o: OpenOptions): Promise<Opened> {
-  const raw = openStore(o)
+  const opened = await openStore(o)
+  const raw = opened.raw
   let store: GatewayStore
   try {
     const services = await raw.services.list()
@@ -73,5 +95,5 @@ export async function openGateway (o: OpenOptions): Promise<Opened> {
     minPasswordLength: o.minPasswordLength,
     tokenTtl: { pending: 600_000, authenticated: 120_000 }
   })
-  return { store, gateway, sqlite: raw, close: async () => { await store.close() } }
+  return { store, gateway, ...opened, close: async () => { await store.close() } }
 }
