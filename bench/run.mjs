@@ -15,7 +15,7 @@ import { signWebhook } from 'fastify-sso-protocol'
 import { closedLoop, summarize } from './lib/load.mjs'
 import { Browser, closePools, csrfOf, form, FORM, http } from './lib/http.mjs'
 import { gatewayLogin, hop, pmap } from './lib/flows.mjs'
-import { freePort, loadAverage, logTail, measureCpu, rssOf, runJson, setLogDir, start, stop, stopAll, waitQuiet } from './lib/procs.mjs'
+import { cpuOf, freePort, loadAverage, logTail, measureCpu, rssOf, runJson, setLogDir, start, stop, stopAll, waitQuiet } from './lib/procs.mjs'
 import { LOAD_THREADS, workerLoad } from './lib/workers.mjs'
 import { hasWrk, wrk } from './lib/wrk.mjs'
 
@@ -157,11 +157,20 @@ async function window (servers, run, { fleet, opsPerUnit = 1, onStart } = {}) {
     // What the set-up queued (sign-ins, warm-up hops) is delivered before the window opens.
     if (fleet !== undefined) await settle(fleet)
     if (onStart !== undefined) await onStart()
+    const pg0 = await pgCpu(fleet)
     m = await measureCpu(servers, async () => {
       const out = await fn()
       if (fleet !== undefined) drain = await settle(fleet)
       return out
     })
+    if (pg0 !== null) {
+      // The PostgreSQL backends serving our gateways are our servers too.
+      const pg1 = await pgCpu(fleet)
+      let used = 0
+      for (const [pid, cpu] of pg1) used += cpu - (pg0.get(pid) ?? 0)
+      m.serverSeconds.postgres = used
+      m.others = Math.max(0, m.others - used)
+    }
     return m.result
   })
   // A few failures on an overloaded machine (a service's call to the gateway timing out) are
@@ -189,6 +198,17 @@ async function window (servers, run, { fleet, opsPerUnit = 1, onStart } = {}) {
     othersBefore,
     loadAverage: loadAverage()
   }
+}
+
+/** CPU seconds so far of each PostgreSQL backend connected to the fleet's database (null without one). */
+async function pgCpu (fleet) {
+  if (fleet?.pg === undefined) return null
+  const { rows } = await fleet.pg.client.query('SELECT pid FROM pg_stat_activity WHERE datname = $1', [fleet.pg.name])
+  const out = new Map()
+  for (const { pid } of rows) {
+    try { out.set(pid, cpuOf(pid)) } catch { /* ended meanwhile */ }
+  }
+  return out
 }
 
 /** Load of one fixed request: wrk (after a 1 s unmeasured warm-up), else worker threads. */
@@ -254,9 +274,9 @@ async function protocolEndpoints (fleet, key = 'protocol') {
   const t0 = performance.now()
   const bodies = []
   // In chunks: a server closes a socket that stays silent for 10 s (RECOMMENDED_SERVER_OPTIONS).
-  for (let made = 0; made < C.pairTokens; made += 5000) {
+  for (let made = 0; made < C.pairTokens; made += 1000) {
     const res = await http(`${fleet.G}/__bench/tokens`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ count: Math.min(5000, C.pairTokens - made), from: made, service: S0.name, username: 'bench1' }), expect: 200
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ count: Math.min(1000, C.pairTokens - made), from: made, service: S0.name, username: 'bench1' }), expect: 200
     })
     bodies.push(...JSON.parse(res.text).tokens.map(([t, code]) => svcBody(S0, { authentication_token: t, code })))
   }
@@ -368,6 +388,7 @@ async function fanOut (fleet, key = 'fanOut') {
   await Promise.all(services.map((s) => http(`${s.url}/__bench/events?reset=1`, { expect: 200 })))
   // Queued in one transaction, then drained by every gateway process of the fleet at once.
   const json = { 'content-type': 'application/json' }
+  const pg0 = await pgCpu(fleet)
   const m = await measureCpu(serversOf(fleet), async () => {
     const q = JSON.parse((await http(`${fleet.G}/__bench/enqueue`, { method: 'POST', headers: json, body: JSON.stringify({ count: C.drain }), expect: 200, timeoutMs: 120_000 })).text)
     const t1 = performance.now()
@@ -377,7 +398,9 @@ async function fanOut (fleet, key = 'fanOut') {
     return { enqueueMs: q.enqueueMs, drainMs, drained: settled.every((x) => x.drained), status }
   })
   const d = m.result
-  const drainServerMs = Object.values(m.serverSeconds).reduce((a, b) => a + b, 0) * 1000
+  let pgSeconds = 0
+  if (pg0 !== null) for (const [pid, cpu] of await pgCpu(fleet)) pgSeconds += cpu - (pg0.get(pid) ?? 0)
+  const drainServerMs = (Object.values(m.serverSeconds).reduce((a, b) => a + b, 0) + pgSeconds) * 1000
   const counts = await Promise.all(services.map(async (s) => JSON.parse((await http(`${s.url}/__bench/events`, { expect: 200 })).text).deauthenticated))
   const received = counts.reduce((a, b) => a + b, 0)
   const pending = d.status.reduce((a, s) => a + s.pending + s.dead, 0)
@@ -542,9 +565,15 @@ async function pgDatabase () {
   await admin.end()
   const u = new URL(PG_URL)
   u.pathname = '/' + name
+  // Asks pg_stat_activity which backends serve the bench's database (their CPU is measured).
+  const client = new pg.Client({ connectionString: PG_URL })
+  await client.connect()
   return {
     url: u.href,
+    name,
+    client,
     drop: async () => {
+      await client.end()
       const c = new pg.Client({ connectionString: PG_URL })
       await c.connect()
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
@@ -563,6 +592,7 @@ async function postgresRows () {
   for (const instances of [1, 2]) {
     const db = await pgDatabase()
     const fleet = await startFleet({ label: `pg${instances}`, env: { DATABASE_URL: db.url }, instances })
+    fleet.pg = db
     try {
       if (instances === 1) {
         await protocolEndpoints(fleet, 'protocol-pg')
