@@ -619,8 +619,7 @@ const cli = (r) => `${ms(r.clientMsPerOp, 4)} (${r.clientCores} cores)`
 const bg = (r) => `${r.errors > 0 ? `${r.errors} failed (${r.firstError === undefined ? 'non-2xx' : String(r.firstError).slice(0, 60)}); ` : ''}${r.others ?? '–'} cores; load ${r.loadAverage ?? '–'}${r.drain ? `; drain ${r.drain.ms} ms${r.drain.drained ? '' : ` NOT DRAINED (${r.drain.pending} left)`}` : ''}`
 const failedRow = (name, s) => [name, `FAILED: ${String(s.failed).slice(0, 200)}`, '–', '–', '–', '–', '–', '**no** (no result)', '–']
 
-function table () {
-  const s = results.scenarios
+function table (s = results.scenarios) {
   const rows = [['row', 'throughput', 'throughput ratio', 'server CPU per op (busy cores)', 'server-CPU ratio', 'client CPU per op (cores)', 'target', 'holds', 'others\' CPU; load avg; drain']]
   const protocol = (p, tag) => {
     if (p === undefined) return
@@ -717,6 +716,27 @@ function printTable (rows) {
   for (const r of plain.slice(1)) console.log(line(r))
 }
 
+/**
+ * The PostgreSQL rows, from bench/results/postgres.json when there is one (a run with
+ * BENCH_DATABASE_URL, e.g. `--only=protocol,hop,fanout,postgres`, copied there): its own SQLite
+ * rows are shown with it, so its ratios to SQLite come from one run.
+ */
+function postgresSection () {
+  const file = join(HERE, 'results', 'postgres.json')
+  if (!existsSync(file)) return ''
+  const pg = JSON.parse(readFileSync(file, 'utf8'))
+  return `
+## PostgreSQL (\`BENCH_DATABASE_URL\`)
+
+From a separate run on ${pg.date.slice(0, 16).replace('T', ' ')} UTC (load average ${pg.machine.loadAverageAtStart} at its start), with
+its own SQLite rows for the comparison. A fresh database on the local PostgreSQL 15; one or two gateway
+processes on it; the server CPU includes the PostgreSQL backends serving that database (from
+\`pg_stat_activity\` and \`/proc\`).
+
+${markdown(table(pg.scenarios))}
+`
+}
+
 function writeReport () {
   const rows = table()
   printTable(rows)
@@ -734,7 +754,7 @@ throughput ratio depends on how the 2 cores are shared between client and server
 ratio does not, and is what the targets are checked on. Raw figures: bench/results/full.json (not committed).
 
 ${markdown(rows)}
-
+${postgresSection()}
 ${notes}`)
   console.log('BENCHMARKS.md written')
 }
