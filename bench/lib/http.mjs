@@ -21,14 +21,16 @@ export async function closePools () {
 }
 
 /** One request; resolves with status, headers and the body as text. */
-export async function http (url, { method = 'GET', headers = {}, body, expect } = {}) {
+export async function http (url, { method = 'GET', headers = {}, body, expect, timeoutMs = 30_000 } = {}) {
   const u = new URL(url)
   const res = await pool(u.origin).request({
     method,
     path: u.pathname + u.search,
     headers,
     body,
-    signal: AbortSignal.timeout(30_000)
+    signal: AbortSignal.timeout(timeoutMs),
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs
   })
   const text = await res.body.text()
   if (expect !== undefined && res.statusCode !== expect) {

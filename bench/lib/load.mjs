@@ -71,6 +71,7 @@ export async function closedLoop ({ concurrency, durationMs, maxOps = Infinity, 
     firstError: errors[0]?.message,
     seconds: elapsed,
     rate: elapsed > 0 ? measuredOps / elapsed : 0,
-    latency: summarize(latencies)
+    latency: summarize(latencies),
+    latencies
   }
 }

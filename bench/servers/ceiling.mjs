@@ -3,7 +3,7 @@
 import Fastify from 'fastify'
 import fastifyFormbody from '@fastify/formbody'
 
-const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'warn' } })
+const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' } })
 await app.register(fastifyFormbody)
 app.get('/', async () => ({ hello: 'world' }))
 app.post('/form', async (request) => ({ ok: typeof request.body === 'object' }))

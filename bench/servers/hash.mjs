@@ -12,6 +12,7 @@ const maxOps = Number(process.env.MAX_OPS ?? 2000)
 let ops = 0
 await verify(hash, 'warm up')
 const start = performance.now()
+const cpu0 = process.cpuUsage()
 const times = []
 await Promise.all(Array.from({ length: concurrency }, async () => {
   while (performance.now() - start < duration && ops < maxOps) {
@@ -22,5 +23,6 @@ await Promise.all(Array.from({ length: concurrency }, async () => {
   }
 }))
 const seconds = (performance.now() - start) / 1000
+const cpu = process.cpuUsage(cpu0)
 times.sort((a, b) => a - b)
-process.stdout.write(JSON.stringify({ ops, seconds, rate: ops / seconds, concurrency, p50: times[Math.floor(times.length / 2)], params }) + '\n')
+process.stdout.write(JSON.stringify({ ops, seconds, rate: ops / seconds, concurrency, p50: times[Math.floor(times.length / 2)], cpuMsPerOp: (cpu.user + cpu.system) / 1000 / ops, params }) + '\n')

@@ -13,7 +13,7 @@ const env = process.env
 const now = () => performance.timeOrigin + performance.now()
 const apps = []
 for (const [i, s] of JSON.parse(env.SERVICES).entries()) {
-  const app = Fastify({ ...RECOMMENDED_SERVER_OPTIONS, logger: { level: env.LOG_LEVEL ?? 'warn' } })
+  const app = Fastify({ ...RECOMMENDED_SERVER_OPTIONS, logger: { level: env.LOG_LEVEL ?? 'info' } })
   const seen = { accounts: 0, deauthenticated: 0, endedAt: {} }
   await app.register(fastifySsoService, {
     gatewayUrl: env.GATEWAY_URL,

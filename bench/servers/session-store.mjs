@@ -4,7 +4,7 @@
 import Fastify from 'fastify'
 
 const env = process.env
-const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'warn' } })
+const app = Fastify({ logger: { level: env.LOG_LEVEL ?? 'info' } })
 const secret = 'x'.repeat(40)
 if (env.STORE === 'plugin') {
   // The whole service plugin (its hooks, CSRF, form parser) around the same store.
@@ -21,12 +21,13 @@ if (env.STORE === 'plugin') {
     // fastify-sso-service's SqliteSessionStore on a database opened as the service plugin opens it,
     // registered the way the plugin registers it.
     const { default: Database } = await import('better-sqlite3')
-    const { callbackSessionStore, sessionIndexer } = await import('fastify-sso-protocol')
+    const { callbackSessionStore, checkpointInBackground, sessionIndexer } = await import('fastify-sso-protocol')
     const { SqliteSessionStore } = await import('fastify-sso-service')
     const db = new Database(env.DATABASE)
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')
     db.pragma('busy_timeout = 5000')
+    checkpointInBackground(db)
     const sessions = new SqliteSessionStore({ db })
     const index = sessionIndexer({ idleTimeout: 30 * 60_000, absoluteTimeout: 12 * 60 * 60_000 })
     store = callbackSessionStore({

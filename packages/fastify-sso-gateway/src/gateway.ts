@@ -323,14 +323,14 @@ export class Gateway implements SsoGatewayApi {
   }
 
   /** Whether `user` may sign in to `service`: the stored rule, then the app's `accessCheck`. */
-  async mayUse (service: ServiceRecord, user: UserRecord): Promise<boolean> {
-    const groups = await this.#d.store.groups.ofUser(user.id)
+  async mayUse (service: ServiceRecord, user: UserRecord, userGroups?: readonly string[]): Promise<boolean> {
+    const groups = userGroups ?? await this.#d.store.groups.ofUser(user.id)
     if (service.access !== null) {
       const allowed = service.access.users.includes(user.id) || service.access.groups.some((g) => groups.includes(g))
       if (!allowed) return false
     }
     if (this.#d.accessCheck === undefined) return true
-    return await this.#d.accessCheck({ ...publicUser(user), groups }, publicService(service)) === true
+    return await this.#d.accessCheck({ ...publicUser(user), groups: [...groups] }, publicService(service)) === true
   }
 
   // ------------------------------------------------------------------- users
@@ -595,7 +595,12 @@ export class Gateway implements SsoGatewayApi {
 
   /** The account fields a service receives for a user, as `/sso/get/` and events send them. */
   async accountOf (service: ServiceRecord, user: UserRecord): Promise<Record<string, unknown>> {
-    return accountFor(service, user, await this.#d.store.groups.ofUser(user.id))
+    return this.accountWith(service, user, await this.#d.store.groups.ofUser(user.id))
+  }
+
+  /** `accountOf` with the user's groups already read. */
+  accountWith (service: ServiceRecord, user: UserRecord, groups: readonly string[]): Record<string, unknown> {
+    return accountFor(service, user, groups)
   }
 
   /** Whether `user` ever signed in to `service`. */
@@ -618,9 +623,14 @@ export class Gateway implements SsoGatewayApi {
    * fastify-sso service builds the account from /sso/get/, so its `update_account` goes in
    * the background; a django-sso one got it inline before (`pushAccountTo`).
    */
-  async signInEvents (service: ServiceRecord, user: UserRecord): Promise<NewOutboxEvent[]> {
+  signInEvents (service: ServiceRecord, user: UserRecord, groups: readonly string[]): NewOutboxEvent[] {
     if (isDjango(service)) return []
-    return [updateAccountEvent(service, user, await this.#d.store.groups.ofUser(user.id))]
+    return [updateAccountEvent(service, user, groups)]
+  }
+
+  /** The groups of a user (read once per sign-in: access check and events). */
+  async groupsOf (user: UserRecord): Promise<string[]> {
+    return await this.#d.store.groups.ofUser(user.id)
   }
 
   /**

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { generateToken, hashToken, safeEqual, type SsoPrompt } from 'fastify-sso-protocol'
 import { errors } from './errors.js'
 import { isDjango } from './outbox/events.js'
-import type { GatewayStore, NewOutboxEvent, RequestTokenRecord, ServiceRecord } from './store/store.js'
+import type { GatewayStore, NewOutboxEvent, RequestTokenRecord, ServiceRecord, TokenWithUser } from './store/store.js'
 
 /**
  * The life of an authentication request token, in one place. Every transition is one atomic
@@ -100,13 +100,17 @@ export class RequestTokens {
   }
 
   /**
-   * `/sso/get/`: an authenticated token of the service (with its browser code), or `declined`
+   * `/sso/get/`: an authenticated token of the service (with its browser code) and its user and
+   * groups when the store reads them in the same query (`getWithUser`), or `declined`
    * (declined → used: answered once). Throws `INVALID_REQUEST_TOKEN` (unknown, used, expired,
    * another service's, wrong code: the last two burn it) or `PENDING`.
    */
-  async read (service: ServiceRecord, raw: string, code: string | undefined, log: FastifyBaseLogger): Promise<RequestTokenRecord | 'declined'> {
+  async read (service: ServiceRecord, raw: string, code: string | undefined, log: FastifyBaseLogger): Promise<Partial<TokenWithUser> & { token: RequestTokenRecord } | 'declined'> {
     const hash = hashToken(raw)
-    const token = await this.#store.tokens.get(hash, Date.now())
+    const now = Date.now()
+    const tokens = this.#store.tokens
+    const found = tokens.getWithUser !== undefined ? await tokens.getWithUser(hash, now) : { token: await tokens.get(hash, now) }
+    const token = found?.token ?? null
     if (token === null || token.status === 'used') throw new errors.INVALID_REQUEST_TOKEN()
     await this.#refuseOthers(service, token, log)
     if (token.status === 'pending') throw new errors.PENDING()
@@ -115,7 +119,7 @@ export class RequestTokens {
       return 'declined'
     }
     await this.#requireCode(service, token, code, log)
-    return token
+    return found as Partial<TokenWithUser> & { token: RequestTokenRecord }
   }
 
   /**

@@ -139,3 +139,77 @@ t.test('a write waits for another writer asynchronously, then goes through', asy
   await write
   t.same(await store.groups.list(), ['staff'], 'written once the lock is gone')
 })
+
+const serviceInput = (id: string, tokenHash: string) => ({
+  id, name: id, baseUrl: `http://${id}.test`, eventUrl: `http://${id}.test/sso/event/`, tokenHash,
+  signingSecret: 'whsec_' + Buffer.alloc(32, 1).toString('base64'), djangoToken: null, protocol: 'fastify-sso' as const,
+  enabled: true, freshLogin: false, access: null, fields: null, displayName: null, logoUrl: null
+})
+
+t.test('services are cached in memory, and a change by another process on the same file is seen from the next event-loop turn', async (t) => {
+  const file = join(t.testdir({}), 'gateway.sqlite')
+  const a = new SqliteGatewayStore({ filename: file })
+  const b = new SqliteGatewayStore({ filename: file })
+  t.teardown(async () => { await a.close(); await b.close() })
+  t.equal(await a.services.byTokenHash('hash-1'), null, 'unknown secret')
+  await a.services.create(serviceInput('svc_1', 'hash-1'))
+  const first = await a.services.byTokenHash('hash-1')
+  t.equal(first?.enabled, true, 'a miss is not cached: the new service is found')
+  t.equal(await a.services.byTokenHash('hash-1'), first, 'the second lookup is the cached record')
+  t.equal(await a.services.byId('svc_1'), first, 'by id too')
+  t.throws(() => { (first as { enabled: boolean }).enabled = false }, 'the cached record cannot be changed in place')
+
+  // Another process (here: another connection) disables the service: seen from the next
+  // event-loop turn on (a commit in another process lands between two turns of this one).
+  await b.services.update('svc_1', { enabled: false })
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal((await a.services.byTokenHash('hash-1'))?.enabled, false, 'disabled by another connection: seen from the next turn')
+  t.equal((await a.services.byId('svc_1'))?.enabled, false)
+
+  // A change through this store: seen at once as well, and the old secret no longer matches.
+  await a.services.update('svc_1', { enabled: true, tokenHash: 'hash-2' })
+  t.equal(await a.services.byTokenHash('hash-1'), null, 'the replaced secret is refused')
+  t.equal((await a.services.byTokenHash('hash-2'))?.enabled, true)
+  await b.services.update('svc_1', { access: { users: ['usr_1'], groups: [] } })
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same((await a.services.byTokenHash('hash-2'))?.access, { users: ['usr_1'], groups: [] }, 'an access rule set elsewhere applies at once')
+})
+
+t.test('WAL checkpoints run from a timer, not inside a commit', async (t) => {
+  const file = join(t.testdir({}), 'gateway.sqlite')
+  const store = new SqliteGatewayStore({ filename: file, checkpointInterval: 20 })
+  t.teardown(() => store.close())
+  t.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 0, 'no checkpoint inside a commit')
+  await store.services.create(serviceInput('svc', 'hash'))
+  const { statSync } = await import('node:fs')
+  const before = statSync(file).size
+  for (let i = 0; i < 300; i++) {
+    await store.tokens.create({ hash: `h${i}`.padEnd(43, 'x'), serviceId: 'svc', nextUrl: '/', prompt: null, expiresAt: Date.now() + 60_000, createdAt: Date.now() })
+  }
+  // The timer copies the WAL back into the database file (bounded wait).
+  const deadline = Date.now() + 30_000
+  while (statSync(file).size === before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.ok(statSync(file).size > before, 'the writes reached the database file by a background checkpoint')
+})
+
+t.test('getWithUser: the token, its user and the user\'s sorted groups in one read', async (t) => {
+  const store = new SqliteGatewayStore({ filename: ':memory:' })
+  t.teardown(() => store.close())
+  await store.services.create(serviceInput('svc', 'hash'))
+  await store.users.create({ id: 'usr_a', username: 'alice', passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: 'a@example.com', displayName: 'Alice', attributes: { team: 'x' } })
+  for (const g of ['zeta', 'alpha']) {
+    await store.groups.create(g)
+    await store.groups.setMember(g, 'usr_a', true, () => [])
+  }
+  const now = Date.now()
+  await store.tokens.create({ hash: 'tok', serviceId: 'svc', nextUrl: '/x', prompt: null, expiresAt: now + 60_000, createdAt: now })
+  const pending = await store.tokens.getWithUser!('tok', now)
+  t.match(pending, { token: { hash: 'tok', status: 'pending', userId: null }, user: null, groups: [] }, 'a pending token has no user')
+  await store.tokens.authenticate('tok', { userId: 'usr_a', ssoSession: 'sso_1', sessionEndsAt: now + 1000, authAt: now, codeHash: null, expiresAt: now + 60_000 }, now)
+  const read = await store.tokens.getWithUser!('tok', now)
+  t.same(read?.token, await store.tokens.get('tok', now), 'the same token record as get')
+  t.same(read?.user, await store.users.byId('usr_a'), 'the same user record as users.byId')
+  t.same(read?.groups, ['alpha', 'zeta'], 'groups sorted, as groups.ofUser')
+  t.equal(await store.tokens.getWithUser!('tok', now + 120_000), null, 'expired: nothing')
+  t.equal(await store.tokens.getWithUser!('nope', now), null, 'unknown: nothing')
+})

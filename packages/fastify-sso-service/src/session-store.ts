@@ -43,6 +43,8 @@ export interface SqliteSessionStoreOptions {
   table?: string
 }
 
+interface SaveParams { sid: string, data: string, expires: number, user: string | null, sso: string | null }
+
 /** `$.a.b`: the JSON paths `rekeyUser` accepts (plain object keys). */
 export const JSON_PATH = /^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$/
 
@@ -58,7 +60,7 @@ export class SqliteSessionStore implements ServiceSessionStore {
   readonly #db: Database
   readonly #table: string
   readonly #get: Statement<[string]>
-  readonly #set: Statement<[{ sid: string, data: string, expires: number, user: string | null, sso: string | null }]>
+  readonly #set: Statement<[SaveParams]>
   readonly #ends: Array<Statement<[{ where: string, floor: number }]>>
   readonly #deletes: Array<Statement<[string]>>
   readonly #endsBefore: Array<Statement<[{ where: string, floor: number, before: number }]>>
@@ -67,6 +69,8 @@ export class SqliteSessionStore implements ServiceSessionStore {
   readonly #prune: Statement<[number]>
   readonly #pruneEnded: Statement<[number]>
   readonly #rekey = new Map<string, Statement<unknown[]>>()
+  /** Saves waiting for this event-loop turn's commit (see `set`). */
+  #saves: Array<{ params: SaveParams, resolve: () => void, reject: (err: unknown) => void }> = []
 
   constructor (options: SqliteSessionStoreOptions) {
     const table = options.table ?? 'sessions'
@@ -111,8 +115,37 @@ export class SqliteSessionStore implements ServiceSessionStore {
     return row !== undefined && row.expires_at > now ? JSON.parse(row.data) as Session : null
   }
 
+  /**
+   * Group commit: the saves of one event-loop turn are written in one transaction (one WAL
+   * commit instead of one each), and each resolves once it is committed. If that transaction
+   * fails, each save is tried on its own, so a save fails only for its own reason. A save
+   * queued before a `destroy` of its session still writes nothing (the ended-session check is
+   * in the statement).
+   */
   async set (sid: string, session: Session, index: SessionIndex): Promise<void> {
-    this.#set.run({ sid, data: JSON.stringify(session), expires: index.expiresAt, user: index.user, sso: index.ssoSession })
+    const params = { sid, data: JSON.stringify(session), expires: index.expiresAt, user: index.user, sso: index.ssoSession }
+    await new Promise<void>((resolve, reject) => {
+      if (this.#saves.push({ params, resolve, reject }) === 1) setImmediate(() => { this.#commitSaves() })
+    })
+  }
+
+  #commitSaves (): void {
+    const saves = this.#saves
+    this.#saves = []
+    try {
+      this.#db.transaction(() => { for (const s of saves) this.#set.run(s.params) })()
+    } catch {
+      for (const s of saves) {
+        try {
+          this.#set.run(s.params)
+          s.resolve()
+        } catch (err) {
+          s.reject(err)
+        }
+      }
+      return
+    }
+    for (const s of saves) s.resolve()
   }
 
   /**

@@ -111,3 +111,19 @@ t.test('lookups by user, SSO session and expiry use the indexes, never a scan', 
   t.match(plan('DELETE FROM sessions WHERE sso_session = ?', 'g1'), /sessions_sso/, 'destroyBySsoSession uses sessions_sso')
 })
 
+t.test('the saves of one event-loop turn share one commit; one that cannot be written fails alone', async (t) => {
+  const { db, set, get, count } = open(t)
+  // A real constraint refusing one row: its save fails, the others of the same turn are kept.
+  db.exec("CREATE TRIGGER refuse_bad BEFORE INSERT ON sessions WHEN NEW.sid = 'bad' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+  const results = await Promise.allSettled([set('a', { user: 'alice' }), set('bad', { user: 'mallory' }), set('b', { user: 'bob' })])
+  t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'])
+  t.match((results[1] as PromiseRejectedResult).reason, { message: /refused/ })
+  t.same(await get('a'), { user: 'alice' })
+  t.same(await get('b'), { user: 'bob' })
+  t.equal(count(), 2)
+
+  // Many saves at once: all written, the last save of a session wins.
+  await Promise.all(Array.from({ length: 50 }, async (_, i) => await set(`s${i % 10}`, { user: 'carol', n: i })))
+  t.same(await get('s3'), { user: 'carol', n: 43 })
+  t.equal(count(), 12)
+})

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto'
 
 /** Bytes of entropy in every token and secret this package makes: 256 bits. */
 export const TOKEN_BYTES = 32
@@ -8,8 +8,26 @@ export const TOKEN_BYTES = 32
  * Used for authentication request tokens, service secrets and session ids.
  */
 export function generateToken (bytes: number = TOKEN_BYTES): string {
-  return randomBytes(bytes).toString('base64url')
+  if (bytes > POOL_BYTES) return randomFillSync(Buffer.allocUnsafe(bytes)).toString('base64url')
+  if (poolOffset + bytes > POOL_BYTES) {
+    randomFillSync(pool)
+    poolOffset = 0
+  }
+  const token = pool.toString('base64url', poolOffset, poolOffset + bytes)
+  // Each byte is handed out once: zeroed as it leaves the pool.
+  pool.fill(0, poolOffset, poolOffset + bytes)
+  poolOffset += bytes
+  return token
 }
+
+/**
+ * Randomness in batches: one call to the CSPRNG per 4 KiB instead of one per token (a
+ * `randomBytes` call costs about 5 µs, a slice of the pool a fraction of that). The bytes are
+ * the same CSPRNG's; each is used for one token only.
+ */
+const POOL_BYTES = 4096
+const pool = Buffer.alloc(POOL_BYTES)
+let poolOffset = POOL_BYTES
 
 /**
  * The value stored in place of a token: its SHA-256, base64url.

@@ -35,6 +35,23 @@ t.test('generateToken: format, size and entropy', async (t) => {
   }
   t.match(generateToken(16), /^[A-Za-z0-9_-]{22}$/, 'a custom size')
   t.equal(Buffer.from(generateToken(64), 'base64url').length, 64)
+  t.equal(Buffer.from(generateToken(5000), 'base64url').length, 5000, 'larger than the pool: drawn on its own')
+})
+
+t.test('generateToken: pooled randomness hands each byte out once, across refills', async (t) => {
+  // 4 KiB pool: 500 tokens of 32 bytes cross several refills; odd sizes misalign them.
+  const raw = Array.from({ length: 500 }, (_, i) => Buffer.from(generateToken(i % 3 === 0 ? 31 : 32), 'base64url'))
+  const chunks = new Set<string>()
+  for (const b of raw) {
+    if (b.every((x) => x === 0)) t.fail('a token of zero bytes')
+    // any 16-byte window of one token never shows up in another
+    for (let o = 0; o + 16 <= b.length; o += 8) {
+      const w = b.subarray(o, o + 16).toString('hex')
+      if (chunks.has(w)) t.fail('bytes reused between tokens')
+      chunks.add(w)
+    }
+  }
+  t.pass('no bytes reused')
 })
 
 t.test('hashToken: deterministic SHA-256, base64url, distinct from the input', async (t) => {

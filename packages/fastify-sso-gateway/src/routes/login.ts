@@ -69,7 +69,8 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
   /** Authenticates the pending request for `user` and sends the browser back to the service. */
   async function complete (request: FastifyRequest, reply: FastifyReply, pending: Pending, user: UserRecord, status: 302 | 303): Promise<FastifyReply> {
     // Access is checked before the request is authenticated: a refused user's service hears nothing.
-    if (!await gateway.mayUse(pending.service, user)) {
+    const groups = await gateway.groupsOf(user)
+    if (!await gateway.mayUse(pending.service, user, groups)) {
       request.log.warn({ audit: 'access_denied', service: pending.service.name, user: user.username }, 'sso access to a service refused')
       await gateway.audit('access_denied', { user: user.username, service: pending.service.name })
       if (pending.token.prompt === 'none') {
@@ -106,7 +107,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       ssoSession: session.get('sso') as string,
       sessionEndsAt: (session.get('createdAt') as number) + options.absoluteTimeout,
       authAt: session.get('authAt') ?? (session.get('createdAt') as number)
-    }, await gateway.signInEvents(pending.service, user))
+    }, gateway.signInEvents(pending.service, user, groups))
     if (authenticated === false) {
       return await sendMessage(reply, pages, options.title, 400, {
         heading: 'This sign-in link is no longer valid',

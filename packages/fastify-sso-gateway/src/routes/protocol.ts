@@ -88,22 +88,23 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
 
   serviceRoute(PATHS.get, authenticationTokenBodySchema, {}, async (request, _reply, service) => {
     const body = request.body as { authentication_token: string, code?: string }
-    const token = await gateway.tokens.read(service, body.authentication_token, body.code, request.log)
-    if (token === 'declined') {
+    const read = await gateway.tokens.read(service, body.authentication_token, body.code, request.log)
+    if (read === 'declined') {
       // A passive request that met no signed-in browser: answered once, then spent.
       request.log.info({ audit: 'token_declined', service: service.name }, 'sso passive request: nobody signed in')
       return { authenticated: false, reason: 'login_required' }
     }
     // An authenticated token always has its user (set in the same UPDATE), and deleting or
     // disabling the user burns it: only a change between the two reads gets a refusal here.
+    const token = read.token
     /* c8 ignore next 2 */
-    const user = token.userId === null ? null : await gateway.userById(token.userId)
+    const user = read.user !== undefined ? read.user : token.userId === null ? null : await gateway.userById(token.userId)
     if (user === null || !user.isActive) throw new errors.INVALID_REQUEST_TOKEN()
     return {
       authenticated: true,
       user_identy: user.username,
       next_url: token.nextUrl,
-      user: await gateway.accountOf(service, user),
+      user: read.groups !== undefined ? gateway.accountWith(service, user, read.groups) : await gateway.accountOf(service, user),
       sso_session: token.ssoSession,
       sso_session_ends_at: token.sessionEndsAt,
       auth_time: token.authAt,

@@ -1,13 +1,13 @@
 import Database from 'better-sqlite3'
 import type { Database as Db, Statement } from 'better-sqlite3'
 import type { Session } from 'fastify'
-import type { SessionIndex, SsoPrompt } from 'fastify-sso-protocol'
+import { checkpointInBackground, type SessionIndex, type SsoPrompt } from 'fastify-sso-protocol'
 import { errors } from '../errors.js'
 import { settingOf } from './settings.js'
 import type {
   BrowserSessionStore, DeliveryStatus, EndedSessions, EndUserSessions, EventsOf, GatewayStore, GroupStore, NewOutboxEvent, NewRequestToken, NewUser,
   AuditRecord, AuditStore, NewService, OutboxEvent, OutboxStore, PreviousSecrets, RequestTokenRecord, RequestTokenStore, ServiceAccess, ServicePatch, ServiceRecord, ServiceStore, ServiceUser,
-  SsoSessionService, SsoSessionStore, TokenAuthentication, UserPatch, UserRecord, UserStore
+  SsoSessionService, SsoSessionStore, TokenAuthentication, TokenWithUser, UserPatch, UserRecord, UserStore
 } from './store.js'
 
 /**
@@ -334,6 +334,7 @@ function prepareStatements (db: Db) {
     serviceByName: p('SELECT * FROM services WHERE name = ?'),
     serviceByToken: p(`SELECT * FROM services WHERE token_hash = @hash
       UNION ALL SELECT * FROM services WHERE previous_token_hash = @hash LIMIT 1`),
+    dataVersion: db.prepare('PRAGMA data_version').pluck(),
     services: p('SELECT * FROM services ORDER BY created_at, name'),
     updateService: p(`UPDATE services SET base_url = @base_url, event_url = @event_url, token_hash = @token_hash,
       signing_secret = @signing_secret, django_token = @django_token, enabled = @enabled, fresh_login = @fresh_login,
@@ -358,6 +359,12 @@ function prepareStatements (db: Db) {
     serviceUsers: p(`SELECT l.user_id, l.username AS last_username, u.* FROM service_logins l LEFT JOIN users u ON u.id = l.user_id
       WHERE l.service_id = ? AND l.user_id > ? ORDER BY l.user_id LIMIT ?`),
     token: p('SELECT * FROM request_tokens WHERE hash = ? AND expires_at > ?'),
+    // The token, its user and the user's groups in one statement (what /sso/get/ reads).
+    tokenWithUser: p(`SELECT t.*, u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash,
+        u.is_active AS u_is_active, u.is_staff AS u_is_staff, u.is_superuser AS u_is_superuser, u.email AS u_email,
+        u.display_name AS u_display_name, u.attributes AS u_attributes, u.created_at AS u_created_at, u.updated_at AS u_updated_at,
+        (SELECT json_group_array(group_name ORDER BY group_name) FROM group_members WHERE user_id = t.user_id) AS u_groups
+      FROM request_tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.hash = ? AND t.expires_at > ?`),
     // Never into an SSO session that has ended (signed out while this request was on its way).
     authenticate: p(`UPDATE request_tokens SET status = 'authenticated', user_id = ?, sso_session = ?, session_ends_at = ?, auth_at = ?, code_hash = ?, expires_at = ?
       WHERE hash = ? AND status = 'pending' AND expires_at > ?
@@ -461,6 +468,12 @@ export interface SqliteGatewayStoreOptions {
    * @default 5000
    */
   busyTimeout?: number
+  /**
+   * How often the WAL is checkpointed (copied back into the database file), in ms. Checkpoints run
+   * from a timer, off the request path, instead of inside whichever commit fills the WAL.
+   * @default 1000
+   */
+  checkpointInterval?: number
 }
 
 /**
@@ -543,6 +556,7 @@ export class SqliteGatewayStore implements GatewayStore {
   readonly ssoSessions: SsoSessionStore
   readonly sessions: BrowserSessionStore
   readonly outbox: OutboxStore
+  readonly #stopCheckpoints: () => void
   readonly audit: AuditStore
 
   constructor (options: SqliteGatewayStoreOptions = {}) {
@@ -552,6 +566,7 @@ export class SqliteGatewayStore implements GatewayStore {
     this.db.pragma('synchronous = NORMAL')
     this.db.pragma('foreign_keys = ON')
     this.#migrate()
+    this.#stopCheckpoints = checkpointInBackground(this.db, options.checkpointInterval ?? 1000)
     const run = new Runner(this.db, prepareStatements(this.db), options.busyTimeout ?? 5000)
     this.users = sqliteUsers(run)
     this.groups = sqliteGroups(run)
@@ -585,6 +600,7 @@ export class SqliteGatewayStore implements GatewayStore {
   }
 
   async close (): Promise<void> {
+    this.#stopCheckpoints()
     if (this.db.open) this.db.close()
   }
 }
@@ -665,10 +681,79 @@ function sqliteGroups (run: Runner): GroupStore {
   }
 }
 
+/** A service record nobody can change in place (the cache hands the same object to every caller). */
+function frozenService (r: ServiceRecord): ServiceRecord {
+  if (r.access !== null) {
+    Object.freeze(r.access.users)
+    Object.freeze(r.access.groups)
+    Object.freeze(r.access)
+  }
+  if (r.fields !== null) Object.freeze(r.fields)
+  if (r.previous !== null) Object.freeze(r.previous)
+  return Object.freeze(r)
+}
+
+/** At most this many services are cached (more only in odd deployments: the cache then starts over). */
+const SERVICE_CACHE_MAX = 10_000
+
+/**
+ * Services are read on every protocol request (by the hash of the caller's secret) and change
+ * rarely: they are kept in memory. The cache is dropped on every change made through this store
+ * (at once), and when another connection (another gateway process on the file, the CLI) has
+ * committed to the database: SQLite's `data_version` is checked once per event-loop turn, so a
+ * change made elsewhere (a service disabled with the CLI) counts from the next turn on. The
+ * check costs as much as the lookup it saves, hence once per turn, not per request. Unknown
+ * secrets are never cached.
+ */
+class ServiceCache {
+  readonly #byHash = new Map<string, ServiceRecord>()
+  readonly #byId = new Map<string, ServiceRecord>()
+  #version = -1
+  /** Whether `data_version` was checked in this event-loop turn. */
+  #checked = false
+
+  constructor (readonly run: Runner) {}
+
+  /** The entry for `key`, or it is looked up (and kept if found). */
+  async get (index: 'hash' | 'id', key: string): Promise<ServiceRecord | null> {
+    return await this.run.one((st) => {
+      if (!this.#checked) {
+        const version = st.dataVersion.get() as number
+        if (version !== this.#version) {
+          this.clear()
+          this.#version = version
+        }
+        this.#checked = true
+        setImmediate(() => { this.#checked = false })
+      }
+      const map = index === 'hash' ? this.#byHash : this.#byId
+      const hit = map.get(key)
+      if (hit !== undefined) return hit
+      const row = (index === 'hash' ? st.serviceByToken.get({ hash: key }) : st.serviceById.get(key)) as ServiceRow | undefined
+      if (row === undefined) return null
+      if (this.#byId.size >= SERVICE_CACHE_MAX) this.clear()
+      const service = frozenService(toService(row))
+      this.#byHash.set(service.tokenHash, service)
+      // Found by its previous secret (a rotation's overlap): kept under that hash too; whether
+      // the previous secret is still good is decided by the caller, at each use.
+      if (index === 'hash') this.#byHash.set(key, service)
+      this.#byId.set(service.id, service)
+      return service
+    })
+  }
+
+  clear (): void {
+    this.#byHash.clear()
+    this.#byId.clear()
+  }
+}
+
 function sqliteServices (run: Runner): ServiceStore {
   const one = (row: unknown): ServiceRecord | null => row === undefined ? null : toService(row as ServiceRow)
+  const cache = new ServiceCache(run)
   return {
     create: async (service) => await run.write((st) => {
+      cache.clear()
       const createdAt = Date.now()
       try {
         st.insertService.run({ ...serviceParams(service), name: service.name, protocol: service.protocol, created_at: createdAt })
@@ -678,11 +763,12 @@ function sqliteServices (run: Runner): ServiceStore {
       }
       return { ...service, previous: service.previous ?? null, createdAt }
     }),
-    byId: async (id) => await run.one((st) => one(st.serviceById.get(id))),
+    byId: async (id) => await cache.get('id', id),
     byName: async (name) => await run.one((st) => one(st.serviceByName.get(name))),
-    byTokenHash: async (tokenHash) => await run.one((st) => one(st.serviceByToken.get({ hash: tokenHash }))),
+    byTokenHash: async (tokenHash) => await cache.get('hash', tokenHash),
     list: async () => await run.one((st) => (st.services.all() as ServiceRow[]).map(toService)),
     update: async (id: string, patch: ServicePatch, events?: EventsOf<ServiceRecord>) => await run.write((st): ServiceRecord | null => {
+      cache.clear()
       const old = one(st.serviceById.get(id))
       if (old === null) return null
       const service: ServiceRecord = { ...old, ...patch }
@@ -704,6 +790,18 @@ function sqliteTokens (run: Runner): RequestTokenStore {
       await run.one((st) => st.insertToken.run(t.hash, t.serviceId, t.nextUrl, t.prompt, t.expiresAt, t.createdAt))
     },
     get: async (hash, now) => await run.one((st) => one(st.token.get(hash, now))),
+    getWithUser: async (hash, now) => await run.one((st): TokenWithUser | null => {
+      const r = st.tokenWithUser.get(hash, now) as (TokenRow & { [K in keyof UserRow as `u_${K}`]: UserRow[K] | null } & { u_groups: string }) | undefined
+      if (r === undefined) return null
+      const user = r.u_id === null
+        ? null
+        : toUser({
+          id: r.u_id, username: r.u_username as string, password_hash: r.u_password_hash, is_active: r.u_is_active as number,
+          is_staff: r.u_is_staff as number, is_superuser: r.u_is_superuser as number, email: r.u_email, display_name: r.u_display_name,
+          attributes: r.u_attributes as string, created_at: r.u_created_at as number, updated_at: r.u_updated_at as number
+        })
+      return { token: toToken(r), user, groups: JSON.parse(r.u_groups) as string[] }
+    }),
     authenticate: async (hash: string, by: TokenAuthentication, now: number, events?: EventsOf<string>) => await run.write((st): boolean => {
       const row = st.authenticate.get(by.userId, by.ssoSession, by.sessionEndsAt, by.authAt, by.codeHash, by.expiresAt, hash, now, by.ssoSession) as { service_id: string } | undefined
       if (row === undefined) return false

@@ -271,11 +271,24 @@ export interface ServiceStore {
  * Authentication request tokens. The states and transitions are owned by `request-tokens.ts`;
  * each method here is one atomic check-and-set of one transition.
  */
+/** A request token with its user and the user's groups (`RequestTokenStore.getWithUser`). */
+export interface TokenWithUser {
+  token: RequestTokenRecord
+  user: UserRecord | null
+  groups: string[]
+}
+
 export interface RequestTokenStore {
   /** Stores a new pending token. */
   create: (token: NewRequestToken) => Promise<void>
   /** A token that has not expired at `now`, in any state, or null. */
   get: (hash: string, now: number) => Promise<RequestTokenRecord | null>
+  /**
+   * Optional: `get` with the token's user (null if it has none) and that user's groups (sorted),
+   * read together: what `/sso/get/` needs, in one round trip. Without it the gateway calls
+   * `get`, `users.byId` and `groups.ofUser`.
+   */
+  getWithUser?: (hash: string, now: number) => Promise<TokenWithUser | null>
   /**
    * pending → authenticated, for a live token, with a new expiry; records in the same
    * transaction that the user signed in to the token's service, that the SSO session reached
