@@ -11,6 +11,7 @@
  *   options (the tests use short ones).
  *   ADMIN_TOKEN   enables a small admin API (see admin.ts) that shows the decorator API at work;
  *                 at least 32 characters (a shorter one, the empty string included, stops the start).
+ *   GATEWAY_LOGIN_RATE_LIMIT  sign-in form posts one client may make per minute (default 30).
  *   SECRETS_KEY   encrypts the services' signing secrets (and django-sso tokens) in the database.
  */
 import Fastify from 'fastify'
@@ -60,9 +61,12 @@ await app.register(fastifySsoGateway, {
   cookieName: 'demo_gateway_session',
   cookieSecure: 'auto', // Secure when the request came over HTTPS (the default)
   title: 'Demo single sign-on',
+  // Unknown URLs of this app get the gateway's not-found page (an app-wide choice, so an option).
+  notFoundPage: true,
   ...(env.SECRETS_KEY === undefined ? {} : { secretsKey: env.SECRETS_KEY }),
   ...durationsFromEnv(),
-  ...(env.RETRY_SCHEDULE === undefined ? {} : { retrySchedule: JSON.parse(env.RETRY_SCHEDULE) as number[] })
+  ...(env.RETRY_SCHEDULE === undefined ? {} : { retrySchedule: JSON.parse(env.RETRY_SCHEDULE) as number[] }),
+  ...(env.GATEWAY_LOGIN_RATE_LIMIT === undefined ? {} : { loginRateLimit: { max: Number(env.GATEWAY_LOGIN_RATE_LIMIT), timeWindow: 60_000 } })
 })
 
 if (env.ADMIN_TOKEN !== undefined) await app.register(adminRoutes, { prefix: '/admin', token: env.ADMIN_TOKEN })

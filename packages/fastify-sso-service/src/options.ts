@@ -1,8 +1,12 @@
 import { checkNextUrl, FASTIFY_REGISTER_KEYS, isSigningSecret, MAX_TOKEN_LENGTH, showOption, unknownOption } from 'fastify-sso-protocol'
+import { resolvePageOptions, type PageOptions } from 'fastify-sso-protocol/pages'
 import { InvalidOptionError } from './errors.js'
 import { defaultSteps } from './pipeline.js'
 import type { AccountsAdapter, PipelineStep } from './pipeline.js'
 import type { FastifySsoServiceOptions, ResolvedOptions } from './types.js'
+
+/** The pages a user may replace (`templates`). */
+export const SERVICE_PAGE_NAMES = ['logout', 'signedOut', 'message'] as const
 
 /** @default values of the options. */
 export const DEFAULTS = {
@@ -20,7 +24,7 @@ const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/
 export const OPTION_NAMES: readonly string[] = Object.freeze([
   'gatewayUrl', 'gatewayInternalUrl', 'token', 'signingSecret', 'acceptUnsignedEvents', 'sessionSecret', 'cookieName',
   'cookieSecure', 'database', 'idleTimeout', 'absoluteTimeout', 'requestTimeout', 'keepAliveInterval', 'dispatcher',
-  'afterLogoutUrl', 'accounts', 'pipeline', 'onAccount', 'onDeauthenticate', 'loginRateLimit'
+  'afterLogoutUrl', 'templates', 'locale', 'messages', 'theme', 'notFoundPage', 'accounts', 'pipeline', 'onAccount', 'onDeauthenticate', 'loginRateLimit'
 ])
 
 /** A secret (token, signing or session secret) is never shown, whatever its type. */
@@ -146,6 +150,10 @@ export function resolveOptions (options: FastifySsoServiceOptions): ResolvedOpti
   const afterLogoutUrl = o.afterLogoutUrl ?? DEFAULTS.afterLogoutUrl
   if (checkNextUrl(afterLogoutUrl) === null) invalid('afterLogoutUrl', 'a relative path such as "/"', afterLogoutUrl)
 
+  const pages = resolvePageOptions(o as PageOptions, SERVICE_PAGE_NAMES, (name, problem, value) => invalid(name, problem.replace(/^must be /, ''), value))
+  const notFoundPage = o.notFoundPage ?? false
+  if (typeof notFoundPage !== 'boolean') invalid('notFoundPage', 'true or false', notFoundPage)
+
   return Object.freeze({
     gatewayUrl,
     gatewayInternalUrl,
@@ -163,6 +171,8 @@ export function resolveOptions (options: FastifySsoServiceOptions): ResolvedOpti
     loginRateLimit: Object.freeze({ max, timeWindow: timeWindow as number }),
     dispatcher: dispatcher as ResolvedOptions['dispatcher'],
     afterLogoutUrl: afterLogoutUrl as string,
+    pages,
+    notFoundPage,
     accounts: accountsAdapter(o.accounts),
     pipeline: optionalFunction('pipeline', options.pipeline),
     onAccount: optionalFunction('onAccount', options.onAccount),

@@ -21,7 +21,7 @@ const querystring = {
  * anonymous if not signed in there). `prompt=login`: the password is asked again,
  * even from a signed-in user.
  */
-export const loginRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client }) => {
+export const loginRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client, pages }) => {
   const perClient = new FixedWindowCounter(options.loginRateLimit.max, options.loginRateLimit.timeWindow)
   for (const url of bothForms(PATHS.login)) {
     fastify.get<{ Querystring: { next?: string, prompt?: SsoPrompt } }>(url, { schema: { querystring } }, async (request, reply) => {
@@ -31,7 +31,7 @@ export const loginRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { o
       const wait = perClient.take(request.ip, Date.now())
       if (wait > 0) {
         request.log.warn({ audit: 'login_throttled', step: 'obtain' }, 'too many sign-ins started by one client')
-        return sendErrorPage(reply.header('retry-after', Math.ceil(wait / 1000)), new TooManySignInsError(), loginHref(next, prompt))
+        return sendErrorPage(reply.header('retry-after', Math.ceil(wait / 1000)), pages, new TooManySignInsError(), loginHref(next, prompt))
       }
       let token: string
       try {
@@ -39,7 +39,7 @@ export const loginRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { o
       } catch (err) {
         const error = err as FastifyError
         request.log.warn({ audit: 'login_failed', step: 'obtain', code: error.code }, 'could not obtain a request token from the gateway')
-        return sendErrorPage(reply, error, loginHref(next, prompt))
+        return sendErrorPage(reply, pages, error, loginHref(next, prompt))
       }
       const session = sessionOf(request)
       const now = Date.now()
