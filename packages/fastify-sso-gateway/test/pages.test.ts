@@ -141,3 +141,21 @@ t.test('the rate limit page: friendly, with the wait, and back to the same sign-
   t.notMatch(limited.body, /Rate limit exceeded/)
   t.match(limited.body, new RegExp(`href="/login/\\?sso=${token}" id="next-step">Back to sign-in<`))
 })
+
+t.test('the sessions page\'s words: device names (bowser) and relative times (Intl)', async (t) => {
+  const { deviceName, relativeTime } = await import('../src/routes/sessions.js')
+  const en = (await buildApp()).app
+  t.teardown(() => en.close())
+  const tr = (key: string, p?: Record<string, string | number>): string => key === 'sessions.browserOn' ? `${String(p?.browser)} on ${String(p?.os)}` : key
+  t.equal(deviceName('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36 Edg/126.0', tr as never), 'Microsoft Edge on Windows')
+  t.equal(deviceName('curl/8.5.0', tr as never), 'sessions.unknownBrowser', 'not a browser bowser knows')
+  t.equal(deviceName('Mozilla/5.0 Firefox/128.0', tr as never), 'Firefox', 'a browser without an OS')
+  t.equal(deviceName(null, tr as never), 'sessions.unknownBrowser')
+  t.equal(deviceName('  ', tr as never), 'sessions.unknownBrowser')
+  const now = Date.UTC(2026, 0, 10, 12)
+  t.equal(relativeTime(now - 10_000, now, 'en'), 'now')
+  t.equal(relativeTime(now + 5000, now, 'en'), 'now', 'a clock a little ahead')
+  t.equal(relativeTime(now - 5 * 60_000, now, 'en'), '5 minutes ago')
+  t.equal(relativeTime(now - 86_400_000, now, 'en'), 'yesterday')
+  t.equal(relativeTime(now - 3 * 3_600_000, now, 'ru'), '3 часа назад')
+})

@@ -41,10 +41,6 @@ export function securityHeaders (options: ResolvedOptions): Record<string, strin
   }
 }
 
-/** Headers of every HTML page this plugin sends. */
-export function htmlHeaders (options: ResolvedOptions): Record<string, string> {
-  return { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...securityHeaders(options) }
-}
 
 /** The locale of a request's pages. */
 export function localeOf (pages: Pages, request: FastifyRequest): string {
