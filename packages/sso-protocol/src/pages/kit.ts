@@ -170,7 +170,7 @@ export class PageKit<Page extends string = string> {
   readonly #stylesheet: string
 
   /**
-   * @param viewsDir the plugin's own page templates (`<page>.eta`)
+   * @param viewsDir the plugin's own page templates (`<page-in-kebab-case>.eta`)
    * @param pageNames the pages, each compiled once here
    * @param stylesheet the URL the plugin serves `css` at
    */
@@ -180,7 +180,8 @@ export class PageKit<Page extends string = string> {
     this.eta = new Eta({ autoEscape: true, cache: true, useWith: false })
     for (const name of PARTIALS) this.eta.loadTemplate(`@${name}`, readFileSync(`${KIT_VIEWS_DIR}${name}.eta`, 'utf8'))
     for (const name of pageNames) {
-      const file = options.templates[name] ?? `${viewsDir}${name}.eta`
+      // Built-in page files are kebab-case: page `signedOut` is `signed-out.eta`.
+      const file = options.templates[name] ?? `${viewsDir}${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}.eta`
       this.#pages.set(name, this.eta.compile(readFileSync(file, 'utf8')) as CompiledPage)
     }
     this.#tables = { ...BUILT_IN_MESSAGES, ...options.messages }
