@@ -82,11 +82,19 @@ async function waitUntilUp (url, child, deadline) {
  * @param {Record<string, string>} [o.eventUrls] event URL to register for an example service, by name (e.g. a proxy)
  * @param {Array<{name: string, baseUrl: string, eventUrl?: string, protocol?: string, secret: string, signingSecret: string}>} [o.extraServices]
  *   more services to register at the gateway (e.g. stand-in processes the caller runs)
+ * @param {number} [o.gateways] how many gateway processes to start (`gateway`, `gateway-2`, …), each on its own
+ *   port with the same environment: give them a shared database (`appEnv.gateway.DATABASE_URL`) (default 1)
+ * @param {string} [o.gatewayUrl] the gateway URL the services use (browser and server to server), e.g. a load
+ *   balancer in front of several gateway processes (default: the first gateway)
  */
 export async function startFleet (o) {
   mkdirSync(o.dataDir, { recursive: true })
   const secrets = loadSecrets(o.dataDir)
-  const apps = APPS.filter((a) => o.apps === undefined || o.apps.includes(a))
+  const base = APPS.filter((a) => o.apps === undefined || o.apps.includes(a))
+  const extraGateways = base.includes('gateway') ? Array.from({ length: Math.max(0, (o.gateways ?? 1) - 1) }, (_, i) => `gateway-${i + 2}`) : []
+  const apps = [...base.slice(0, 1), ...extraGateways, ...base.slice(1)]
+  const gatewayPorts = {}
+  for (const g of extraGateways) gatewayPorts[g] = await freePort()
   const ports = {
     gateway: o.ports?.gateway ?? await freePort(),
     a: o.ports?.a ?? await freePort(),
@@ -103,6 +111,8 @@ export async function startFleet (o) {
     a: `http://127.0.0.1:${ports.a}`,
     b: `http://127.0.0.1:${ports.b}`
   }
+  /** Every gateway process's loopback URL, the first one first. */
+  const gateways = [internal.gateway, ...extraGateways.map((g) => `http://127.0.0.1:${gatewayPorts[g]}`)]
   // Every browser of a test comes from 127.0.0.1: the services' per-client sign-in budget is
   // raised for the fleet (LOGIN_RATE_LIMIT, sign-ins per minute; the plugin's default is 30).
   const common = { NODE_ENV: 'development', LOG_LEVEL: 'warn', HOST: '127.0.0.1', LOGIN_RATE_LIMIT: '600', ...o.env }
@@ -131,13 +141,16 @@ export async function startFleet (o) {
       PORT: String(port),
       DATABASE: join(o.dataDir, `${name}.sqlite`),
       SESSION_SECRET: secrets.sessions[name],
-      GATEWAY_URL: urls.gateway,
-      GATEWAY_INTERNAL_URL: internal.gateway,
+      GATEWAY_URL: o.gatewayUrl ?? urls.gateway,
+      GATEWAY_INTERNAL_URL: o.gatewayUrl ?? internal.gateway,
       SSO_TOKEN: secrets.services[name].secret,
       SSO_SIGNING_SECRET: secrets.services[name].signingSecret
     }
   }
+  for (const g of extraGateways) envs[g] = { ...envs.gateway, PORT: String(gatewayPorts[g]) }
   const keyOf = (app) => app === 'gateway' ? 'gateway' : app === 'service-a' ? 'a' : 'b'
+  const homeOf = (app) => app.startsWith('gateway') ? 'gateway' : app
+  const upUrl = (app) => app in gatewayPorts ? `http://127.0.0.1:${gatewayPorts[app]}/` : `${internal[keyOf(app)]}/`
 
   /** @type {Record<string, import('node:child_process').ChildProcess & {output?: string}>} */
   const procs = {}
@@ -145,8 +158,8 @@ export async function startFleet (o) {
   async function start (app) {
     const running = procs[app]
     if (running !== undefined && running.exitCode === null && running.signalCode === null) throw new Error(`${app} is already running`)
-    const child = spawn(process.execPath, [join(ROOT, 'examples', app, 'dist', 'server.js')], {
-      env: { ...process.env, ...common, ...envs[app], ...o.appEnv?.[app] },
+    const child = spawn(process.execPath, [join(ROOT, 'examples', homeOf(app), 'dist', 'server.js')], {
+      env: { ...process.env, ...common, ...envs[app], ...o.appEnv?.[homeOf(app)] },
       stdio: ['ignore', o.output ?? 'pipe', o.output ?? 'pipe'],
       detached: o.detached === true
     })
@@ -158,7 +171,7 @@ export async function startFleet (o) {
       child.stdout.on('data', keep)
       child.stderr.on('data', keep)
     }
-    await waitUntilUp(`${internal[keyOf(app)]}/`, child, Date.now() + 20000)
+    await waitUntilUp(upUrl(app), child, Date.now() + 20000)
     return child
   }
   /** Stops one app (SIGTERM: a graceful close; SIGKILL: a crash) and waits for it to exit. */
@@ -182,5 +195,7 @@ export async function startFleet (o) {
     const logs = Object.entries(procs).map(([k, p]) => `--- ${k}\n${p.output ?? ''}`).join('\n')
     throw new Error(`${err.message}\n${logs}`)
   }
-  return { urls, internal, ports, procs, secrets, stop, start, stopApp, password: envs.gateway.DEMO_PASSWORD }
+  /** The environment an app was started with (to start another process of it: several processes on a shared store). */
+  const envOf = (app) => ({ ...process.env, ...common, ...envs[app], ...o.appEnv?.[app] })
+  return { urls, internal, gateways, ports, procs, secrets, stop, start, stopApp, envOf, password: envs.gateway.DEMO_PASSWORD }
 }

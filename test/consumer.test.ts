@@ -1,7 +1,7 @@
 // What an npm user gets: the three packages packed with `pnpm pack` (which rewrites workspace:
 // and catalog: versions, as `pnpm publish` does), installed from the tarballs into a fresh
 // project with npm and with pnpm 10 (approving only the build the README names), then both
-// plugins signing a user in over real HTTP, a CommonJS require(), and a TypeScript consumer
+// plugins signing a user in over real HTTP, the `sso-gateway` bin, a CommonJS require(), and a TypeScript consumer
 // typechecked against the installed .d.ts with skipLibCheck: false.
 // Packages come from this machine's npm registry configuration, cache first.
 import { execFile } from 'node:child_process'
@@ -113,6 +113,13 @@ t.test('packed, installed with npm and with pnpm 10, both plugins sign a user in
       t.equal(result.welcome, 'alice', 'the README\'s first try: signed in at the gateway itself, its welcome page says who')
       t.equal(result.secureCookiesOverHttp, 0, 'no Secure cookie on plain http (a browser would drop it)')
       t.match(signIn.stdout + signIn.stderr, /no sessionSecret option/, 'the first-try warning is shown')
+
+      // The gateway's CLI, as npm and pnpm link it (node_modules/.bin, shebang, executable).
+      const help = await run('npx', ['--no-install', 'sso-gateway', '--help'], dir, RUN_TIMEOUT, CLEAN_ENV)
+      t.equal(help.code, 0, 'npx sso-gateway --help', { stderr: help.stderr.slice(-2000) })
+      t.match(help.stdout, /Usage: sso-gateway <command>/)
+      const usage = await run('npx', ['--no-install', 'sso-gateway', 'user', 'list'], dir, RUN_TIMEOUT, CLEAN_ENV)
+      t.equal(usage.code, 2, 'a usage error exits 2 (no database given)')
 
       const required = await run(process.execPath, ['require.cjs'], dir, RUN_TIMEOUT, CLEAN_ENV)
       t.equal(required.stdout.trim(), 'required', 'require() from CommonJS', { stderr: required.stderr.slice(-2000) })

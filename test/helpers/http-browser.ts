@@ -1,4 +1,4 @@
-import { request } from 'undici'
+import { request, type Dispatcher } from 'undici'
 
 export interface Page {
   status: number
@@ -16,6 +16,9 @@ export interface Page {
  */
 export class HttpBrowser {
   readonly jar = new Map<string, Map<string, string>>()
+
+  /** @param dispatcher e.g. an undici Agent bound to another loopback source address (127.0.0.2). */
+  constructor (readonly dispatcher?: Dispatcher) {}
 
   cookieHeader (url: URL): string {
     return [...(this.jar.get(url.hostname) ?? new Map<string, string>())].map(([k, v]) => `${k}=${v}`).join('; ')
@@ -51,6 +54,7 @@ export class HttpBrowser {
         ...(form === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded', origin: url.origin })
       },
       body: form === undefined ? null : new URLSearchParams(form).toString(),
+      ...(this.dispatcher === undefined ? {} : { dispatcher: this.dispatcher }),
       headersTimeout: 15_000,
       bodyTimeout: 15_000
     })

@@ -7,10 +7,13 @@
  * GATEWAY_INTERNAL_URL (server-to-server, defaults to GATEWAY_URL), SSO_TOKEN,
  * SSO_SIGNING_SECRET, SESSION_SECRET, DATABASE (service-a.sqlite), NODE_ENV, GATEWAY_KIND
  * (`django-sso` behind a django-sso gateway: its events are unsigned, there is no keep-alive),
- * LOGIN_RATE_LIMIT (sign-ins one client may start per minute, default 30), ADMIN_TOKEN (at least 32 characters: lets `GET /accounts.json` show the local accounts).
+ * LOGIN_RATE_LIMIT (sign-ins one client may start per minute, default 30), REDIS_URL (sessions,
+ * processed events, accounts and the sign-in throttle in Redis, shared by several processes of
+ * this app; REDIS_PREFIX: the key prefix), ADMIN_TOKEN (at least 32 characters: lets `GET /accounts.json` show the local accounts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import { Redis } from 'ioredis'
 import fastifySsoService, { RECOMMENDED_SERVER_OPTIONS, type AccountsAdapter } from 'fastify-sso-service'
 
 const env = process.env
@@ -52,6 +55,14 @@ const isAdmin = (request: FastifyRequest): boolean => env.ADMIN_TOKEN !== undefi
   timingSafeEqual(createHash('sha256').update(String(request.headers.authorization)).digest(), adminDigest)
 
 const app = Fastify({ ...RECOMMENDED_SERVER_OPTIONS, logger: { level: env.LOG_LEVEL ?? 'info' } })
+
+// Several processes of this app share their sessions, processed events, known accounts and
+// sign-in throttle through one Redis (REDIS_URL; REDIS_PREFIX: key prefix, derived from the token by default).
+const redis = env.REDIS_URL === undefined ? undefined : new Redis(env.REDIS_URL, { maxRetriesPerRequest: 1 })
+redis?.on('error', (err: Error) => { app.log.warn({ err: err.message }, 'redis connection error') })
+if (redis !== undefined) app.addHook('onClose', async () => { redis.disconnect() })
+const prefix = (suffix: string): { prefix?: string } => env.REDIS_PREFIX === undefined ? {} : { prefix: env.REDIS_PREFIX + suffix }
+const shared = redis === undefined ? {} : { store: { redis, ...prefix('') }, limits: { redis, ...prefix('limits:') } }
 // No page of this app may be framed by another site (a framed "Sign out everywhere" button is clickjacking).
 app.addHook('onSend', async (_request, reply) => {
   reply.header('x-frame-options', 'DENY')
@@ -72,6 +83,7 @@ await app.register(fastifySsoService, {
   // The plugin's pages carry this app's name; unknown URLs get the kit's not-found page.
   theme: { name: 'Service A' },
   notFoundPage: true,
+  ...shared,
   accounts: adapter
 })
 

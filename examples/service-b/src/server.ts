@@ -4,10 +4,12 @@
  * pipeline step of its own that can refuse a sign-in, and a resync endpoint.
  *
  * Environment: as service A (PORT defaults to 3002, DATABASE to service-b.sqlite), plus
- * LOGIN_RATE_LIMIT (sign-ins one client may start per minute, default 30), ADMIN_TOKEN (at least 32 characters) to enable `POST /admin/resync` and `GET /accounts.json`.
+ * LOGIN_RATE_LIMIT (sign-ins one client may start per minute, default 30), REDIS_URL and
+ * REDIS_PREFIX (as service A), ADMIN_TOKEN (at least 32 characters) to enable `POST /admin/resync` and `GET /accounts.json`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyRequest } from 'fastify'
+import { Redis } from 'ioredis'
 import fastifySsoService, { RECOMMENDED_SERVER_OPTIONS, insertBefore } from 'fastify-sso-service'
 
 const env = process.env
@@ -36,6 +38,14 @@ const isAdmin = (request: FastifyRequest): boolean => env.ADMIN_TOKEN !== undefi
   timingSafeEqual(createHash('sha256').update(String(request.headers.authorization)).digest(), adminDigest)
 
 const app = Fastify({ ...RECOMMENDED_SERVER_OPTIONS, logger: { level: env.LOG_LEVEL ?? 'info' } })
+
+// Several processes of this app share their sessions, processed events, known accounts and
+// sign-in throttle through one Redis (REDIS_URL; REDIS_PREFIX: key prefix, derived from the token by default).
+const redis = env.REDIS_URL === undefined ? undefined : new Redis(env.REDIS_URL, { maxRetriesPerRequest: 1 })
+redis?.on('error', (err: Error) => { app.log.warn({ err: err.message }, 'redis connection error') })
+if (redis !== undefined) app.addHook('onClose', async () => { redis.disconnect() })
+const prefix = (suffix: string): { prefix?: string } => env.REDIS_PREFIX === undefined ? {} : { prefix: env.REDIS_PREFIX + suffix }
+const shared = redis === undefined ? {} : { store: { redis, ...prefix('') }, limits: { redis, ...prefix('limits:') } }
 // No page of this app may be framed by another site (a framed "Sign out everywhere" button is clickjacking).
 app.addHook('onSend', async (_request, reply) => {
   reply.header('x-frame-options', 'DENY')
@@ -56,6 +66,7 @@ await app.register(fastifySsoService, {
   // The plugin's pages carry this app's name; unknown URLs get the kit's not-found page.
   theme: { name: 'Service B', css: ':root { --sso-accent: #0b6e4f; } @media (prefers-color-scheme: dark) { :root { --sso-accent: #7fd6b0; } }' },
   notFoundPage: true,
+  ...shared,
   accounts: {
     find: (ctx) => accounts.get(ctx.account.user_id ?? ctx.account.username),
     create: (ctx) => {

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { checkSessionLifetime, generateToken, type FixedWindowCounter } from 'fastify-sso-protocol'
+import { checkSessionLifetime, generateToken } from 'fastify-sso-protocol'
 import type { FormTokens } from './form-tokens.js'
+import type { Limits } from './limits.js'
 import type { Gateway } from './gateway.js'
 import type { OutboxDispatcher } from './outbox/dispatcher.js'
 import type { ResolvedGatewayOptions } from './options.js'
@@ -30,10 +31,11 @@ export interface RouteContext {
   gateway: Gateway
   pages: Pages
   /**
-   * Per service: sign-ins completed through its request tokens (what `obtainRateLimit` counts),
-   * and raw `/sso/obtain/` calls (ceiling: 10 × `obtainRateLimit.max`).
+   * Throttles and budgets (the `limits` option's store): per client address, per (account,
+   * address) failures, per service sign-ins completed (`obtainRateLimit`) and raw `/sso/obtain/`
+   * calls (ceiling: 10 × `obtainRateLimit.max`). Keys `ip:`, `fail:`, `signin:`, `obtain:` (README, "Several processes").
    */
-  budgets: { signIns: FixedWindowCounter, obtains: FixedWindowCounter }
+  limits: Limits
   /** CSRF tokens of forms shown to browsers with no gateway session (no session row for them). */
   formTokens: FormTokens
   /** The event dispatcher: a service that calls the gateway is reachable again (its backlog goes out). */

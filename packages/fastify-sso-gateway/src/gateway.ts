@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import {
   generateSigningSecret, generateToken, hashToken, isSigningSecret, type DeauthenticateReason, type SessionLifetime
@@ -10,16 +11,17 @@ import type { OutboxDispatcher } from './outbox/dispatcher.js'
 import { MAX_PASSWORD_LENGTH, type PasswordHasher } from './passwords.js'
 import { RequestTokens } from './request-tokens.js'
 import type {
-  EndedSessions, EndUserSessions, GatewayStore, NewOutboxEvent, ServiceAccess, ServicePatch, ServiceProtocol, ServiceRecord, ServiceUser, UserPatch, UserRecord
+  AuditFilter, AuditRecord, EndedSessions, EndUserSessions, GatewayStore, NewOutboxEvent, ServiceAccess, ServicePatch, ServiceProtocol, ServiceRecord, ServiceUser, UserPatch, UserRecord
 } from './store/store.js'
 import type {
-  AccessCheck, AccessInput, ChangePasswordOptions, CreateUserInput, GatewayService, GatewayUser, RegisterServiceInput,
-  RegisteredService, SsoGatewayApi, SsoSessionInfo, UpdateServiceInput, UpdateUserInput
+  AccessCheck, AccessInput, ChangePasswordOptions, CreateUserInput, GatewayService, GatewayUser, ListUsersOptions, RegisterServiceInput,
+  RegisteredService, RotatedSecrets, RotateSecretsInput, SsoGatewayApi, SsoSessionInfo, UpdateServiceInput, UpdateUserInput
 } from './types.js'
 import { canonicalUsername } from './usernames.js'
 
 const publicUser = ({ passwordHash: _hash, ...user }: UserRecord): GatewayUser => user
-const publicService = ({ tokenHash: _t, signingSecret: _s, djangoToken: _d, ...service }: ServiceRecord): GatewayService => service
+const publicService = ({ tokenHash: _t, signingSecret: _s, djangoToken: _d, previous, ...service }: ServiceRecord): GatewayService =>
+  ({ ...service, overlapUntil: previous !== null && previous.until > Date.now() ? previous.until : null })
 
 function checkUrl (name: string, field: string, value: unknown): string {
   let url: URL
@@ -105,6 +107,19 @@ function checkGroupName (name: unknown): string {
   return name
 }
 
+const actors = new AsyncLocalStorage<string>()
+
+/**
+ * Runs `fn` so that every audit record written meanwhile names `actor` (`admin:alice` for the
+ * console, `cli` for the command line): one place says who, however deep the change goes.
+ */
+export async function actingAs<T> (actor: string, fn: () => Promise<T>): Promise<T> {
+  return await actors.run(actor, fn)
+}
+
+/** Default overlap of a secret rotation: the old secret keeps working this long, in ms. */
+export const ROTATION_OVERLAP = 24 * 3_600_000
+
 /** Names of user fields on the wire, for `changed` in `update_account`. */
 const WIRE_NAMES: Record<string, string> = { isActive: 'is_active', isStaff: 'is_staff', isSuperuser: 'is_superuser', displayName: 'display_name' }
 
@@ -177,6 +192,7 @@ export class Gateway implements SsoGatewayApi {
       logoUrl
     })
     this.#d.log.info({ audit: 'service_registered', service: name }, 'sso service registered')
+    await this.audit('service_registered', { service: name, detail: { baseUrl, protocol } })
     return { service: publicService(service), secret, signingSecret }
   }
 
@@ -231,13 +247,79 @@ export class Gateway implements SsoGatewayApi {
     /* c8 ignore next: the service was read just before; only a concurrent deletion gets here */
     if (updated === null) throw new errors.SERVICE_NOT_FOUND(name)
     this.#d.log.info({ audit: 'service_updated', service: name, fields: Object.keys(p) }, 'sso service updated')
+    await this.audit('service_updated', { service: name, detail: { fields: Object.keys(p) } })
     return publicService(updated)
   }
 
-  /** The service a secret belongs to, if it is enabled. */
+  /** The service a secret belongs to, if it is enabled (a rotated-out secret: until its overlap ends). */
   async serviceBySecret (secret: string): Promise<ServiceRecord | null> {
-    const s = await this.#d.store.services.byTokenHash(hashToken(secret))
-    return s !== null && s.enabled ? s : null
+    const hash = hashToken(secret)
+    const s = await this.#d.store.services.byTokenHash(hash)
+    if (s === null || !s.enabled) return null
+    if (s.tokenHash === hash) return s
+    return s.previous?.tokenHash === hash && s.previous.until > Date.now() ? s : null
+  }
+
+  async rotateSecrets (name: string, input: RotateSecretsInput = {}): Promise<RotatedSecrets> {
+    const s = await this.#d.store.services.byName(name)
+    if (s === null) throw new errors.SERVICE_NOT_FOUND(name)
+    const rotateSecret = input.secret !== false
+    const rotateSigning = input.signingSecret !== false
+    if (!rotateSecret && !rotateSigning) throw new errors.INVALID_SERVICE(name, 'rotate at least one of secret and signingSecret')
+    const overlap = input.overlap ?? ROTATION_OVERLAP
+    if (!Number.isInteger(overlap) || overlap < 0 || overlap > 30 * 86_400_000) {
+      throw new errors.INVALID_SERVICE(name, `overlap must be a whole number of milliseconds from 0 to 30 days, got ${JSON.stringify(overlap)}`)
+    }
+    const now = Date.now()
+    // What an earlier rotation still keeps alive stays alive (its own window, or this one's).
+    const live = s.previous !== null && s.previous.until > now ? s.previous : null
+    const secret = rotateSecret ? generateToken() : undefined
+    const signingSecret = rotateSigning ? generateSigningSecret() : undefined
+    const p: ServicePatch = {}
+    if (secret !== undefined) {
+      p.tokenHash = hashToken(secret)
+      if (s.djangoToken !== null) p.djangoToken = secret
+    }
+    if (signingSecret !== undefined) p.signingSecret = signingSecret
+    const previous = {
+      tokenHash: secret !== undefined ? s.tokenHash : live?.tokenHash ?? null,
+      signingSecret: signingSecret !== undefined ? s.signingSecret : live?.signingSecret ?? null,
+      until: Math.max(now + overlap, live?.until ?? 0)
+    }
+    p.previous = overlap === 0 ? (live === null ? null : { ...live, ...(secret !== undefined ? { tokenHash: null } : {}), ...(signingSecret !== undefined ? { signingSecret: null } : {}) }) : previous
+    const updated = await this.#d.store.services.update(s.id, p)
+    /* c8 ignore next: the service was read just before; only a concurrent deletion gets here */
+    if (updated === null) throw new errors.SERVICE_NOT_FOUND(name)
+    const rotated = [...(secret !== undefined ? ['secret'] : []), ...(signingSecret !== undefined ? ['signingSecret'] : [])]
+    this.#d.log.info({ audit: 'service_secret_rotated', service: name, rotated, overlap }, 'sso service secrets rotated')
+    await this.audit('service_secret_rotated', { service: name, detail: { rotated, overlap } })
+    return {
+      service: publicService(updated),
+      ...(secret === undefined ? {} : { secret }),
+      ...(signingSecret === undefined ? {} : { signingSecret }),
+      overlapUntil: overlap === 0 ? null : previous.until
+    }
+  }
+
+  // ------------------------------------------------------------------- audit
+
+  /**
+   * Appends an audit record (who: the actor of `actingAs`, else null). Never fails the
+   * change it records: a store error is logged.
+   */
+  async audit (kind: string, about: { user?: string | null, service?: string | null, detail?: Record<string, unknown> } = {}): Promise<void> {
+    try {
+      await this.#d.store.audit.append([{
+        at: Date.now(), kind, actor: actors.getStore() ?? null, user: about.user ?? null, service: about.service ?? null, detail: about.detail ?? {}
+      }])
+    } catch (err) {
+      this.#d.log.error({ err, kind }, 'sso audit record could not be written')
+    }
+  }
+
+  async auditLog (filter: Partial<AuditFilter> = {}): Promise<AuditRecord[]> {
+    const limit = filter.limit === undefined ? 100 : Math.max(1, Math.min(1000, Math.floor(filter.limit)))
+    return await this.#d.store.audit.list({ ...filter, limit })
   }
 
   /** Whether `user` may sign in to `service`: the stored rule, then the app's `accessCheck`. */
@@ -269,7 +351,13 @@ export class Gateway implements SsoGatewayApi {
       attributes: input.attributes ?? {}
     })
     this.#d.log.info({ audit: 'user_created', user: username }, 'sso user created')
+    await this.audit('user_created', { user: username })
     return publicUser(user)
+  }
+
+  async listUsers (options: ListUsersOptions = {}): Promise<GatewayUser[]> {
+    const limit = Math.max(1, Math.min(1000, Math.floor(options.limit ?? 100)))
+    return (await this.#d.store.users.list(options.after ?? '', limit, options.prefix ?? '')).map(publicUser)
   }
 
   async getUser (username: string): Promise<GatewayUser | null> {
@@ -342,6 +430,7 @@ export class Gateway implements SsoGatewayApi {
     const disable = p.isActive === false
     const { user: updated, ended } = await this.#update(user, p, disable ? { sessions: {}, reason: 'disabled', everywhere: true } : undefined)
     this.#d.log.info({ audit: 'user_updated', user: user.username, fields: Object.keys(p) }, 'sso user updated')
+    await this.audit('user_updated', { user: user.username, detail: { fields: Object.keys(p) } })
     if (disable) this.#d.log.info({ audit: 'logout_everywhere', user: user.username, sessions: ended.browserSessions, reason: 'disabled' }, 'sso user signed out everywhere')
     return publicUser(updated)
   }
@@ -357,6 +446,7 @@ export class Gateway implements SsoGatewayApi {
     if (name === user.username) return publicUser(user)
     const { user: updated } = await this.#update(user, { username: name })
     this.#d.log.info({ audit: 'user_renamed', user: name, from: user.username }, 'sso user renamed')
+    await this.audit('user_renamed', { user: name, detail: { from: user.username } })
     return publicUser(updated)
   }
 
@@ -369,6 +459,7 @@ export class Gateway implements SsoGatewayApi {
     if (ended === null) throw new errors.USER_NOT_FOUND(JSON.stringify(user.username))
     this.#d.outbox.kick()
     this.#d.log.info({ audit: 'user_deleted', user: user.username, sessions: ended.browserSessions }, 'sso user deleted')
+    await this.audit('user_deleted', { user: user.username })
   }
 
   async changePassword (username: string, password: string, options: ChangePasswordOptions = {}): Promise<number> {
@@ -381,6 +472,7 @@ export class Gateway implements SsoGatewayApi {
       ? undefined
       : { sessions: { exceptSsoSession: end === 'others' ? options.keepSsoSession : undefined }, reason: 'password_changed', everywhere: false })
     this.#d.log.info({ audit: 'password_changed', user: user.username }, 'sso password changed')
+    await this.audit('password_changed', { user: user.username, detail: { sessionsEnded: ended.ssoSessions.length } })
     for (const sso of ended.ssoSessions) {
       this.#d.log.info({ audit: 'sso_session_ended', user: user.username, reason: 'password_changed', services: sso.services.length }, 'sso session ended')
     }
@@ -397,6 +489,7 @@ export class Gateway implements SsoGatewayApi {
     const ended = await this.#d.store.sessions.destroyByUser(user.id, (e) => this.#endEvents(services, user, e, reason, true))
     this.#d.outbox.kick()
     this.#d.log.info({ audit: 'logout_everywhere', user: user.username, sessions: ended.browserSessions, reason }, 'sso user signed out everywhere')
+    await this.audit('logout_everywhere', { user: user.username, detail: { sessions: ended.browserSessions, reason } })
     return ended.browserSessions
   }
 
@@ -415,6 +508,8 @@ export class Gateway implements SsoGatewayApi {
     })
     this.#d.outbox.kick()
     this.#d.log.info({ audit: 'sso_session_ended', user: user.username, reason, services: events }, 'sso session ended')
+    // Expiry is housekeeping (it can be many at once) and a sign-out is recorded by its route: neither is written here.
+    if (reason !== 'expired' && reason !== 'logout') await this.audit('sso_session_ended', { user: user.username, detail: { reason, services: events } })
   }
 
   /**
@@ -551,8 +646,13 @@ export class Gateway implements SsoGatewayApi {
   groups = {
     create: async (name: string): Promise<void> => {
       await this.#d.store.groups.create(checkGroupName(name))
+      await this.audit('group_created', { detail: { group: name } })
     },
-    delete: async (name: string): Promise<boolean> => await this.#d.store.groups.delete(checkGroupName(name)),
+    delete: async (name: string): Promise<boolean> => {
+      const deleted = await this.#d.store.groups.delete(checkGroupName(name))
+      if (deleted) await this.audit('group_deleted', { detail: { group: name } })
+      return deleted
+    },
     list: async (): Promise<string[]> => await this.#d.store.groups.list(),
     addMember: async (group: string, username: string): Promise<void> => {
       await this.#setMember(group, username, true)
@@ -572,6 +672,7 @@ export class Gateway implements SsoGatewayApi {
     await this.#d.store.groups.setMember(name, user.id, member, (groups) => services.map((s) => updateAccountEvent(s, user, groups, ['groups'])))
     this.#d.outbox.kick()
     this.#d.log.info({ audit: member ? 'group_member_added' : 'group_member_removed', group: name, user: user.username }, 'sso group membership changed')
+    await this.audit(member ? 'group_member_added' : 'group_member_removed', { user: user.username, detail: { group: name } })
   }
 
   events = {
@@ -579,7 +680,10 @@ export class Gateway implements SsoGatewayApi {
     dead: async (limit = 100) => await this.#d.store.outbox.list('dead', limit),
     replay: async (id: string) => {
       const ok = await this.#d.store.outbox.replay(id, Date.now())
-      if (ok) this.#d.outbox.kick()
+      if (ok) {
+        this.#d.outbox.kick()
+        await this.audit('event_replayed', { detail: { event: id } })
+      }
       return ok
     },
     flush: async () => {

@@ -7,13 +7,13 @@ import fastifySession from '@fastify/session'
 import fastifyView from '@fastify/view'
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, Session } from 'fastify'
 import fp from 'fastify-plugin'
-import { bodyDeadline, callbackSessionStore, FixedWindowCounter, generateToken, MAX_TOKEN_LENGTH, sessionIndexer } from 'fastify-sso-protocol'
+import { bodyDeadline, callbackSessionStore, generateToken, MAX_TOKEN_LENGTH, sessionIndexer } from 'fastify-sso-protocol'
 import type { MessageKey } from 'fastify-sso-protocol/pages'
 import type { RouteContext } from './context.js'
 import { errors } from './errors.js'
 import { createFacade } from './facade.js'
 import { Gateway } from './gateway.js'
-import { resolveOptions, type FastifySsoGatewayOptions, type ResolvedGatewayOptions } from './options.js'
+import { isPostgresUrl, redactUrl, resolveOptions, type FastifySsoGatewayOptions, type ResolvedGatewayOptions } from './options.js'
 import { protectSecrets } from './sealed-secrets.js'
 import { formCookieSent, FormTokens } from './form-tokens.js'
 import { OutboxDispatcher } from './outbox/dispatcher.js'
@@ -21,9 +21,11 @@ import { compilePages, localeOf, sendMessage, translate, type Pages } from './pa
 import { PasswordHasher } from './passwords.js'
 import { loginRoutes } from './routes/login.js'
 import { logoutRoutes } from './routes/logout.js'
-import { OBTAIN_CEILING, protocolRoutes } from './routes/protocol.js'
+import { protocolRoutes } from './routes/protocol.js'
+import { Limits } from './limits.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { welcomeRoutes } from './routes/welcome.js'
+import { PostgresGatewayStore } from './store/postgres.js'
 import { SqliteGatewayStore } from './store/sqlite.js'
 import type { GatewayStore } from './store/store.js'
 import type { SsoGatewayApi } from './types.js'
@@ -35,7 +37,10 @@ declare module 'fastify' {
   }
 }
 
-const DB_UNAVAILABLE = new Set(['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED', 'SQLITE_READONLY', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN'])
+/** How long audit records are kept, in ms (a year). */
+const AUDIT_RETENTION = 365 * 86_400_000
+
+const DB_UNAVAILABLE = new Set(['FST_SSO_GATEWAY_UNAVAILABLE', 'SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED', 'SQLITE_READONLY', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN'])
 
 function isHtmlRoute (request: FastifyRequest): boolean {
   return !request.url.startsWith('/sso/')
@@ -78,13 +83,13 @@ function errorHandler (options: ResolvedGatewayOptions, pages: Pages) {
     let status = error.statusCode ?? 500
     let message = error.message
     let code = error.code
-    const sqlite = typeof code === 'string' && (DB_UNAVAILABLE.has(code) || code.startsWith('SQLITE_IOERR'))
-    if (sqlite) {
-      const unavailable = new errors.UNAVAILABLE()
+    const unavailable = typeof code === 'string' && (DB_UNAVAILABLE.has(code) || code.startsWith('SQLITE_IOERR'))
+    if (unavailable) {
+      const answer = new errors.UNAVAILABLE()
       status = 503
-      message = unavailable.message
-      code = unavailable.code
-      request.log.error({ err: error }, 'sso gateway database unavailable')
+      message = answer.message
+      code = answer.code
+      request.log.error({ err: error }, error.code === 'FST_SSO_GATEWAY_UNAVAILABLE' ? 'sso gateway unavailable (a store it needs did not answer)' : 'sso gateway database unavailable')
       reply.header('retry-after', 5)
     } else if (status >= 500) {
       request.log.error({ err: error }, 'sso gateway internal error')
@@ -137,8 +142,27 @@ function logoOrigin (url: string | null): string[] {
   return url === null || url.startsWith('/') ? [] : [new URL(url).origin]
 }
 
-/** The SQLite store at the `database` option; a file that cannot be opened is an option error naming the path. */
-function openDatabase (options: ResolvedGatewayOptions): SqliteGatewayStore {
+/**
+ * The store at the `database` option: PostgreSQL for a postgres:// URL (reached and migrated
+ * now, so a gateway that cannot reach it does not start), else the SQLite file. A database
+ * that cannot be opened is an option error naming it (never its password).
+ */
+async function openDatabase (options: ResolvedGatewayOptions): Promise<GatewayStore> {
+  if (isPostgresUrl(options.database)) {
+    const store = new PostgresGatewayStore({
+      connectionString: options.database, connectionTimeoutMillis: options.busyTimeout, statementTimeout: options.busyTimeout
+    })
+    try {
+      await store.ready()
+    } catch (err) {
+      await store.close()
+      const cause = (err as Error).cause ?? err
+      const error = new errors.INVALID_OPTION('database', `cannot open the PostgreSQL database ${redactUrl(options.database)}: ${(cause as Error).message}`)
+      error.cause = err
+      throw error
+    }
+    return store
+  }
   try {
     return new SqliteGatewayStore({ filename: options.database, busyTimeout: options.busyTimeout })
   } catch (err) {
@@ -157,7 +181,7 @@ async function generatedSecret (store: GatewayStore, options: ResolvedGatewayOpt
     throw new errors.INVALID_OPTION('sessionSecret', 'is required with a store that cannot keep settings (it has no setting() method)')
   }
   const secret = await store.setting('session_secret', () => generateToken(32))
-  log.warn(`fastify-sso-gateway: no sessionSecret option, so the session cookie is signed with a secret generated on first start and kept in the database (${options.store === undefined ? options.database : 'the store'}, setting "session_secret"). Fine for trying it out; for production set sessionSecret to 32+ random characters (with NODE_ENV=production the gateway refuses to start without it).`)
+  log.warn(`fastify-sso-gateway: no sessionSecret option, so the session cookie is signed with a secret generated on first start and kept in the database (${options.store === undefined ? redactUrl(options.database) : 'the store'}, setting "session_secret"). Fine for trying it out; for production set sessionSecret to 32+ random characters (with NODE_ENV=production the gateway refuses to start without it).`)
   return secret
 }
 
@@ -167,7 +191,7 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     fastify.log.warn('fastify-sso-gateway: the server has no requestTimeout, so a client that stalls mid-request holds its socket forever; ' +
       'create it with Fastify({ ...RECOMMENDED_SERVER_OPTIONS }) (see the README, "Timeouts")')
   }
-  const rawStore = options.store ?? openDatabase(options)
+  const rawStore = options.store ?? await openDatabase(options)
   let store: GatewayStore
   try {
     store = await protectSecrets(rawStore, options.secretsKey)
@@ -201,9 +225,8 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     tokenTtl: { pending: options.pendingTokenTtl, authenticated: options.authenticatedTokenTtl }
   })
   const pages = compilePages(options)
-  const { max, timeWindow } = options.obtainRateLimit
-  const budgets = { signIns: new FixedWindowCounter(max, timeWindow, 10_000), obtains: new FixedWindowCounter(OBTAIN_CEILING * max, timeWindow, 10_000) }
-  const ctx: RouteContext = { options, gateway, pages, budgets, outbox, formTokens: new FormTokens(options, sessionSecret) }
+  const limits = new Limits(options.limits)
+  const ctx: RouteContext = { options, gateway, pages, limits, outbox, formTokens: new FormTokens(options, sessionSecret) }
 
   fastify.decorate('ssoGateway', createFacade(gateway))
 
@@ -215,6 +238,8 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
         await store.tokens.prune(Date.now())
         // Delivered events are kept an hour for inspection, then deleted: the outbox stays small.
         await store.outbox.prune(Date.now() - 3_600_000)
+        // The audit log keeps a year.
+        await store.audit.prune(Date.now() - AUDIT_RETENTION)
         // SSO sessions that expired unused end at every service they reached, too.
         await gateway.sweepExpiredSessions(500)
       } catch (err) {
@@ -259,7 +284,7 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
         cookie: { httpOnly: true, sameSite: 'lax', secure: options.cookieSecure, path: '/', maxAge: options.absoluteTimeout }
       })
       await web.register(fastifyCsrf, { sessionPlugin: '@fastify/session' })
-      await web.register(fastifyRateLimit, { global: false })
+      await web.register(fastifyRateLimit, { global: false, store: limits.rateLimitStore('ip') })
       await web.register(fastifyHelmet, {
         contentSecurityPolicy: {
           useDefaults: false,
@@ -300,7 +325,8 @@ export const fastifySsoGateway = fp(plugin, {
 export default fastifySsoGateway
 export { errors } from './errors.js'
 export type { GatewayErrorCode } from './errors.js'
-export type { FastifySsoGatewayOptions, RateLimit } from './options.js'
+export type { FastifySsoGatewayOptions, RateLimit, RedisLimitsOption } from './options.js'
+export { MemoryLimitStore, RedisLimitStore, type LimitStore, type LimitWindow, type RedisClient, type RedisLimitStoreOptions } from 'fastify-sso-protocol'
 export type { HashParameters } from './passwords.js'
 export { OWASP_MINIMUM } from './passwords.js'
 export { canonicalUsername } from './usernames.js'
@@ -310,3 +336,4 @@ export type * from './store/store.js'
 export type * from './types.js'
 export { AUTH_FAILURE_ATTEMPTS, PROBE_INTERVAL, RETRY_SCHEDULE } from './outbox/dispatcher.js'
 export { BODY_TIMEOUT, RECOMMENDED_SERVER_OPTIONS } from 'fastify-sso-protocol'
+export { PostgresGatewayStore, migratePostgres, type PostgresGatewayStoreOptions, type MigrationResult } from './store/postgres.js'

@@ -5,18 +5,21 @@ import { MAX_PASSWORD_LENGTH, OWASP_MINIMUM, type HashParameters } from './passw
 import type { GatewayStore } from './store/store.js'
 import type { AccessCheck } from './types.js'
 import { PAGE_NAMES, type PageName } from './pages.js'
-import { FASTIFY_REGISTER_KEYS, showOption, unknownOption } from 'fastify-sso-protocol'
+import {
+  FASTIFY_REGISTER_KEYS, isLimitStore, isRedisClient, MemoryLimitStore, RedisLimitStore, showOption, unknownOption, type LimitStore, type RedisClient
+} from 'fastify-sso-protocol'
 import { resolvePageOptions, type MessageKey, type PageOptions, type PageTheme, type ResolvedPageOptions } from 'fastify-sso-protocol/pages'
 
 /** Every method of the store contract, per aggregate: what the `store` option is checked for. */
 const STORE_METHODS: Record<string, readonly string[]> = {
-  users: ['create', 'byId', 'byUsername', 'update', 'delete'],
+  users: ['create', 'byId', 'byUsername', 'list', 'update', 'delete'],
   groups: ['create', 'delete', 'list', 'setMember', 'ofUser', 'members'],
   services: ['create', 'byId', 'byName', 'byTokenHash', 'list', 'update', 'hasUser', 'users'],
   tokens: ['create', 'get', 'authenticate', 'decline', 'spendDeclined', 'consume', 'burn', 'prune'],
   ssoSessions: ['services'],
   sessions: ['get', 'set', 'destroy', 'destroyByUser', 'destroyBySsoSession', 'listByUser', 'touch', 'takeExpired'],
-  outbox: ['enqueue', 'claim', 'expedite', 'expediteService', 'complete', 'fail', 'release', 'list', 'prune', 'replay', 'status']
+  outbox: ['enqueue', 'claim', 'expedite', 'expediteService', 'complete', 'fail', 'release', 'list', 'prune', 'replay', 'status'],
+  audit: ['append', 'list', 'prune']
 }
 
 /** The first method of the store contract `store` lacks (`tokens.consume`), or null. */
@@ -46,9 +49,14 @@ export interface FastifySsoGatewayOptions {
    * @default a generated secret kept in the database (not in production)
    */
   sessionSecret?: string | string[]
-  /** SQLite file holding users, services, tokens, sessions and the outbox; `':memory:'` for tests. @default 'sso-gateway.sqlite' */
+  /**
+   * Where users, services, tokens, sessions and the outbox live: a SQLite file path (`':memory:'`
+   * for tests), or a `postgres://` / `postgresql://` URL, which opens a `PostgresGatewayStore`
+   * (several gateway processes share it; migrations run at start; `busyTimeout` bounds the wait
+   * for a connection and each statement). @default 'sso-gateway.sqlite'
+   */
   database?: string
-  /** A store to use instead of the SQLite file: `MemoryGatewayStore`, or your own (docs/writing-a-store.md). @default a SqliteGatewayStore on `database` */
+  /** A store to use instead of `database`: `PostgresGatewayStore` with pool settings, `MemoryGatewayStore`, or your own (docs/writing-a-store.md). @default a SqliteGatewayStore on `database` (a PostgresGatewayStore for a postgres:// URL) */
   store?: GatewayStore
   /** How long a write waits for another writer before answering 503, in ms. @default 5000 */
   busyTimeout?: number
@@ -115,7 +123,7 @@ export interface FastifySsoGatewayOptions {
    * Sign-in budget per service: at most `max` sign-ins completed through a service's request
    * tokens per `timeWindow`; past it, `/sso/obtain/` answers 429. Tokens nobody uses (anonymous
    * visits to the service's `/login/`) do not spend it; raw `/sso/obtain/` calls are capped at
-   * 10 × `max` per window. Per gateway process. @default { max: 3000, timeWindow: 60_000 }
+   * 10 × `max` per window. Counted in `limits` (per process unless shared). @default { max: 3000, timeWindow: 60_000 }
    */
   obtainRateLimit?: RateLimit
   /** Shortest password `createUser`, `updateUser` and `changePassword` accept (NIST SP 800-63B-4: 15 for a password that is the only factor; never below 8). @default 15 */
@@ -128,6 +136,25 @@ export interface FastifySsoGatewayOptions {
   secretsKey?: string | string[]
   /** Password POST budget per client IP. @default { max: 30, timeWindow: 60_000 } */
   loginRateLimit?: RateLimit
+  /**
+   * Where the sign-in throttle (`loginRateLimit`), the per-account failure window (lockout)
+   * and the obtain budget (`obtainRateLimit`) count. One gateway process: memory is fine.
+   * Several processes: give them one Redis (`{ redis: new Redis(url) }`, an ioredis client),
+   * or each process would allow the full budget. A `LimitStore` of your own works too. When
+   * the store cannot answer, sign-in attempts and `/sso/obtain/` are refused with 503 (fail closed).
+   * @default a MemoryLimitStore (this process only)
+   */
+  limits?: LimitStore | RedisLimitsOption
+}
+
+/** The `limits` option's Redis form. */
+export interface RedisLimitsOption {
+  /** An ioredis client (or anything with its `eval`). */
+  redis: RedisClient
+  /** Prefix of the keys written. @default 'sso:limits:' */
+  prefix?: string
+  /** A Redis call slower than this fails (the attempt is refused), in ms. @default 2000 */
+  timeout?: number
 }
 
 /** The options after checking, with every default filled in. */
@@ -158,6 +185,7 @@ export interface ResolvedGatewayOptions {
   readonly minPasswordLength: number
   readonly secretsKey: readonly string[]
   readonly loginRateLimit: Readonly<RateLimit>
+  readonly limits: LimitStore
 }
 
 function schedule (v: unknown): readonly number[] {
@@ -171,6 +199,27 @@ function schedule (v: unknown): readonly number[] {
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/
 
+/** Whether the `database` option names a PostgreSQL database rather than a SQLite file. */
+export function isPostgresUrl (database: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(database)
+}
+
+/** The URL with its password (in the user part or as a `password` parameter) masked, for messages. */
+export function redactUrl (url: string): string {
+  const masked = url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^/]*@/i, '$1***@')
+  return masked.replace(/([?&]password=)[^&]*/gi, '$1***')
+}
+
+function checkPostgresUrl (database: string): void {
+  let url: URL | undefined
+  try {
+    url = new URL(database)
+  } catch {}
+  if (url === undefined || url.hostname === '' || url.pathname.length < 2) {
+    fail('database', 'must be a PostgreSQL URL like postgres://user:password@host:5432/database', redactUrl(database))
+  }
+}
+
 function fail (name: string, detail: string, value: unknown): never {
   throw new errors.INVALID_OPTION(name, `${detail} (got ${showOption(value, /secret/i.test(name))})`)
 }
@@ -180,7 +229,7 @@ export const OPTION_NAMES: readonly string[] = Object.freeze([
   'sessionSecret', 'database', 'store', 'busyTimeout', 'cookieName', 'cookieSecure', 'idleTimeout', 'absoluteTimeout',
   'pendingTokenTtl', 'authenticatedTokenTtl', 'passwordHash', 'eventTimeout', 'inlineEventTimeout', 'outboxInterval',
   'retrySchedule', 'dispatcher', 'title', 'templates', 'locale', 'messages', 'theme', 'notFoundPage', 'accessCheck', 'housekeepingInterval', 'obtainRateLimit', 'loginRateLimit',
-  'minPasswordLength', 'secretsKey'
+  'minPasswordLength', 'secretsKey', 'limits'
 ])
 
 function noUnknown (name: string, value: object, known: readonly string[]): void {
@@ -225,6 +274,20 @@ function secretsKeys (v: unknown): readonly string[] {
   return Object.freeze([...keys as string[]])
 }
 
+function limits (v: unknown): LimitStore {
+  if (v === undefined) return new MemoryLimitStore()
+  if (isLimitStore(v)) return v
+  if (typeof v !== 'object' || v === null) fail('limits', 'must be a LimitStore or { redis, prefix?, timeout? }', v)
+  noUnknown('limits', v, ['redis', 'prefix', 'timeout'])
+  const { redis, prefix, timeout } = v as Record<string, unknown>
+  if (!isRedisClient(redis)) fail('limits.redis', 'must be a Redis client (ioredis: new Redis(url))', typeof redis)
+  if (prefix !== undefined && (typeof prefix !== 'string' || prefix.length > 100)) fail('limits.prefix', 'must be a string of at most 100 characters', prefix)
+  if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > 60_000)) {
+    fail('limits.timeout', 'must be a whole number of milliseconds from 1 to 60000', timeout)
+  }
+  return new RedisLimitStore({ redis, ...(prefix === undefined ? {} : { prefix: prefix as string }), ...(timeout === undefined ? {} : { timeout: timeout as number }) })
+}
+
 /** Checks every option once, at register, and returns them frozen with defaults filled in. */
 export function resolveOptions (input: unknown): ResolvedGatewayOptions {
   if (typeof input !== 'object' || input === null) fail('options', 'must be an object', input)
@@ -244,7 +307,8 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
   }
 
   const database = o.database ?? 'sso-gateway.sqlite'
-  if (typeof database !== 'string' || database.length === 0) fail('database', 'must be a file path or ":memory:"', database)
+  if (typeof database !== 'string' || database.length === 0) fail('database', 'must be a file path, ":memory:" or a postgres:// URL', database)
+  if (isPostgresUrl(database)) checkPostgresUrl(database)
 
   const store = o.store
   if (store !== undefined) {
@@ -323,6 +387,7 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
     obtainRateLimit: rateLimit(o, 'obtainRateLimit', { max: 3000, timeWindow: 60_000 }),
     minPasswordLength: minPasswordLength(o.minPasswordLength),
     secretsKey: secretsKeys(o.secretsKey),
-    loginRateLimit: rateLimit(o, 'loginRateLimit', { max: 30, timeWindow: 60_000 })
+    loginRateLimit: rateLimit(o, 'loginRateLimit', { max: 30, timeWindow: 60_000 }),
+    limits: limits(o.limits)
   })
 }

@@ -65,11 +65,17 @@ export class SecretBox {
 function sealedStore (store: GatewayStore, box: SecretBox): GatewayStore {
   const open = (s: ServiceRecord | null): ServiceRecord | null => s === null
     ? null
-    : { ...s, signingSecret: box.open(s.signingSecret, s.id), djangoToken: s.djangoToken === null ? null : box.open(s.djangoToken, s.id) }
+    : {
+        ...s,
+        signingSecret: box.open(s.signingSecret, s.id),
+        djangoToken: s.djangoToken === null ? null : box.open(s.djangoToken, s.id),
+        previous: s.previous?.signingSecret == null ? s.previous : { ...s.previous, signingSecret: box.open(s.previous.signingSecret, s.id) }
+      }
   const seal = <T extends ServicePatch>(patch: T, id: string): T => {
     const out = { ...patch }
     if (patch.signingSecret !== undefined) out.signingSecret = box.seal(patch.signingSecret, id)
     if (patch.djangoToken !== undefined && patch.djangoToken !== null) out.djangoToken = box.seal(patch.djangoToken, id)
+    if (patch.previous?.signingSecret != null) out.previous = { ...patch.previous, signingSecret: box.seal(patch.previous.signingSecret, id) }
     return out
   }
   const inner = store.services
@@ -99,9 +105,10 @@ function sealedStore (store: GatewayStore, box: SecretBox): GatewayStore {
  * With keys: wraps the store so service secrets are sealed at rest, and seals (or re-seals
  * with the first key) every secret stored in the clear or under an older key. Without keys:
  * the store as it is, unless it holds sealed secrets (then `ready()` fails: events could not
- * be signed).
+ * be signed). `reseal: false` (the CLI, beside a running gateway) only checks that every
+ * secret opens and leaves the stored values as they are.
  */
-export async function protectSecrets (store: GatewayStore, keys: readonly string[]): Promise<GatewayStore> {
+export async function protectSecrets (store: GatewayStore, keys: readonly string[], reseal = true): Promise<GatewayStore> {
   const services = await store.services.list()
   if (keys.length === 0) {
     const sealed = services.find((s) => SecretBox.isSealed(s.signingSecret))
@@ -113,8 +120,9 @@ export async function protectSecrets (store: GatewayStore, keys: readonly string
   for (const s of services) {
     // Every secret is opened now, so a wrong key or an altered value fails the start, not an event.
     const plain = (await sealed.services.byId(s.id)) as ServiceRecord
-    if (box.current(s.signingSecret) && (s.djangoToken === null || box.current(s.djangoToken))) continue
-    await sealed.services.update(s.id, { signingSecret: plain.signingSecret, djangoToken: plain.djangoToken })
+    if (!reseal || (box.current(s.signingSecret) && (s.djangoToken === null || box.current(s.djangoToken)) &&
+      (s.previous?.signingSecret == null || box.current(s.previous.signingSecret)))) continue
+    await sealed.services.update(s.id, { signingSecret: plain.signingSecret, djangoToken: plain.djangoToken, previous: plain.previous })
   }
   return sealed
 }

@@ -1,4 +1,4 @@
-import type { DeliveryStatus, OutboxEvent, RequestTokenRecord, ServiceAccess, ServiceProtocol, ServiceRecord, UserRecord } from './store/store.js'
+import type { AuditFilter, AuditRecord, DeliveryStatus, OutboxEvent, RequestTokenRecord, ServiceAccess, ServiceProtocol, ServiceRecord, UserRecord } from './store/store.js'
 
 /** The domain records the gateway works with (defined with the store contract that keeps them). */
 export type { RequestTokenRecord, ServiceRecord, UserRecord }
@@ -7,7 +7,10 @@ export type { RequestTokenRecord, ServiceRecord, UserRecord }
 export type GatewayUser = Omit<UserRecord, 'passwordHash'>
 
 /** A registered service as the decorator API returns it: no secrets. */
-export type GatewayService = Omit<ServiceRecord, 'tokenHash' | 'signingSecret' | 'djangoToken'>
+export type GatewayService = Omit<ServiceRecord, 'tokenHash' | 'signingSecret' | 'djangoToken' | 'previous'> & {
+  /** While a secret rotation's overlap runs: when the old secrets stop working (ms); else null. */
+  overlapUntil: number | null
+}
 
 /** Input of `fastify.ssoGateway.createUser`. */
 export interface CreateUserInput {
@@ -114,6 +117,43 @@ export interface RegisteredService {
   signingSecret: string
 }
 
+/** Which users `listUsers` returns. */
+export interface ListUsersOptions {
+  /** Only usernames after this one (the next page). @default '' */
+  after?: string
+  /** Only usernames starting with this. @default '' */
+  prefix?: string
+  /** At most this many (1 to 1000). @default 100 */
+  limit?: number
+}
+
+/** What `rotateSecrets` changes. */
+export interface RotateSecretsInput {
+  /** Rotate the call secret (the service's `token`). @default true */
+  secret?: boolean
+  /** Rotate the signing secret (`whsec_...`). @default true */
+  signingSecret?: boolean
+  /**
+   * How long the old secrets keep working, in ms: the old call secret is still accepted and
+   * events are signed with both signing secrets, so the service can switch to the new ones
+   * within the window. 0 switches at once. @default 86_400_000 (24 h)
+   */
+  overlap?: number
+}
+
+/** What `rotateSecrets` returns: the only time the new secrets are visible. */
+export interface RotatedSecrets {
+  service: GatewayService
+  /** The new call secret, if it was rotated. */
+  secret?: string
+  /** The new signing secret, if it was rotated. */
+  signingSecret?: string
+  /** When the old secrets stop working (ms), or null with no overlap. */
+  overlapUntil: number | null
+}
+
+export type { AuditFilter, AuditRecord }
+
 /** The decorator API: `fastify.ssoGateway`. */
 export interface SsoGatewayApi {
   /** Registers a service and returns its secrets. */
@@ -126,8 +166,17 @@ export interface SsoGatewayApi {
   setServiceEnabled: (name: string, enabled: boolean) => Promise<GatewayService>
   /** Changes a service's URLs, access rule, fields or fresh-login requirement. */
   updateService: (name: string, patch: UpdateServiceInput) => Promise<GatewayService>
+  /**
+   * New secrets for a service, shown once; the old ones keep working for `overlap` ms (the
+   * old call secret is accepted, events are signed with both signing secrets).
+   */
+  rotateSecrets: (name: string, input?: RotateSecretsInput) => Promise<RotatedSecrets>
+  /** The audit log, newest first: every filter given must match. @default limit 100 (at most 1000) */
+  auditLog: (filter?: Partial<AuditFilter>) => Promise<AuditRecord[]>
   /** Creates a user. */
   createUser: (input: CreateUserInput) => Promise<GatewayUser>
+  /** Users by username, a page at a time. */
+  listUsers: (options?: ListUsersOptions) => Promise<GatewayUser[]>
   /** A user by (any spelling of) username, or null. */
   getUser: (username: string) => Promise<GatewayUser | null>
   /** Changes a user and pushes `update_account` to every enabled service. */

@@ -8,7 +8,7 @@ import { Browser, buildApp, PASSWORD, SESSION_SECRET, signIn } from './helpers.j
 t.test('a real SQLite file: WAL, migrations applied once and versioned, data kept across restarts', async (t) => {
   const file = join(t.testdir({}), 'gateway.sqlite')
   const first = new SqliteGatewayStore({ filename: file })
-  t.equal(first.schemaVersion, 7)
+  t.equal(first.schemaVersion, 8)
   t.equal(first.db.pragma('journal_mode', { simple: true }), 'wal')
   await first.users.create({ id: 'usr_1', username: 'alice', passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: { a: 1 } })
   await first.close()
@@ -16,9 +16,9 @@ t.test('a real SQLite file: WAL, migrations applied once and versioned, data kep
 
   const second = new SqliteGatewayStore({ filename: file })
   t.teardown(() => second.close())
-  t.equal(second.schemaVersion, 7, 'same version after reopening')
+  t.equal(second.schemaVersion, 8, 'same version after reopening')
   const rows = second.db.prepare('SELECT version FROM schema_migrations').all()
-  t.same(rows, [1, 2, 3, 4, 5, 6, 7].map((version) => ({ version })), 'each migration applied once')
+  t.same(rows, [1, 2, 3, 4, 5, 6, 7, 8].map((version) => ({ version })), 'each migration applied once')
   t.match(await second.users.byUsername('alice'), { id: 'usr_1', attributes: { a: 1 } }, 'data kept')
   t.equal(second.db.pragma('journal_mode', { simple: true }), 'wal')
   t.equal(second.db.pragma('foreign_keys', { simple: true }), 1)
@@ -33,11 +33,12 @@ t.test('a database at an older schema version is migrated forward, keeping its d
     ALTER TABLE services DROP COLUMN fields; ALTER TABLE request_tokens DROP COLUMN code_hash;
     ALTER TABLE services DROP COLUMN display_name; ALTER TABLE services DROP COLUMN logo_url;
     DROP TABLE ended_sessions; DROP TABLE ended_sso_sessions; DROP INDEX request_tokens_sso; DROP INDEX request_tokens_user;
-    DELETE FROM schema_migrations WHERE version >= 4`)
+    DROP INDEX services_previous_token; ALTER TABLE services DROP COLUMN previous; ALTER TABLE services DROP COLUMN previous_token_hash;
+    DROP TABLE audit_log; DELETE FROM schema_migrations WHERE version >= 4`)
   await current.close()
   const reopened = new SqliteGatewayStore({ filename: file })
   t.teardown(() => reopened.close())
-  t.equal(reopened.schemaVersion, 7)
+  t.equal(reopened.schemaVersion, 8)
   t.ok((reopened.db.prepare('PRAGMA table_info(services)').all() as Array<{ name: string }>).some((c) => c.name === 'access'))
   t.match(await reopened.users.byUsername('alice'), { id: 'usr_1' }, 'data kept')
 })
@@ -50,11 +51,12 @@ t.test('a version-6 database gains service display names and logos; its services
     djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null, displayName: 'Alpha', logoUrl: '/a.png'
   })
   current.db.exec(`ALTER TABLE services DROP COLUMN display_name; ALTER TABLE services DROP COLUMN logo_url;
-    DELETE FROM schema_migrations WHERE version >= 7`)
+    DROP INDEX services_previous_token; ALTER TABLE services DROP COLUMN previous; ALTER TABLE services DROP COLUMN previous_token_hash;
+    DROP TABLE audit_log; DELETE FROM schema_migrations WHERE version >= 7`)
   await current.close()
   const reopened = new SqliteGatewayStore({ filename: file })
   t.teardown(() => reopened.close())
-  t.equal(reopened.schemaVersion, 7)
+  t.equal(reopened.schemaVersion, 8)
   t.match(await reopened.services.byName('alpha'), { id: 'svc_1', displayName: null, logoUrl: null }, 'an old service has neither')
   t.match(await reopened.services.update('svc_1', { displayName: 'Alpha app' }), { displayName: 'Alpha app' }, 'and can be given one')
 })

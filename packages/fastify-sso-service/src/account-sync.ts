@@ -5,7 +5,7 @@ import { AccountHookFailedError } from './errors.js'
 import type { GatewayClient } from './gateway-client.js'
 import { isRefusal, runPipeline } from './pipeline.js'
 import type { PipelineContext, PipelineSource, PipelineStep } from './pipeline.js'
-import type { ServiceDatabase } from './session.js'
+import type { ServiceState } from './session.js'
 import type { ResolvedOptions, ResyncOptions, ResyncSummary } from './types.js'
 
 /** JSON fields of a stored session that hold the username (see `ServiceSessionFields`). */
@@ -38,14 +38,14 @@ function positiveInt (name: string, value: unknown, def: number, max: number): n
  */
 export class AccountSync {
   readonly #options: ResolvedOptions
-  readonly #db: ServiceDatabase
+  readonly #db: ServiceState
   readonly #client: GatewayClient
   readonly #steps: readonly PipelineStep[]
   readonly #log: FastifyBaseLogger
   readonly #queues = new Map<string, Promise<unknown>>()
   #resync: Promise<ResyncSummary> | null = null
 
-  constructor (options: ResolvedOptions, db: ServiceDatabase, client: GatewayClient, steps: readonly PipelineStep[], log: FastifyBaseLogger) {
+  constructor (options: ResolvedOptions, db: ServiceState, client: GatewayClient, steps: readonly PipelineStep[], log: FastifyBaseLogger) {
     this.#options = options
     this.#db = db
     this.#client = client
@@ -78,9 +78,9 @@ export class AccountSync {
   async reconcileName (source: PipelineSource, account: SsoAccount, origin: Origin): Promise<void> {
     const userId = account.user_id
     if (userId === undefined) return
-    const known = this.#db.usernameOf(userId)
+    const known = await this.#db.usernameOf(userId)
     if (known !== null && known !== account.username) await this.rename(source, userId, known, account.username, origin)
-    else this.#db.rememberUser(userId, account.username)
+    else await this.#db.rememberUser(userId, account.username)
   }
 
   /** An account from an event or a resync: pipeline, then sessions of a disabled account end. */
@@ -94,7 +94,7 @@ export class AccountSync {
       refused = true
       origin.log.warn({ audit: 'account_refused', user: account.username, source, message: err.message }, 'a pipeline step refused the account')
     }
-    this.#db.rememberAccount(account.username, account)
+    await this.#db.rememberAccount(account.username, account)
     let ended = 0
     if (!account.is_active) ended = await this.#db.store.destroyByUser(account.username)
     origin.log.info({ audit: 'account_updated', user: account.username, source, active: account.is_active, refused, sessionsEnded: ended }, 'account applied')
@@ -110,8 +110,8 @@ export class AccountSync {
     // Only this user's sessions: if another user held `oldUsername` meanwhile, theirs stay theirs.
     const moved = await this.#db.store.rekeyUser(oldUsername, username, SESSION_USERNAME_PATHS,
       userId === null ? undefined : { path: '$.account.user_id', value: userId })
-    if (userId !== null) this.#db.rememberUser(userId, username)
-    this.#db.renameAccount(oldUsername, username)
+    if (userId !== null) await this.#db.rememberUser(userId, username)
+    await this.#db.renameAccount(oldUsername, username)
     const rename = this.#options.accounts?.rename
     if (rename !== undefined) {
       try {
@@ -132,19 +132,19 @@ export class AccountSync {
   async updateFields (usernames: readonly string[], fields: Record<string, unknown>, origin: Origin): Promise<void> {
     for (const username of usernames) {
       await this.serialised(username, async () => {
-        await this.applyAccount('event', mergeFields(this.#db.knownAccount(username), fields), origin, Object.keys(fields))
+        await this.applyAccount('event', mergeFields(await this.#db.knownAccount(username), fields), origin, Object.keys(fields))
       })
     }
   }
 
   /** A deletion: the user's sessions end, then `accounts.remove`. */
   async remove (source: 'event' | 'resync', userId: string | null, username: string, origin: Origin): Promise<number> {
-    this.#db.rememberAccount(username, null)
+    await this.#db.rememberAccount(username, null)
     let ended = await this.#db.store.destroyByUser(username)
     if (userId !== null) {
-      const known = this.#db.usernameOf(userId)
+      const known = await this.#db.usernameOf(userId)
       if (known !== null && known !== username) ended += await this.#db.store.destroyByUser(known)
-      this.#db.rememberUser(userId, null)
+      await this.#db.rememberUser(userId, null)
     }
     const remove = this.#options.accounts?.remove
     if (remove !== undefined) {

@@ -1,13 +1,13 @@
 import type { AccountSync } from './account-sync.js'
 import type { GatewayClient } from './gateway-client.js'
 import type { Pages } from './html.js'
-import type { ServiceDatabase } from './session.js'
+import type { ServiceState } from './session.js'
 import type { ResolvedOptions } from './types.js'
 
 /** What the route plugins receive as their options. */
 export interface RouteContext {
   options: ResolvedOptions
-  db: ServiceDatabase
+  db: ServiceState
   client: GatewayClient
   sync: AccountSync
   /** The page kit: templates, messages, theme. */

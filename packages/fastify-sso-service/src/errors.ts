@@ -18,6 +18,7 @@ export type SsoServiceErrorCode =
   | 'FST_SSO_SERVICE_FRESH_LOGIN_NOT_CONFIRMED'
   | 'FST_SSO_SERVICE_DATABASE_UNAVAILABLE'
   | 'FST_SSO_SERVICE_TOO_MANY_SIGN_INS'
+  | 'FST_SSO_SERVICE_LIMITS_UNAVAILABLE'
 
 /** An option is missing or has a value the plugin cannot use. Makes `ready()` reject. */
 export const InvalidOptionError = createError<'FST_SSO_SERVICE_INVALID_OPTION', 500, [string, string]>(
@@ -84,6 +85,10 @@ export const DatabaseUnavailableError = createError<'FST_SSO_SERVICE_DATABASE_UN
 /** One client asked `/login/` too often (`loginRateLimit`). */
 export const TooManySignInsError = createError<'FST_SSO_SERVICE_TOO_MANY_SIGN_INS', 429, []>(
   'FST_SSO_SERVICE_TOO_MANY_SIGN_INS', 'Too many sign-in attempts from your address. Wait a minute and try again.', 429)
+
+/** The `limits` store (Redis) did not answer: no sign-in is started while nothing counts them (fail closed). */
+export const LimitsUnavailableError = createError<'FST_SSO_SERVICE_LIMITS_UNAVAILABLE', 503, []>(
+  'FST_SSO_SERVICE_LIMITS_UNAVAILABLE', 'Sign-in is unavailable right now (this app cannot check its sign-in limits). Please try again in a minute.', 503)
 
 /** Whether an error comes from SQLite (full, read-only, locked, I/O ...). */
 export function isDatabaseError (err: unknown): boolean {

@@ -20,7 +20,8 @@ import { eventRoutes } from './routes/event.js'
 import { loginRoutes } from './routes/login.js'
 import { logoutRoutes } from './routes/logout.js'
 import { testPageRoutes } from './routes/test-page.js'
-import { ServiceDatabase, sessionLifetimeHook } from './session.js'
+import { ServiceDatabase, sessionLifetimeHook, type ServiceState } from './session.js'
+import { RedisServiceStore } from './redis-store.js'
 import type { RouteContext } from './context.js'
 import type { FastifySsoServiceOptions, SsoServiceApi } from './types.js'
 
@@ -68,11 +69,15 @@ const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opt
 
   const lifetime = { idleTimeout: options.idleTimeout, absoluteTimeout: options.absoluteTimeout }
   const index = sessionIndexer(lifetime)
-  let db: ServiceDatabase
-  try {
-    db = new ServiceDatabase(options.database)
-  } catch (err) {
-    throw new InvalidOptionError('database', `cannot open ${JSON.stringify(options.database)}: ${(err as Error).message}`)
+  let db: ServiceState
+  if (options.store !== undefined) {
+    db = new RedisServiceStore(options.store)
+  } else {
+    try {
+      db = new ServiceDatabase(options.database)
+    } catch (err) {
+      throw new InvalidOptionError('database', `cannot open ${JSON.stringify(options.database)}: ${(err as Error).message}`)
+    }
   }
   const prune = async (): Promise<void> => {
     try {
@@ -147,6 +152,9 @@ const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opt
             }
             const ended = await db.store.destroyBySsoSession(ssoSession)
             request.log.info({ audit: 'session_ended', reason: 'sso session ended at the gateway', sessionsEnded: ended }, 'SSO session ended at the gateway')
+          }).catch((err: unknown) => {
+            // In the background, after the response: a store that cannot delete now must not crash the process.
+            request.log.error({ err }, 'keep-alive: the ended SSO session could not be deleted here (store unavailable); its session will end at its expiry or the next deauthenticate')
           })
         }
       }
@@ -189,3 +197,6 @@ export type {
 export type { SsoAccount } from 'fastify-sso-protocol'
 export { BODY_TIMEOUT, RECOMMENDED_SERVER_OPTIONS } from 'fastify-sso-protocol'
 export { SqliteSessionStore, type ServiceSessionStore, type SqliteSessionStoreOptions } from './session-store.js'
+export { RedisServiceStore, type RedisServiceStoreOptions } from './redis-store.js'
+export type { RedisStoreOption } from './types.js'
+export { MemoryLimitStore, RedisLimitStore, type LimitStore, type LimitWindow, type RedisClient, type RedisLimitStoreOptions } from 'fastify-sso-protocol'

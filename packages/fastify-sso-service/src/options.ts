@@ -1,9 +1,13 @@
-import { checkNextUrl, FASTIFY_REGISTER_KEYS, isSigningSecret, MAX_TOKEN_LENGTH, showOption, unknownOption } from 'fastify-sso-protocol'
+import { createHash } from 'node:crypto'
+import {
+  checkNextUrl, FASTIFY_REGISTER_KEYS, isLimitStore, isRedisClient, isSigningSecret, MAX_TOKEN_LENGTH, MemoryLimitStore, RedisLimitStore,
+  showOption, unknownOption, type LimitStore
+} from 'fastify-sso-protocol'
 import { resolvePageOptions, type PageOptions } from 'fastify-sso-protocol/pages'
 import { InvalidOptionError } from './errors.js'
 import { defaultSteps } from './pipeline.js'
 import type { AccountsAdapter, PipelineStep } from './pipeline.js'
-import type { FastifySsoServiceOptions, ResolvedOptions } from './types.js'
+import type { FastifySsoServiceOptions, RedisStoreOption, ResolvedOptions } from './types.js'
 
 /** The pages a user may replace (`templates`). */
 export const SERVICE_PAGE_NAMES = ['logout', 'signedOut', 'message'] as const
@@ -24,7 +28,7 @@ const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/
 export const OPTION_NAMES: readonly string[] = Object.freeze([
   'gatewayUrl', 'gatewayInternalUrl', 'token', 'signingSecret', 'acceptUnsignedEvents', 'sessionSecret', 'cookieName',
   'cookieSecure', 'database', 'idleTimeout', 'absoluteTimeout', 'requestTimeout', 'keepAliveInterval', 'dispatcher',
-  'afterLogoutUrl', 'templates', 'locale', 'messages', 'theme', 'notFoundPage', 'accounts', 'pipeline', 'onAccount', 'onDeauthenticate', 'loginRateLimit'
+  'afterLogoutUrl', 'templates', 'locale', 'messages', 'theme', 'notFoundPage', 'accounts', 'pipeline', 'onAccount', 'onDeauthenticate', 'loginRateLimit', 'store', 'limits'
 ])
 
 /** A secret (token, signing or session secret) is never shown, whatever its type. */
@@ -69,6 +73,27 @@ function accountsAdapter (value: unknown): AccountsAdapter<any> | undefined {
     if (a[name] !== undefined && typeof a[name] !== 'function') invalid(`accounts.${name}`, 'a function', a[name])
   }
   return value as AccountsAdapter<any>
+}
+
+/** The `{ redis, prefix?, timeout? }` form of `store` and `limits`, checked, with the prefix filled in. */
+function redisOption (name: string, value: unknown, prefix: string): Readonly<Required<RedisStoreOption>> {
+  const expected = '{ redis: an ioredis client, prefix?: string, timeout?: milliseconds }'
+  if (value === null || typeof value !== 'object') invalid(name, expected, value)
+  const unknown = unknownOption(value as Record<string, unknown>, ['redis', 'prefix', 'timeout'], [])
+  if (unknown !== null) throw new InvalidOptionError(`${name}.${unknown.name}`, unknown.detail)
+  const o = value as Record<string, unknown>
+  if (!isRedisClient(o.redis)) invalid(`${name}.redis`, 'a Redis client (ioredis: new Redis(url))', typeof o.redis)
+  if (o.prefix !== undefined && (typeof o.prefix !== 'string' || o.prefix.length > 100)) invalid(`${name}.prefix`, 'a string of at most 100 characters', o.prefix)
+  if (o.timeout !== undefined && (typeof o.timeout !== 'number' || !Number.isSafeInteger(o.timeout) || o.timeout < 1 || o.timeout > 60_000)) {
+    invalid(`${name}.timeout`, 'an integer from 1 to 60000 (milliseconds)', o.timeout)
+  }
+  return Object.freeze({ redis: o.redis, prefix: (o.prefix as string | undefined) ?? prefix, timeout: (o.timeout as number | undefined) ?? 2000 })
+}
+
+function limits (value: unknown, prefix: string): LimitStore {
+  if (value === undefined) return new MemoryLimitStore()
+  if (isLimitStore(value)) return value
+  return new RedisLimitStore(redisOption('limits', value, `${prefix}limits:`))
 }
 
 /** Builds the pipeline: the default steps, changed by the `pipeline` option; checks the result. */
@@ -142,6 +167,9 @@ export function resolveOptions (options: FastifySsoServiceOptions): ResolvedOpti
   if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1) invalid('loginRateLimit.max', 'a positive integer', max)
   if (typeof timeWindow !== 'number' || !Number.isSafeInteger(timeWindow) || timeWindow <= 0) invalid('loginRateLimit.timeWindow', 'a positive integer (milliseconds)', timeWindow)
 
+  // One prefix per service app, the same in each of its processes: from its token.
+  const prefix = `sso:service:${createHash('sha256').update(o.token).digest('hex').slice(0, 12)}:`
+
   const dispatcher = o.dispatcher
   if (dispatcher !== undefined && (dispatcher === null || typeof (dispatcher as { dispatch?: unknown }).dispatch !== 'function')) {
     invalid('dispatcher', 'an undici Dispatcher', dispatcher)
@@ -169,6 +197,8 @@ export function resolveOptions (options: FastifySsoServiceOptions): ResolvedOpti
     requestTimeout,
     keepAliveInterval,
     loginRateLimit: Object.freeze({ max, timeWindow: timeWindow as number }),
+    store: o.store === undefined ? undefined : redisOption('store', o.store, prefix),
+    limits: limits(o.limits, prefix),
     dispatcher: dispatcher as ResolvedOptions['dispatcher'],
     afterLogoutUrl: afterLogoutUrl as string,
     pages,

@@ -44,10 +44,10 @@ export interface SqliteSessionStoreOptions {
 }
 
 /** `$.a.b`: the JSON paths `rekeyUser` accepts (plain object keys). */
-const JSON_PATH = /^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$/
+export const JSON_PATH = /^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$/
 
 /** How long an ended session is remembered at least, in ms (a request in flight is over long before). */
-const ENDED_MIN_MS = 3_600_000
+export const ENDED_MIN_MS = 3_600_000
 
 /**
  * The service's default session store, in its SQLite file, indexed by user and by SSO session:

@@ -3,7 +3,7 @@ import type { Database as SqliteDatabase, Statement } from 'better-sqlite3'
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { checkSessionLifetime } from 'fastify-sso-protocol'
 import type { SessionLifetime, SsoAccount } from 'fastify-sso-protocol'
-import { SqliteSessionStore } from './session-store.js'
+import { SqliteSessionStore, type ServiceSessionStore } from './session-store.js'
 import type { SsoUser } from './types.js'
 
 /** How long a processed event id is remembered, in ms. Gateways retry for less. */
@@ -45,8 +45,38 @@ export function sessionOf (request: FastifyRequest): ServiceSessionFields {
   return request.session
 }
 
+/**
+ * Everything the service keeps: its sessions (`store`), the event ids it applied, the account
+ * versions and known accounts. SQLite (`ServiceDatabase`, the default) or Redis
+ * (`RedisServiceStore`, shared by several processes).
+ */
+export interface ServiceState {
+  readonly store: ServiceSessionStore
+  /** Whether an event with this webhook id was applied already. */
+  isProcessed: (id: string) => Promise<boolean>
+  /** The webhook timestamp (s) of the last `update_account` applied for a user, or -1. */
+  lastAccountTimestamp: (username: string) => Promise<number>
+  /** Records an applied event: its id, and the webhook timestamp it brings the named accounts to. */
+  recordEvent: (id: string | null, usernames?: readonly string[], timestamp?: number | null, now?: number) => Promise<void>
+  /** The username last seen for a gateway user id, or null. */
+  usernameOf: (userId: string) => Promise<string | null>
+  /** Remembers (or forgets, with null) the username of a gateway user id. */
+  rememberUser: (userId: string, username: string | null) => Promise<void>
+  /** The account as the gateway's events last described it, or null. */
+  lastAccount: (username: string) => Promise<SsoAccount | null>
+  /** `lastAccount`, or the defaults of an account no event described (active, no flags). */
+  knownAccount: (username: string) => Promise<SsoAccount>
+  /** Moves the remembered account to its new username, atomically. */
+  renameAccount: (oldUsername: string, username: string) => Promise<void>
+  /** Remembers the account an event delivered (or forgets it, with null). */
+  rememberAccount: (username: string, account: SsoAccount | null) => Promise<void>
+  /** Deletes expired sessions and old event ids; resolves to how many sessions. */
+  prune: (now?: number) => Promise<number>
+  close: () => void
+}
+
 /** The SQLite database: sessions (indexed by user and SSO session) and event bookkeeping. */
-export class ServiceDatabase {
+export class ServiceDatabase implements ServiceState {
   readonly db: SqliteDatabase
   readonly store: SqliteSessionStore
   readonly #isProcessed: Statement<[string]>
@@ -106,12 +136,12 @@ export class ServiceDatabase {
   }
 
   /** Whether an event with this webhook id was applied already. */
-  isProcessed (id: string): boolean {
+  async isProcessed (id: string): Promise<boolean> {
     return this.#isProcessed.get(id) !== undefined
   }
 
   /** The webhook timestamp (s) of the last `update_account` applied for a user, or -1. */
-  lastAccountTimestamp (username: string): number {
+  async lastAccountTimestamp (username: string): Promise<number> {
     const row = this.#lastTimestamp.get(username) as { ts: number } | undefined
     return row?.ts ?? -1
   }
@@ -120,7 +150,7 @@ export class ServiceDatabase {
    * Records an applied event in one transaction: its id, and the webhook timestamp
    * it brings the named accounts to (an older `update_account` for them is then ignored).
    */
-  recordEvent (id: string | null, usernames: readonly string[] = [], timestamp: number | null = null, now: number = Date.now()): void {
+  async recordEvent (id: string | null, usernames: readonly string[] = [], timestamp: number | null = null, now: number = Date.now()): Promise<void> {
     this.db.transaction(() => {
       if (id !== null) this.#recordId.run(id, now)
       if (timestamp !== null) for (const username of usernames) this.#recordTimestamp.run(username, timestamp)
@@ -128,12 +158,12 @@ export class ServiceDatabase {
   }
 
   /** The username last seen for a gateway user id, or null. */
-  usernameOf (userId: string): string | null {
+  async usernameOf (userId: string): Promise<string | null> {
     return (this.#usernameOf.get(userId) as { username: string } | undefined)?.username ?? null
   }
 
   /** Remembers (or forgets, with null) the username of a gateway user id. */
-  rememberUser (userId: string, username: string | null): void {
+  async rememberUser (userId: string, username: string | null): Promise<void> {
     if (username === null) this.#forgetUser.run(userId)
     else this.#rememberUser.run(userId, username)
   }
@@ -143,20 +173,24 @@ export class ServiceDatabase {
    * `/sso/get/` carries no flags: a sign-in through it takes them from here rather than
    * overwriting what `update_account` delivered with defaults the gateway never sent.
    */
-  lastAccount (username: string): SsoAccount | null {
+  async lastAccount (username: string): Promise<SsoAccount | null> {
+    return this.#lastAccount(username)
+  }
+
+  #lastAccount (username: string): SsoAccount | null {
     const row = this.#getAccount.get(username) as { account: string } | undefined
     return row === undefined ? null : JSON.parse(row.account) as SsoAccount
   }
 
   /** `lastAccount`, or the defaults of an account no event described (active, no flags). */
-  knownAccount (username: string): SsoAccount {
-    return this.lastAccount(username) ?? { username, is_active: true, is_staff: false, is_superuser: false }
+  async knownAccount (username: string): Promise<SsoAccount> {
+    return await this.lastAccount(username) ?? { username, is_active: true, is_staff: false, is_superuser: false }
   }
 
   /** Moves the remembered account to its new username, in one transaction (a crash keeps it under one name). */
-  renameAccount (oldUsername: string, username: string): void {
+  async renameAccount (oldUsername: string, username: string): Promise<void> {
     this.db.transaction(() => {
-      const known = this.lastAccount(oldUsername)
+      const known = this.#lastAccount(oldUsername)
       if (known === null) return
       this.#dropAccount.run(oldUsername)
       this.#putAccount.run(username, JSON.stringify({ ...known, username }))
@@ -164,15 +198,16 @@ export class ServiceDatabase {
   }
 
   /** Remembers the account an event delivered (or forgets it, with null). */
-  rememberAccount (username: string, account: SsoAccount | null): void {
+  async rememberAccount (username: string, account: SsoAccount | null): Promise<void> {
     if (account === null) this.#dropAccount.run(username)
     else this.#putAccount.run(username, JSON.stringify(account))
   }
 
   /** Deletes expired sessions and old event ids. */
-  async prune (now: number = Date.now()): Promise<void> {
-    await this.store.prune(now)
+  async prune (now: number = Date.now()): Promise<number> {
+    const pruned = await this.store.prune(now)
     this.#pruneIds.run(now - EVENT_ID_RETENTION)
+    return pruned
   }
 
   close (): void {

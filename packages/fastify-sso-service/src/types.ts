@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import type { SsoAccount } from 'fastify-sso-protocol'
+import type { LimitStore, RedisClient, SsoAccount } from 'fastify-sso-protocol'
 import type { MessageKey, PageTheme, ResolvedPageOptions } from 'fastify-sso-protocol/pages'
 import type { Dispatcher } from 'undici'
 import type { AccountsAdapter, PipelineStep } from './pipeline.js'
@@ -91,9 +91,24 @@ export interface FastifySsoServiceOptions {
    * Sign-ins one client (by `request.ip`: set Fastify's `trustProxy` behind a proxy) may start at
    * `/login/` per `timeWindow` ms; past it, a 429 page with `Retry-After`. Each sign-in spends
    * a request token at the gateway, so one client cannot spend the service's budget there.
-   * Per process, in memory. @default { max: 30, timeWindow: 60000 }
+   * Counted in `limits`. @default { max: 30, timeWindow: 60000 }
    */
   loginRateLimit?: { max: number, timeWindow: number }
+  /**
+   * Where sessions (with their user and SSO-session indexes), processed event ids and known
+   * accounts live. Default: the SQLite file `database`, right for one process. An app running
+   * as several processes gives them one Redis: `{ redis: new Redis(url) }` (ioredis), so a
+   * `deauthenticate` received by any process ends the user's sessions in all of them.
+   * @default the SQLite file `database`
+   */
+  store?: RedisStoreOption
+  /**
+   * Where `loginRateLimit` counts. One process: memory is fine; several: `{ redis }` (one
+   * budget per client whatever the number of processes), or a `LimitStore` of your own. When
+   * it cannot answer, `/login/` answers a 503 page (fail closed).
+   * @default a MemoryLimitStore (this process only)
+   */
+  limits?: LimitStore | RedisStoreOption
   /** undici dispatcher for calls to the gateway (e.g. a MockAgent in tests). @default undici's global dispatcher */
   dispatcher?: Dispatcher
   /**
@@ -145,6 +160,20 @@ export interface FastifySsoServiceOptions {
 /** The pages a user may replace with their own eta template. */
 export type ServicePageName = 'logout' | 'signedOut' | 'message'
 
+/** A Redis to keep state in (the `store` and `limits` options). */
+export interface RedisStoreOption {
+  /** An ioredis client (`new Redis(url)`), or anything with its `eval`. The app owns it (and closes it). */
+  redis: RedisClient
+  /**
+   * Prefix of every key written. Each service app needs its own (two apps sharing one would
+   * share users' sessions): the default is derived from the service's `token`, so it is.
+   * @default 'sso:service:<12 hex characters of the token's SHA-256>:' (`limits`: the same + 'limits:')
+   */
+  prefix?: string
+  /** A Redis call slower than this fails (503), in ms. @default 2000 */
+  timeout?: number
+}
+
 /** The options with every default filled in; frozen. */
 export interface ResolvedOptions {
   readonly gatewayUrl: string
@@ -161,6 +190,8 @@ export interface ResolvedOptions {
   readonly requestTimeout: number
   readonly keepAliveInterval: number
   readonly loginRateLimit: Readonly<{ max: number, timeWindow: number }>
+  readonly store: Readonly<RedisStoreOption> | undefined
+  readonly limits: LimitStore
   readonly dispatcher: Dispatcher | undefined
   readonly afterLogoutUrl: string
   readonly pages: ResolvedPageOptions

@@ -3,7 +3,10 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Session } from 'fastify'
 import type { SessionIndex } from 'fastify-sso-protocol'
-import { SqliteSessionStore } from '../src/index.js'
+import { RedisServiceStore, SqliteSessionStore } from '../src/index.js'
+import { ServiceDatabase } from '../src/session.js'
+import { testRedis } from '../../../test/helpers/redis.js'
+import { serviceStateSuite, sessionStoreSuite } from './session-store-suite.js'
 
 type Data = Record<string, unknown> & { user?: string, sso?: string, expiresAt?: number, n?: number }
 
@@ -29,40 +32,35 @@ function open (t: Test, options: { table?: string } = {}) {
   return { db, file, store, get, set, users, count }
 }
 
-t.test('set / get / destroy', async (t) => {
-  const { store, get, set, count } = open(t)
-  t.equal(await get('nope'), null)
-  await set('a', { user: 'alice', n: 1 })
-  t.same(await get('a'), { user: 'alice', n: 1 })
-  await set('a', { user: 'alice', n: 2 })
-  t.same(await get('a'), { user: 'alice', n: 2 }, 'replaced')
-  await store.destroy('a')
-  t.equal(await get('a'), null)
-  await store.destroy('a')
-  t.equal(count(), 0)
+t.test('SqliteSessionStore: the shared suite', async (t) => {
+  sessionStoreSuite(t, (t) => open(t).store)
 })
 
-t.test('an ended session is never written back: a late save of a request in flight writes nothing', async (t) => {
-  const { store, get, set } = open(t)
-  await set('a', { user: 'alice', sso: 'g1' })
-  await set('b', { user: 'alice', sso: 'g2' })
-  await set('c', { user: 'bob', sso: 'g3' })
-  await set('d', { user: 'carol' })
-  t.equal(await store.destroyBySsoSession('g1'), 1)
-  t.equal(await store.destroyByUser('alice'), 1)
-  await store.destroy('c')
-  await set('a', { user: 'alice', sso: 'g1', n: 1 })
-  await set('b', { user: 'alice', sso: 'g2', n: 1 })
-  await set('c', { user: 'bob', sso: 'g3', n: 1 })
-  t.equal(await get('a'), null, 'ended with its SSO session: not resurrected')
-  t.equal(await get('b'), null, 'ended with its user: not resurrected')
-  t.equal(await get('c'), null, 'destroyed (logout): not resurrected')
-  t.same(await get('d'), { user: 'carol' }, 'others untouched')
-  await set('e', { user: 'alice', sso: 'g1' })
-  t.same(await get('e'), { user: 'alice', sso: 'g1' }, 'a new session id is a new session')
+t.test('RedisServiceStore: the shared suite', async (t) => {
+  const { redis, prefix } = testRedis(t, 'sessions')
+  let n = 0
+  sessionStoreSuite(t, () => new RedisServiceStore({ redis, prefix: `${prefix}${n++}:` }))
 })
 
-t.test('expired sessions are not returned; prune deletes them and what it remembers of ended ones', async (t) => {
+t.test('ServiceDatabase (SQLite): the shared state suite', async (t) => {
+  serviceStateSuite(t, (t) => {
+    const db = new ServiceDatabase(join(t.testdir(), 'service.sqlite'))
+    t.teardown(() => { db.close() })
+    return db
+  })
+})
+
+t.test('RedisServiceStore: the shared state suite', async (t) => {
+  const { redis, prefix } = testRedis(t, 'state')
+  let n = 0
+  serviceStateSuite(t, () => {
+    const db = new RedisServiceStore({ redis, prefix: `${prefix}${n++}:` })
+    t.teardown(() => { db.close() })
+    return db
+  })
+})
+
+t.test('SQLite: expired sessions are not returned; prune deletes them and what it remembers of ended ones', async (t) => {
   const { store, get, set, count, db } = open(t)
   await set('old', { user: 'alice', expiresAt: NOW - 1 })
   await set('new', { user: 'alice', expiresAt: NOW + 1 })
@@ -75,40 +73,6 @@ t.test('expired sessions are not returned; prune deletes them and what it rememb
   t.equal(ended(), 1)
   await store.prune(Date.now() + 2 * 3_600_000)
   t.equal(ended(), 0, 'forgotten past its expiry and the in-flight margin')
-})
-
-t.test('destroyByUser and destroyBySsoSession end exactly the right sessions; listByUser lists live ones', async (t) => {
-  const { store, set, users } = open(t)
-  await set('a1', { user: 'alice', sso: 'g1' })
-  await set('a2', { user: 'alice', sso: 'g2' })
-  await set('a3', { user: 'alice', sso: 'g2', expiresAt: NOW - 1 })
-  await set('b1', { user: 'bob', sso: 'g3' })
-  t.equal(await users('alice'), 2, 'expired not listed')
-  t.equal(await store.destroyBySsoSession('g2'), 2)
-  t.equal(await users('alice'), 1)
-  t.equal(await store.destroyByUser('alice'), 1)
-  t.equal(await store.destroyByUser('alice'), 0)
-  t.equal(await users('bob'), 1)
-})
-
-t.test('issuedBefore: only sessions issued at or before it end (or without issuedAt); the ones it ends are not written back', async (t) => {
-  const { store, get, set } = open(t)
-  await set('early', { user: 'alice', sso: 'g1', issuedAt: 100 })
-  await set('at', { user: 'alice', sso: 'g2', issuedAt: 200 })
-  await set('late', { user: 'alice', sso: 'g1', issuedAt: 300 })
-  await set('untimed', { user: 'alice', sso: 'g2' })
-  t.equal(await store.destroyBySsoSession('g1', 200), 1, 'g1: only the one issued before')
-  t.equal(await get('early'), null)
-  t.same(await get('late'), { user: 'alice', sso: 'g1', issuedAt: 300 }, 'a sign-in after the sign-out survives it')
-  t.equal(await store.destroyByUser('alice', 200), 2, 'at the instant, and the one without a time')
-  t.equal(await get('at'), null)
-  t.equal(await get('untimed'), null)
-  t.match(await get('late'), { issuedAt: 300 })
-  await set('early', { user: 'alice', sso: 'g1', issuedAt: 100, n: 1 })
-  t.equal(await get('early'), null, 'ended: a late save writes nothing')
-  await set('late', { user: 'alice', sso: 'g1', issuedAt: 300, n: 1 })
-  t.match(await get('late'), { n: 1 }, 'the survivor is still saved')
-  t.equal(await store.destroyByUser('alice'), 1, 'without issuedBefore: all')
 })
 
 t.test('table name: custom names work, unsafe names throw', async (t) => {
@@ -147,37 +111,3 @@ t.test('lookups by user, SSO session and expiry use the indexes, never a scan', 
   t.match(plan('DELETE FROM sessions WHERE sso_session = ?', 'g1'), /sessions_sso/, 'destroyBySsoSession uses sessions_sso')
 })
 
-t.test('rekeyUser moves a user\'s sessions to a new name, index and data', async (t) => {
-  const { store, get, set, users } = open(t)
-  await set('a1', { user: 'alice', sso: 'g1', n: 1 })
-  await set('a2', { user: 'alice', n: 2, account: { username: 'alice', team: 'x' } })
-  await set('b1', { user: 'bob', n: 3 })
-  t.equal(await store.rekeyUser('alice', 'alicia'), 2)
-  t.same(await get('a1'), { user: 'alicia', sso: 'g1', n: 1 }, 'the data follows ($.user by default)')
-  t.equal(await users('alice'), 0)
-  t.equal(await users('alicia'), 2)
-  t.same(await get('b1'), { user: 'bob', n: 3 }, 'other users untouched')
-  t.equal(await store.rekeyUser('alicia', 'ally', ['$.user', '$.account.username']), 2)
-  t.same(await get('a2'), { user: 'ally', n: 2, account: { username: 'ally', team: 'x' } }, 'nested fields too')
-  t.equal(await store.rekeyUser('alicia', 'x', ['$.user', '$.account.username']), 0, 'nobody left under the old name (cached statement)')
-  t.equal(await store.destroyByUser('ally'), 2, 'the index follows')
-  t.equal(await store.rekeyUser('nobody', 'x'), 0)
-  await t.rejects(store.rekeyUser('a', 'b', []), TypeError)
-  await t.rejects(store.rekeyUser('a', 'b', ['$.user\'); DROP TABLE sessions; --']), TypeError, 'paths are checked, never pasted')
-  await t.rejects(store.rekeyUser('a', 'b', ['user']), TypeError)
-})
-
-t.test('rekeyUser with `only` moves one user\'s sessions, not those of another user who held the name', async (t) => {
-  const { store, set, get, users } = open(t)
-  // Two users swapped names; the rename of usr_B (bob -> alice) was applied first.
-  await set('a1', { user: 'alice', account: { user_id: 'usr_A', username: 'alice' } })
-  await set('b1', { user: 'alice', account: { user_id: 'usr_B', username: 'alice' } })
-  await set('legacy', { user: 'alice' })
-  t.equal(await store.rekeyUser('alice', 'carol', ['$.user', '$.account.username'], { path: '$.account.user_id', value: 'usr_A' }), 2,
-    'usr_A\'s session and one that records no id')
-  t.match(await get('a1'), { user: 'carol', account: { user_id: 'usr_A', username: 'carol' } })
-  t.match(await get('b1'), { user: 'alice', account: { user_id: 'usr_B', username: 'alice' } }, 'usr_B keeps the name it now holds')
-  t.match(await get('legacy'), { user: 'carol' })
-  t.same(await users('alice'), 1)
-  await t.rejects(store.rekeyUser('a', 'b', ['$.user'], { path: "$.x') OR 1=1 --", value: 'v' }), TypeError, 'only plain JSON paths')
-})

@@ -27,11 +27,13 @@ function sign (key: Buffer, id: string, timestamp: number, body: string | Buffer
  * Signs an event body the Standard Webhooks way and returns the three headers
  * to send with it. The body must be sent byte for byte as signed.
  */
-export function signWebhook (secret: string, id: string, timestamp: number, body: string): Record<string, string> {
+export function signWebhook (secret: string | readonly string[], id: string, timestamp: number, body: string): Record<string, string> {
+  // More than one secret during a rotation: one signature each, space-separated (the receiver accepts any).
+  const secrets = typeof secret === 'string' ? [secret] : secret
   return {
     [WEBHOOK_HEADERS.id]: id,
     [WEBHOOK_HEADERS.timestamp]: String(timestamp),
-    [WEBHOOK_HEADERS.signature]: 'v1,' + sign(secretKey(secret), id, timestamp, body).toString('base64')
+    [WEBHOOK_HEADERS.signature]: secrets.map((s) => 'v1,' + sign(secretKey(s), id, timestamp, body).toString('base64')).join(' ')
   }
 }
 

@@ -1,7 +1,7 @@
 import { Agent, request, type Dispatcher } from 'undici'
 import type { FastifyBaseLogger } from 'fastify'
 import { signWebhook } from 'fastify-sso-protocol'
-import { bodyFor } from './events.js'
+import { bodyFor, signingSecrets } from './events.js'
 import type { GatewayStore, OutboxEvent, ServiceRecord } from '../store/store.js'
 
 /**
@@ -380,7 +380,7 @@ export class OutboxDispatcher {
       const res = await request(service.eventUrl, {
         method: 'POST',
         dispatcher: this.#agent,
-        headers: { 'content-type': 'application/json', ...signWebhook(service.signingSecret, event.id, timestamp, body) },
+        headers: { 'content-type': 'application/json', ...signWebhook(signingSecrets(service, this.#now()), event.id, timestamp, body) },
         body,
         headersTimeout: timeout,
         bodyTimeout: timeout,

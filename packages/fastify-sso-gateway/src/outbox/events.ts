@@ -79,3 +79,9 @@ export function deleteAccountEvent (service: ServiceRecord, user: UserRecord): N
   const body: DeleteAccountEvent = { type: 'delete_account', user_id: user.id, username: user.username }
   return eventFor(service, user.id, body)
 }
+
+/** The secrets an event to `service` is signed with at `now`: its own, and the one a rotation replaced while the overlap lasts. */
+export function signingSecrets (service: ServiceRecord, now: number): string[] {
+  const previous = service.previous
+  return previous?.signingSecret != null && previous.until > now ? [service.signingSecret, previous.signingSecret] : [service.signingSecret]
+}

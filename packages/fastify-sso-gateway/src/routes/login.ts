@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { FixedWindowCounter, logText, MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
+import { logText, MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
 import { confirmSession, currentUser, redirect, startSession, type RouteContext } from '../context.js'
 import { sendMessage, sendPage, serviceView, translate } from '../pages.js'
 import { isDjango } from '../outbox/events.js'
@@ -43,10 +43,7 @@ export const LOCKOUT_WINDOW = 15 * 60_000
 
 /** The sign-in form (GET and POST `/login/`), and silent SSO for signed-in browsers. */
 export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext): Promise<void> {
-  const { gateway, options, pages } = ctx
-  // Per (account, client address): failures from one address never lock the owner out
-  // elsewhere (the lockout cannot be aimed at a victim); each address gets its own 10 tries.
-  const accountFailures = new FixedWindowCounter(LOCKOUT_FAILURES, LOCKOUT_WINDOW)
+  const { gateway, options, pages, limits } = ctx
   const { formTokens } = ctx
   const checkForm = formTokens.preHandler(fastify)
 
@@ -78,6 +75,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
     // Access is checked before the request is authenticated: a refused user's service hears nothing.
     if (!await gateway.mayUse(pending.service, user)) {
       request.log.warn({ audit: 'access_denied', service: pending.service.name, user: user.username }, 'sso access to a service refused')
+      await gateway.audit('access_denied', { user: user.username, service: pending.service.name })
       if (pending.token.prompt === 'none') {
         // Passive means never a page to act on: the service hears that nobody it may let in is signed in.
         await gateway.tokens.decline(pending.token)
@@ -127,8 +125,14 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
         links: [{ href: `${pending.service.baseUrl}/login/`, label: t('link.invalid.again', { service: view.displayName }), button: 'primary', id: 'next-step' }]
       })
     }
-    ctx.budgets.signIns.add(pending.service.id, Date.now())
+    try {
+      await limits.hit(`signin:${pending.service.id}`, options.obtainRateLimit.timeWindow)
+    } catch (err) {
+      // The sign-in is done (the gate is /sso/obtain/, which fails closed): it just goes uncounted.
+      request.log.warn({ err }, 'sso sign-in not counted in the service budget: the limits store did not answer')
+    }
     request.log.info({ audit: 'token_authenticated', service: pending.service.name, user: user.username }, 'sso authentication request authenticated')
+    await gateway.audit('service_sign_in', { user: user.username, service: pending.service.name })
     // Only the registered base URL decides where the browser goes: never Host or forwarding headers.
     const code = authenticated.code
     return redirect(reply, `${pending.service.baseUrl}/sso/accept/${code === null ? '' : `?code=${code}`}`, status)
@@ -182,22 +186,36 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       if (pending === null) return reply
       const { username, password } = request.body as { username: string, password: string }
       const name = username.normalize('NFKC').toLowerCase()
-      const failureKey = `${name}\u0000${request.ip}`
-      const now = Date.now()
-      const blocked = accountFailures.blockedFor(failureKey, now)
+      // Per (account, client address): failures from one address never lock the owner out
+      // elsewhere (the lockout cannot be aimed at a victim); each address gets its own 10 tries.
+      // Once a pair has failed, each further attempt takes its slot before the password is
+      // checked (one atomic step of the shared store): parallel guesses through any number of
+      // processes get at most LOCKOUT_FAILURES checks. Successes never count: a pair with no
+      // failure is checked unreserved (a burst there is bounded by the per-address throttle).
+      const failureKey = `fail:${name}\u0000${request.ip}`
+      const known = await limits.peek(failureKey)
+      let blocked = known !== null && known.count >= LOCKOUT_FAILURES ? known.resetAt - Date.now() : 0
+      let reserved = false
+      if (known !== null && blocked <= 0) {
+        const attempt = await limits.hit(failureKey, LOCKOUT_WINDOW)
+        reserved = true
+        if (attempt.count > LOCKOUT_FAILURES) blocked = Math.max(attempt.resetAt - Date.now(), 1)
+      }
       if (blocked > 0) {
         request.log.warn({ audit: 'login_throttled', user: logText(name.slice(0, 150)) }, 'sso sign-in throttled for this account and client')
-        reply.header('retry-after', Math.ceil(blocked / 1000))
-        return await showForm(request, reply, pending, 429, ['login.lockedOut', { minutes: Math.ceil(blocked / 60_000) }], username)
+        reply.header('retry-after', Math.max(Math.ceil(blocked / 1000), 1))
+        return await showForm(request, reply, pending, 429, ['login.lockedOut', { minutes: Math.max(Math.ceil(blocked / 60_000), 1) }], username)
       }
       const user = await gateway.userByName(username)
       const { ok, rehash } = await ctx.gateway.verifyPassword(user, password)
       if (!ok || user === null || !user.isActive) {
-        accountFailures.add(failureKey, now)
+        if (!reserved) await limits.hit(failureKey, LOCKOUT_WINDOW)
         request.log.warn({ audit: 'login_failed', user: logText(name.slice(0, 150)) }, 'sso sign-in failed')
+        // Only a failure for an existing account is kept: any other name is the attacker's text, not a user's record.
+        if (user !== null) await gateway.audit('login_failed', { user: user.username, detail: { ip: request.ip } })
         return await showForm(request, reply, pending, 401, ['login.wrongPassword'], username)
       }
-      accountFailures.clear(failureKey)
+      if (known !== null) await limits.reset(failureKey)
       formTokens.clear(request, reply)
       if (rehash) await ctx.gateway.rehashPassword(user, password)
       const current = await currentUser(request, ctx)
@@ -209,6 +227,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
         await startSession(request, user)
       }
       request.log.info({ audit: 'login', user: user.username, service: pending?.service.name ?? null }, 'sso sign-in')
+      await gateway.audit('login', { user: user.username, service: pending?.service.name ?? null, detail: { ip: request.ip } })
       if (pending === undefined) return redirect(reply, '/welcome/', 303)
       return await complete(request, reply, pending, user, 303)
     })

@@ -52,6 +52,7 @@ export async function logoutRoutes (fastify: FastifyInstance, ctx: RouteContext)
         if (scope === 'everywhere') await gateway.logoutUser(user.username)
         else if (sso !== undefined) await gateway.endSsoSession(user, sso, 'logout')
         request.log.info({ audit: 'logout', scope, user: user.username }, 'sso sign-out at the gateway')
+        await ctx.gateway.audit('logout', { user: user.username, detail: { scope } })
       }
       await request.session.destroy()
       const t = translate(pages, request)

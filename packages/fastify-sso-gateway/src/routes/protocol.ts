@@ -54,7 +54,8 @@ export function protocolRequestLog (request: FastifyRequest): Record<string, unk
 /** The server-to-server endpoints: obtain, get, make_used, deauthenticate. */
 export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { gateway, options } = ctx
-  const { signIns, obtains } = ctx.budgets
+  const { limits } = ctx
+  const { max, timeWindow } = options.obtainRateLimit
 
   /** A server-to-server route, with and without the trailing slash: the caller is proven first. */
   function serviceRoute (path: string, schema: { properties: object }, response: object,
@@ -67,10 +68,12 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
   }
 
   serviceRoute(PATHS.obtain, obtainBodySchema, { 200: { type: 'object', properties: { token: { type: 'string' } } } }, async (request, reply, service) => {
-    const now = Date.now()
     // Only sign-ins that complete spend the service's budget (see login.ts, complete()): anonymous
     // visits to the service's /login/ obtain tokens nobody uses, and cannot block real users.
-    const wait = Math.max(signIns.blockedFor(service.id, now), obtains.take(service.id, now))
+    // A limits store that does not answer refuses the obtain (503, fail closed).
+    const raw = await limits.hit(`obtain:${service.id}`, timeWindow)
+    const wait = Math.max(await limits.blockedFor(`signin:${service.id}`, max),
+      raw.count > OBTAIN_CEILING * max ? Math.max(raw.resetAt - Date.now(), 1) : 0)
     if (wait > 0) {
       request.log.warn({ audit: 'obtain_throttled', service: service.name }, 'sso obtain rate limit reached')
       return await reply.code(429).header('retry-after', Math.ceil(wait / 1000))
@@ -129,6 +132,7 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
       // django-sso's meaning: every session of the user, everywhere.
       await gateway.logoutUser(user.username)
       request.log.info({ audit: 'logout', scope: 'everywhere', service: service.name, user: user.username }, 'sso logout everywhere requested by a service')
+      await ctx.gateway.audit('logout', { user: user.username, service: service.name, detail: { scope: 'everywhere' } })
       return { ok: true }
     }
     // One SSO session, if it is this user's and reached this service; repeating it is harmless.
@@ -136,6 +140,7 @@ export async function protocolRoutes (fastify: FastifyInstance, ctx: RouteContex
       await gateway.endSsoSession(user, body.sso_session, 'logout')
     }
     request.log.info({ audit: 'logout', scope: 'session', service: service.name, user: user.username }, 'sso logout of one SSO session requested by a service')
+    await ctx.gateway.audit('logout', { user: user.username, service: service.name, detail: { scope: 'session' } })
     return { ok: true }
   })
 

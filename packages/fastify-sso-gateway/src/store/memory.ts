@@ -2,7 +2,7 @@ import type { Session } from 'fastify'
 import type { SessionIndex } from 'fastify-sso-protocol'
 import { errors } from '../errors.js'
 import type {
-  BrowserSessionStore, DeliveryStatus, EndedSessions, GatewayStore, GroupStore, NewOutboxEvent, OutboxEvent, OutboxStore,
+  AuditRecord, AuditStore, BrowserSessionStore, DeliveryStatus, EndedSessions, GatewayStore, GroupStore, NewOutboxEvent, OutboxEvent, OutboxStore,
   RequestTokenRecord, RequestTokenStore, ServiceRecord, ServiceStore, SsoSessionService, SsoSessionStore, UserRecord, UserStore
 } from './store.js'
 
@@ -48,6 +48,8 @@ export class MemoryGatewayStore implements GatewayStore {
   readonly #endedSids = new Map<string, number>()
   readonly #endedSso = new Map<string, number>()
   readonly #outbox = new Map<string, StoredEvent>()
+  readonly #audit: AuditRecord[] = []
+  #auditSeq = 0
   #seq = 0
 
   readonly users: UserStore
@@ -57,6 +59,7 @@ export class MemoryGatewayStore implements GatewayStore {
   readonly ssoSessions: SsoSessionStore
   readonly sessions: BrowserSessionStore
   readonly outbox: OutboxStore
+  readonly audit: AuditStore
 
   constructor () {
     if (process.env.NODE_ENV === 'production' && !warned) {
@@ -71,9 +74,27 @@ export class MemoryGatewayStore implements GatewayStore {
     this.ssoSessions = { services: async (sso) => this.#reachOf(sso) }
     this.sessions = this.#sessionStore()
     this.outbox = this.#outboxStore()
+    this.audit = this.#auditStore()
   }
 
   async close (): Promise<void> {}
+
+  #auditStore (): AuditStore {
+    return {
+      append: async (records) => {
+        for (const r of records) this.#audit.push({ ...copy(r), id: ++this.#auditSeq })
+      },
+      list: async (f) => this.#audit.filter((r) => (f.user === undefined || r.user === f.user) &&
+        (f.service === undefined || r.service === f.service) && (f.kind === undefined || r.kind === f.kind) &&
+        (f.since === undefined || r.at >= f.since) && (f.until === undefined || r.at < f.until) &&
+        (f.beforeId === undefined || r.id < f.beforeId)).reverse().slice(0, f.limit).map(copy),
+      prune: async (before) => {
+        const old = this.#audit.filter((r) => r.at < before).length
+        this.#audit.splice(0, this.#audit.length, ...this.#audit.filter((r) => r.at >= before))
+        return old
+      }
+    }
+  }
 
   #reachOf (sso: string): SsoSessionService[] {
     return [...(this.#reach.get(sso)?.values() ?? [])].sort((a, b) => a.lastAt - b.lastAt).map(copy)
@@ -163,6 +184,9 @@ export class MemoryGatewayStore implements GatewayStore {
       },
       byId: async (id) => copy(this.#users.get(id) ?? null),
       byUsername: async (username) => copy(byName(username) ?? null),
+      list: async (after, limit, prefix = '') => [...this.#users.values()]
+        .filter((u) => u.username > after && u.username.startsWith(prefix))
+        .sort((a, b) => order(a.username, b.username)).slice(0, limit).map(copy),
       update: async (id, patch, events, end) => {
         const old = this.#users.get(id)
         if (old === undefined) return null
@@ -225,13 +249,13 @@ export class MemoryGatewayStore implements GatewayStore {
         if ([...this.#services.values()].some((s) => s.name === service.name || s.tokenHash === service.tokenHash || s.id === service.id)) {
           throw new errors.SERVICE_EXISTS(service.name)
         }
-        const record = { ...copy(service), createdAt: Date.now() }
+        const record: ServiceRecord = { ...copy(service), previous: copy(service.previous ?? null), createdAt: Date.now() }
         this.#services.set(service.id, record)
         return copy(record)
       },
       byId: async (id) => copy(this.#services.get(id) ?? null),
       byName: async (name) => find((s) => s.name === name),
-      byTokenHash: async (hash) => find((s) => s.tokenHash === hash),
+      byTokenHash: async (hash) => find((s) => s.tokenHash === hash) ?? find((s) => s.previous?.tokenHash === hash),
       list: async () => [...this.#services.values()].map(copy),
       update: async (id, patch, events) => {
         const old = this.#services.get(id)

@@ -6,7 +6,7 @@ import { errors } from '../errors.js'
 import { settingOf } from './settings.js'
 import type {
   BrowserSessionStore, DeliveryStatus, EndedSessions, EndUserSessions, EventsOf, GatewayStore, GroupStore, NewOutboxEvent, NewRequestToken, NewUser,
-  OutboxEvent, OutboxStore, RequestTokenRecord, RequestTokenStore, ServiceAccess, ServicePatch, ServiceRecord, ServiceStore, ServiceUser,
+  AuditRecord, AuditStore, NewService, OutboxEvent, OutboxStore, PreviousSecrets, RequestTokenRecord, RequestTokenStore, ServiceAccess, ServicePatch, ServiceRecord, ServiceStore, ServiceUser,
   SsoSessionService, SsoSessionStore, TokenAuthentication, UserPatch, UserRecord, UserStore
 } from './store.js'
 
@@ -119,8 +119,27 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX request_tokens_user ON request_tokens (user_id) WHERE user_id IS NOT NULL;`,
   // 7: how pages show a service: its display name and logo.
   `ALTER TABLE services ADD COLUMN display_name TEXT;
-   ALTER TABLE services ADD COLUMN logo_url TEXT;`
+   ALTER TABLE services ADD COLUMN logo_url TEXT;`,
+  // 8: secret rotation with an overlap window, and the audit log the admin console reads.
+  `ALTER TABLE services ADD COLUMN previous TEXT;
+   ALTER TABLE services ADD COLUMN previous_token_hash TEXT;
+   CREATE INDEX services_previous_token ON services (previous_token_hash) WHERE previous_token_hash IS NOT NULL;
+   CREATE TABLE audit_log (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at INTEGER NOT NULL,
+     kind TEXT NOT NULL,
+     actor TEXT,
+     user_name TEXT,
+     service_name TEXT,
+     detail TEXT NOT NULL
+   );
+   CREATE INDEX audit_log_at ON audit_log (at);
+   CREATE INDEX audit_log_user ON audit_log (user_name, id) WHERE user_name IS NOT NULL;
+   CREATE INDEX audit_log_service ON audit_log (service_name, id) WHERE service_name IS NOT NULL;`
 ]
+
+/** The schema version this code migrates a database to. */
+export const SCHEMA_VERSION = MIGRATIONS.length
 
 /** How long what ended is remembered at least (a request in flight is over long before), in ms. */
 const ENDED_MIN_MS = 3_600_000
@@ -154,6 +173,7 @@ interface ServiceRow {
   fields: string | null
   display_name: string | null
   logo_url: string | null
+  previous: string | null
   created_at: number
 }
 
@@ -215,6 +235,7 @@ const toService = (r: ServiceRow): ServiceRecord => ({
   fields: r.fields === null ? null : JSON.parse(r.fields) as string[],
   displayName: r.display_name,
   logoUrl: r.logo_url,
+  previous: r.previous === null ? null : JSON.parse(r.previous) as PreviousSecrets,
   createdAt: r.created_at
 })
 
@@ -263,7 +284,7 @@ const userParams = (u: Omit<UserRecord, 'createdAt'>): Record<string, unknown> =
 })
 
 /** The named parameters of the services table's writable columns. */
-const serviceParams = (s: Omit<ServiceRecord, 'createdAt'>): Record<string, unknown> => ({
+const serviceParams = (s: NewService): Record<string, unknown> => ({
   id: s.id,
   base_url: s.baseUrl,
   event_url: s.eventUrl,
@@ -275,7 +296,9 @@ const serviceParams = (s: Omit<ServiceRecord, 'createdAt'>): Record<string, unkn
   access: s.access === null ? null : JSON.stringify(s.access),
   fields: s.fields === null ? null : JSON.stringify(s.fields),
   display_name: s.displayName,
-  logo_url: s.logoUrl
+  logo_url: s.logoUrl,
+  previous: s.previous === undefined || s.previous === null ? null : JSON.stringify(s.previous),
+  previous_token_hash: s.previous?.tokenHash ?? null
 })
 
 function isUniqueViolation (err: unknown): boolean {
@@ -297,20 +320,25 @@ function prepareStatements (db: Db) {
       VALUES (@id, @username, @password_hash, @is_active, @is_staff, @is_superuser, @email, @display_name, @attributes, @created_at, @updated_at)`),
     userById: p('SELECT * FROM users WHERE id = ?'),
     userByName: p('SELECT * FROM users WHERE username = ?'),
+    // The prefix as a range on the unique index (`prefix` to `prefix` followed by the highest code point).
+    users: p(`SELECT * FROM users WHERE username > @after AND username >= @prefix AND username < @prefix || char(1114111)
+      ORDER BY username LIMIT @limit`),
     updateUser: p(`UPDATE users SET username = @username, password_hash = @password_hash, is_active = @is_active, is_staff = @is_staff,
       is_superuser = @is_superuser, email = @email, display_name = @display_name, attributes = @attributes, updated_at = @updated_at
       WHERE id = @id`),
     insertService: p(`INSERT INTO services (id, name, base_url, event_url, token_hash, signing_secret, django_token, protocol, enabled,
-        fresh_login, access, fields, display_name, logo_url, created_at)
+        fresh_login, access, fields, display_name, logo_url, previous, previous_token_hash, created_at)
       VALUES (@id, @name, @base_url, @event_url, @token_hash, @signing_secret, @django_token, @protocol, @enabled,
-        @fresh_login, @access, @fields, @display_name, @logo_url, @created_at)`),
+        @fresh_login, @access, @fields, @display_name, @logo_url, @previous, @previous_token_hash, @created_at)`),
     serviceById: p('SELECT * FROM services WHERE id = ?'),
     serviceByName: p('SELECT * FROM services WHERE name = ?'),
-    serviceByToken: p('SELECT * FROM services WHERE token_hash = ?'),
+    serviceByToken: p(`SELECT * FROM services WHERE token_hash = @hash
+      UNION ALL SELECT * FROM services WHERE previous_token_hash = @hash LIMIT 1`),
     services: p('SELECT * FROM services ORDER BY created_at, name'),
     updateService: p(`UPDATE services SET base_url = @base_url, event_url = @event_url, token_hash = @token_hash,
       signing_secret = @signing_secret, django_token = @django_token, enabled = @enabled, fresh_login = @fresh_login,
-      access = @access, fields = @fields, display_name = @display_name, logo_url = @logo_url WHERE id = @id`),
+      access = @access, fields = @fields, display_name = @display_name, logo_url = @logo_url,
+      previous = @previous, previous_token_hash = @previous_token_hash WHERE id = @id`),
     insertToken: p(`INSERT INTO request_tokens (hash, service_id, next_url, status, prompt, expires_at, created_at)
       VALUES (?, ?, ?, 'pending', ?, ?, ?)`),
     decline: p(`UPDATE request_tokens SET status = 'declined' WHERE hash = ? AND status = 'pending' AND expires_at > ?`),
@@ -411,7 +439,14 @@ function prepareStatements (db: Db) {
     takeExpired: p(`DELETE FROM gateway_sessions WHERE sid IN
       (SELECT sid FROM gateway_sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING user_key, sso_session, expires_at`),
     pruneEnded: p('DELETE FROM ended_sessions WHERE expires_at <= ?'),
-    pruneEndedSso: p('DELETE FROM ended_sso_sessions WHERE expires_at <= ?')
+    pruneEndedSso: p('DELETE FROM ended_sso_sessions WHERE expires_at <= ?'),
+    auditAppend: p(`INSERT INTO audit_log (at, kind, actor, user_name, service_name, detail)
+      VALUES (@at, @kind, @actor, @user, @service, @detail)`),
+    // Each filter applies only when given; newest first, by id.
+    auditList: p(`SELECT * FROM audit_log WHERE (@user IS NULL OR user_name = @user) AND (@service IS NULL OR service_name = @service)
+      AND (@kind IS NULL OR kind = @kind) AND (@since IS NULL OR at >= @since) AND (@until IS NULL OR at < @until)
+      AND (@before IS NULL OR id < @before) ORDER BY id DESC LIMIT @limit`),
+    auditPrune: p('DELETE FROM audit_log WHERE at < ?')
   }
 }
 
@@ -508,6 +543,7 @@ export class SqliteGatewayStore implements GatewayStore {
   readonly ssoSessions: SsoSessionStore
   readonly sessions: BrowserSessionStore
   readonly outbox: OutboxStore
+  readonly audit: AuditStore
 
   constructor (options: SqliteGatewayStoreOptions = {}) {
     // A short blocking wait only (a commit under way takes well under that); longer waits are async.
@@ -524,6 +560,7 @@ export class SqliteGatewayStore implements GatewayStore {
     this.ssoSessions = { services: async (ssoSession) => await run.one((st) => ssoServicesOf(st, ssoSession)) }
     this.sessions = sqliteSessions(run)
     this.outbox = sqliteOutbox(run)
+    this.audit = sqliteAudit(run)
   }
 
   #migrate (): void {
@@ -574,6 +611,8 @@ function sqliteUsers (run: Runner): UserStore {
       return { ...user, createdAt: now, updatedAt: now }
     }),
     byId: async (id) => await run.one((st) => byId(st, id)),
+    list: async (after, limit, prefix = '') => await run.one((st) =>
+      (st.users.all({ after, limit, prefix }) as UserRow[]).map(toUser)),
     byUsername: async (username) => await run.one((st) => {
       const row = st.userByName.get(username) as UserRow | undefined
       return row === undefined ? null : toUser(row)
@@ -637,11 +676,11 @@ function sqliteServices (run: Runner): ServiceStore {
         if (isUniqueViolation(err)) throw new errors.SERVICE_EXISTS(service.name)
         throw err
       }
-      return { ...service, createdAt }
+      return { ...service, previous: service.previous ?? null, createdAt }
     }),
     byId: async (id) => await run.one((st) => one(st.serviceById.get(id))),
     byName: async (name) => await run.one((st) => one(st.serviceByName.get(name))),
-    byTokenHash: async (tokenHash) => await run.one((st) => one(st.serviceByToken.get(tokenHash))),
+    byTokenHash: async (tokenHash) => await run.one((st) => one(st.serviceByToken.get({ hash: tokenHash }))),
     list: async () => await run.one((st) => (st.services.all() as ServiceRow[]).map(toService)),
     update: async (id: string, patch: ServicePatch, events?: EventsOf<ServiceRecord>) => await run.write((st): ServiceRecord | null => {
       const old = one(st.serviceById.get(id))
@@ -752,5 +791,39 @@ function sqliteOutbox (run: Runner): OutboxStore {
     status: async () => await run.one((st) =>
       (st.deliveryStatus.all() as Array<{ service_id: string, pending: number, dead: number, failing_since: number | null }>)
         .map((r) => ({ serviceId: r.service_id, pending: r.pending, dead: r.dead, failingSince: r.failing_since })))
+  }
+}
+
+interface AuditRow {
+  id: number
+  at: number
+  kind: string
+  actor: string | null
+  user_name: string | null
+  service_name: string | null
+  detail: string
+}
+
+function sqliteAudit (run: Runner): AuditStore {
+  return {
+    append: async (records) => {
+      await run.write((st) => {
+        for (const r of records) {
+          st.auditAppend.run({ at: r.at, kind: r.kind, actor: r.actor, user: r.user, service: r.service, detail: JSON.stringify(r.detail) })
+        }
+      })
+    },
+    list: async (f) => await run.one((st) => (st.auditList.all({
+      user: f.user ?? null,
+      service: f.service ?? null,
+      kind: f.kind ?? null,
+      since: f.since ?? null,
+      until: f.until ?? null,
+      before: f.beforeId ?? null,
+      limit: f.limit
+    }) as AuditRow[]).map((r): AuditRecord => ({
+      id: r.id, at: r.at, kind: r.kind, actor: r.actor, user: r.user_name, service: r.service_name, detail: JSON.parse(r.detail) as Record<string, unknown>
+    }))),
+    prune: async (before) => await run.one((st) => st.auditPrune.run(before).changes)
   }
 }

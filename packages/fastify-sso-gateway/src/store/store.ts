@@ -58,8 +58,25 @@ export interface ServiceRecord {
   displayName: string | null
   /** Logo shown on pages: an absolute http(s) URL or a path on the gateway; null for none. */
   logoUrl: string | null
+  /**
+   * The secrets a rotation replaced, still accepted (the call secret) and still signed with
+   * (the signing secret) until `until`; null when no rotation overlap is running.
+   */
+  previous: PreviousSecrets | null
   createdAt: number
 }
+
+/** What a secret rotation with an overlap window keeps of the old secrets, until `until` (ms). */
+export interface PreviousSecrets {
+  /** SHA-256 of the old call secret, still accepted; null if the call secret was not rotated. */
+  tokenHash: string | null
+  /** The old signing secret, still signed with beside the new one; null if it was not rotated. */
+  signingSecret: string | null
+  until: number
+}
+
+/** A service row as `ServiceStore.create` takes it (`previous` defaults to null). */
+export type NewService = Omit<ServiceRecord, 'createdAt' | 'previous'> & { previous?: PreviousSecrets | null }
 
 /** Access rule of a service: a user passes when listed, or a member of a listed group. */
 export interface ServiceAccess {
@@ -68,7 +85,7 @@ export interface ServiceAccess {
 }
 
 /** Fields a caller may change on a service. */
-export type ServicePatch = Partial<Pick<ServiceRecord, 'baseUrl' | 'eventUrl' | 'tokenHash' | 'signingSecret' | 'djangoToken' | 'enabled' | 'freshLogin' | 'access' | 'fields' | 'displayName' | 'logoUrl'>>
+export type ServicePatch = Partial<Pick<ServiceRecord, 'baseUrl' | 'eventUrl' | 'tokenHash' | 'signingSecret' | 'djangoToken' | 'enabled' | 'freshLogin' | 'access' | 'fields' | 'displayName' | 'logoUrl' | 'previous'>>
 
 /** A service an SSO session reached, and when last. */
 export interface SsoSessionService {
@@ -192,6 +209,8 @@ export interface UserStore {
   create: (user: NewUser) => Promise<UserRecord>
   byId: (id: string) => Promise<UserRecord | null>
   byUsername: (username: string) => Promise<UserRecord | null>
+  /** One page of users by username: those after `after` (binary order), at most `limit`; `prefix` keeps names starting with it. */
+  list: (after: string, limit: number, prefix?: string) => Promise<UserRecord[]>
   /**
    * Changes a user and, in the same transaction, ends its sessions as `end` says (every one,
    * or every one but `exceptSsoSession`) and queues the events `events(user, ended)` returns.
@@ -233,9 +252,10 @@ export interface ServiceUser {
 /** Registered services, and who signed in to each. */
 export interface ServiceStore {
   /** Creates a service; rejects with `SERVICE_EXISTS` if the name (or the secret) is taken. */
-  create: (service: Omit<ServiceRecord, 'createdAt'>) => Promise<ServiceRecord>
+  create: (service: NewService) => Promise<ServiceRecord>
   byId: (id: string) => Promise<ServiceRecord | null>
   byName: (name: string) => Promise<ServiceRecord | null>
+  /** The service whose call secret hashes to `tokenHash`, or whose `previous.tokenHash` does (the gateway checks `until`). */
   byTokenHash: (tokenHash: string) => Promise<ServiceRecord | null>
   /** Every service, oldest first. */
   list: () => Promise<ServiceRecord[]>
@@ -353,6 +373,51 @@ export interface OutboxStore {
   status: () => Promise<DeliveryStatus[]>
 }
 
+/** One entry of the audit log: who did what to whom, when. */
+export interface AuditRecord {
+  /** Increasing: a later record has a larger id. */
+  id: number
+  /** When it happened (ms). */
+  at: number
+  /** What happened: `login`, `login_failed`, `user_created`, `service_secret_rotated`, ... */
+  kind: string
+  /** Who did it: `admin:<username>` (console), `cli` (the sso-gateway CLI), `app` (code), or null (the user themselves). */
+  actor: string | null
+  /** The username it concerns, or null. */
+  user: string | null
+  /** The service name it concerns, or null. */
+  service: string | null
+  /** Further facts (never a secret or a password). */
+  detail: Record<string, unknown>
+}
+
+/** An audit record to append. */
+export type NewAuditRecord = Omit<AuditRecord, 'id'>
+
+/** Which audit records `AuditStore.list` returns: every given filter must match. */
+export interface AuditFilter {
+  user?: string
+  service?: string
+  kind?: string
+  /** At or after (ms). */
+  since?: number
+  /** Before (ms). */
+  until?: number
+  /** Only ids below this one (the next page). */
+  beforeId?: number
+  /** At most this many. */
+  limit: number
+}
+
+/** The audit log: appended to, read newest first, pruned by age. */
+export interface AuditStore {
+  append: (records: NewAuditRecord[]) => Promise<void>
+  /** Matching records, newest first. */
+  list: (filter: AuditFilter) => Promise<AuditRecord[]>
+  /** Deletes records older than `before` (ms); returns how many. */
+  prune: (before: number) => Promise<number>
+}
+
 /**
  * The gateway's storage: one object, one store per aggregate, every method async. Every
  * change that causes events takes them and writes both in one transaction. SQLite (default),
@@ -367,6 +432,7 @@ export interface GatewayStore {
   readonly ssoSessions: SsoSessionStore
   readonly sessions: BrowserSessionStore
   readonly outbox: OutboxStore
+  readonly audit: AuditStore
   /**
    * The value kept under `key`, made with `create()` and stored on first use (the first writer
    * wins). Holds the session secret generated when the app gives none; a store without it

@@ -4,14 +4,14 @@
 // (a failure injected in the event write leaves neither), concurrency (one winner) and expiry.
 import type { Test } from 'tap'
 import type { Session } from 'fastify'
-import type { GatewayStore, NewOutboxEvent, NewUser, ServiceRecord, TokenAuthentication } from '../../src/index.js'
+import type { GatewayStore, NewOutboxEvent, NewService, NewUser, TokenAuthentication } from '../../src/index.js'
 
 export type MakeStore = (t: Test) => Promise<GatewayStore>
 
 const user = (id: string, username = id): NewUser => ({
   id, username, passwordHash: null, isActive: true, isStaff: false, isSuperuser: false, email: null, displayName: null, attributes: {}
 })
-const service = (id: string, name = id): Omit<ServiceRecord, 'createdAt'> => ({
+const service = (id: string, name = id): NewService => ({
   id, name, baseUrl: `http://${name}.test`, eventUrl: `http://${name}.test/sso/event/`, tokenHash: `hash-${id}`, signingSecret: 'whsec_x',
   djangoToken: null, protocol: 'fastify-sso', enabled: true, freshLogin: false, access: null, fields: null, displayName: null, logoUrl: null
 })
@@ -45,6 +45,66 @@ async function authenticated (store: GatewayStore, hash: string, sso: string, no
 }
 
 export function storeContract (t: Test, make: MakeStore): void {
+  t.test('users.list: by username, after a name, with a prefix, at most limit', async (t) => {
+    const store = await seeded(t, make)
+    await store.users.create(user('usr_3', 'alicia'))
+    await store.users.create(user('usr_4', 'carol'))
+    const names = async (after: string, limit: number, prefix?: string): Promise<string[]> =>
+      (await store.users.list(after, limit, prefix)).map((u) => u.username)
+    t.same(await names('', 10), ['alice', 'alicia', 'bob', 'carol'])
+    t.same(await names('alicia', 10), ['bob', 'carol'], 'after a name')
+    t.same(await names('', 2), ['alice', 'alicia'], 'at most limit')
+    t.same(await names('', 10, 'ali'), ['alice', 'alicia'], 'a prefix')
+    t.same(await names('alice', 10, 'ali'), ['alicia'], 'a prefix after a name')
+    t.same(await names('', 10, 'zed'), [])
+    t.match((await store.users.list('', 1))[0], { id: 'usr_1', isActive: true, createdAt: Number })
+  })
+
+  t.test('audit: append, list newest first with every filter, prune by age', async (t) => {
+    const store = await seeded(t, make)
+    const at = Date.now() - 10_000
+    await store.audit.append([
+      { at, kind: 'login', actor: null, user: 'alice', service: null, detail: { ip: '127.0.0.1' } },
+      { at: at + 1000, kind: 'service_sign_in', actor: null, user: 'alice', service: 'svc_a', detail: {} },
+      { at: at + 2000, kind: 'user_updated', actor: 'admin:bob', user: 'carol', service: null, detail: { fields: ['email'] } }
+    ])
+    await store.audit.append([{ at: at + 3000, kind: 'service_secret_rotated', actor: 'cli', user: null, service: 'svc_a', detail: {} }])
+    const all = await store.audit.list({ limit: 10 })
+    t.same(all.map((r) => r.kind), ['service_secret_rotated', 'user_updated', 'service_sign_in', 'login'], 'newest first')
+    t.ok(all.every((r, i) => i === 0 || r.id < (all[i - 1] as { id: number }).id), 'ids increase with time')
+    t.match(all[1], { actor: 'admin:bob', user: 'carol', service: null, detail: { fields: ['email'] }, at: at + 2000 })
+    const kinds = async (filter: Record<string, unknown>): Promise<string[]> =>
+      (await store.audit.list({ limit: 10, ...filter })).map((r) => r.kind)
+    t.same(await kinds({ user: 'alice' }), ['service_sign_in', 'login'], 'by user')
+    t.same(await kinds({ service: 'svc_a' }), ['service_secret_rotated', 'service_sign_in'], 'by service')
+    t.same(await kinds({ kind: 'login' }), ['login'], 'by kind')
+    t.same(await kinds({ since: at + 1000, until: at + 3000 }), ['user_updated', 'service_sign_in'], 'by time: since inclusive, until exclusive')
+    t.same(await kinds({ beforeId: (all[1] as { id: number }).id }), ['service_sign_in', 'login'], 'the next page')
+    t.same(await kinds({ limit: 1 }), ['service_secret_rotated'], 'at most limit')
+    t.same(await kinds({ user: 'alice', service: 'svc_a' }), ['service_sign_in'], 'filters combine')
+    t.equal(await store.audit.prune(at + 1500), 2, 'older records pruned')
+    t.same(await kinds({}), ['service_secret_rotated', 'user_updated'])
+    await store.audit.append([{ at: Date.now(), kind: 'logout', actor: null, user: 'alice', service: null, detail: {} }])
+    const after = await store.audit.list({ limit: 10 })
+    t.ok((after[0] as { id: number }).id > (all[0] as { id: number }).id, 'ids keep increasing after a prune')
+  })
+
+  t.test('services: a rotation keeps the previous secrets, found by the old call secret', async (t) => {
+    const store = await seeded(t, make)
+    t.equal((await store.services.byId('svc_a'))?.previous, null, 'none by default')
+    const until = Date.now() + 60_000
+    const updated = await store.services.update('svc_a', { tokenHash: 'hash-new', signingSecret: 'whsec_new', previous: { tokenHash: 'hash-svc_a', signingSecret: 'whsec_x', until } })
+    t.match(updated, { tokenHash: 'hash-new', previous: { tokenHash: 'hash-svc_a', signingSecret: 'whsec_x', until } })
+    t.match(await store.services.byTokenHash('hash-new'), { id: 'svc_a' }, 'the new secret')
+    t.match(await store.services.byTokenHash('hash-svc_a'), { id: 'svc_a', previous: { until } }, 'the old one, with its window')
+    t.match(await store.services.byTokenHash('hash-svc_b'), { id: 'svc_b' }, 'others unchanged')
+    await store.services.update('svc_a', { previous: null })
+    t.equal(await store.services.byTokenHash('hash-svc_a'), null, 'the old one forgotten')
+    const made = await store.services.create({ ...service('svc_c'), previous: { tokenHash: 'old-c', signingSecret: null, until } })
+    t.match(made, { previous: { tokenHash: 'old-c', signingSecret: null } })
+    t.match(await store.services.byTokenHash('old-c'), { id: 'svc_c' })
+  })
+
   t.test('users: create, read, update, rename, delete; names unique', async (t) => {
     const store = await seeded(t, make)
     t.match(await store.users.byId('usr_1'), { id: 'usr_1', username: 'alice', isActive: true, attributes: {}, createdAt: Number, updatedAt: Number })

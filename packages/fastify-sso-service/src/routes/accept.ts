@@ -66,7 +66,7 @@ export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { 
         if (pending.prompt === 'login' && !freshEnough(got.authTime, pending.startedAt)) throw new FreshLoginNotConfirmedError()
         // A django-sso gateway's answer has no account: the one its update_account delivered
         // (sent before the browser came back) stands, never flags the gateway did not send.
-        const account: SsoAccount = got.account ?? db.knownAccount(got.username)
+        const account: SsoAccount = got.account ?? await db.knownAccount(got.username)
         await sync.serialised(account.user_id ?? account.username, async () => {
           await sync.reconcileName('sign-in', account, { request, log: request.log })
           await sync.pipeline('sign-in', account, { request, log: request.log })

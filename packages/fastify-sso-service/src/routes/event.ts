@@ -86,32 +86,32 @@ export const eventRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { o
         return { ok: true }
       }
       await sync.serialised(event.user_id ?? event.username, async () => {
-        if (meta.id !== null && db.isProcessed(meta.id)) {
+        if (meta.id !== null && await db.isProcessed(meta.id)) {
           log.info({ audit: 'event_duplicate', type: event.type, user: event.username }, 'event already applied; acknowledged')
           return
         }
         switch (event.type) {
           case 'update_account': {
-            if (meta.timestamp !== null && meta.timestamp < db.lastAccountTimestamp(event.username)) {
+            if (meta.timestamp !== null && meta.timestamp < await db.lastAccountTimestamp(event.username)) {
               log.info({ audit: 'event_stale', user: event.username }, 'older update_account ignored')
-              db.recordEvent(meta.id)
+              await db.recordEvent(meta.id)
               return
             }
             const { type: _type, token: _token, sso_session: _sso, changed, ...rest } = event as UpdateAccountEvent & { sso_session?: string }
             const account = accountFrom(rest, event.username)
             await sync.applyAccount('event', account, origin, changed ?? null)
-            db.recordEvent(meta.id, [event.username], meta.timestamp)
+            await db.recordEvent(meta.id, [event.username], meta.timestamp)
             return
           }
           case 'rename_account': {
             await sync.rename('event', event.user_id ?? null, event.old_username, event.username, origin)
             // An update_account sent before the rename, under either name, is now stale.
-            db.recordEvent(meta.id, [event.old_username, event.username], meta.timestamp)
+            await db.recordEvent(meta.id, [event.old_username, event.username], meta.timestamp)
             return
           }
           case 'delete_account': {
             await sync.remove('event', event.user_id ?? null, event.username, origin)
-            db.recordEvent(meta.id, [event.username], meta.timestamp)
+            await db.recordEvent(meta.id, [event.username], meta.timestamp)
             return
           }
           default: {
@@ -125,7 +125,7 @@ export const eventRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { o
             if (options.onDeauthenticate !== undefined) {
               await options.onDeauthenticate(event.username, { ssoSession, sessionsEnded: ended, reason, userId: event.user_id ?? null, request, log })
             }
-            db.recordEvent(meta.id)
+            await db.recordEvent(meta.id)
           }
         }
       })

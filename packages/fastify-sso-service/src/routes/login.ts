@@ -1,9 +1,9 @@
 import type { FastifyError, FastifyPluginAsync } from 'fastify'
-import { checkNextUrl, FixedWindowCounter, MAX_NEXT_URL_LENGTH, PATHS } from 'fastify-sso-protocol'
+import { checkNextUrl, MAX_NEXT_URL_LENGTH, PATHS } from 'fastify-sso-protocol'
 import type { SsoPrompt } from 'fastify-sso-protocol'
 import { bothForms } from '../context.js'
 import type { RouteContext } from '../context.js'
-import { TooManySignInsError } from '../errors.js'
+import { LimitsUnavailableError, TooManySignInsError } from '../errors.js'
 import { loginHref, sendErrorPage } from '../html.js'
 import { sessionOf } from '../session.js'
 
@@ -22,14 +22,22 @@ const querystring = {
  * even from a signed-in user.
  */
 export const loginRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client, pages }) => {
-  const perClient = new FixedWindowCounter(options.loginRateLimit.max, options.loginRateLimit.timeWindow)
+  const { max, timeWindow } = options.loginRateLimit
   for (const url of bothForms(PATHS.login)) {
     fastify.get<{ Querystring: { next?: string, prompt?: SsoPrompt } }>(url, { schema: { querystring } }, async (request, reply) => {
       const next = checkNextUrl(request.query.next) ?? '/'
       const prompt = request.query.prompt
       if (request.ssoUser !== null && prompt !== 'login') return reply.redirect(next)
-      const wait = perClient.take(request.ip, Date.now())
-      if (wait > 0) {
+      let window
+      try {
+        window = await options.limits.hit(`login:${request.ip}`, timeWindow)
+      } catch (err) {
+        // Fail closed: no request token is spent at the gateway while nothing counts them.
+        request.log.error({ err }, 'fastify-sso-service: the limits store did not answer; sign-in refused')
+        return sendErrorPage(reply.header('retry-after', 5), pages, new LimitsUnavailableError(), loginHref(next, prompt))
+      }
+      if (window.count > max) {
+        const wait = Math.max(window.resetAt - Date.now(), 1000)
         request.log.warn({ audit: 'login_throttled', step: 'obtain' }, 'too many sign-ins started by one client')
         return sendErrorPage(reply.header('retry-after', Math.ceil(wait / 1000)), pages, new TooManySignInsError(), loginHref(next, prompt))
       }

@@ -125,6 +125,7 @@ export const EN = {
   'service.error.FST_SSO_SERVICE_FRESH_LOGIN_NOT_CONFIRMED': 'The sign-in service did not confirm that the password was entered again.',
   'service.error.FST_SSO_SERVICE_DATABASE_UNAVAILABLE': 'This app cannot keep your session right now (its database is unavailable). Please try again in a few minutes.',
   'service.error.FST_SSO_SERVICE_TOO_MANY_SIGN_INS': 'Too many sign-in attempts from your address. Wait a minute and try again.',
+  'service.error.FST_SSO_SERVICE_LIMITS_UNAVAILABLE': 'Sign-in is unavailable right now (this app cannot check its sign-in limits). Please try again in a minute.',
   'service.error.FST_CSRF_INVALID_TOKEN': 'This form has expired or did not come from this site. Go back, reload the page and try again.',
   'service.error.FST_CSRF_MISSING_SECRET': 'This form has expired or did not come from this site. Go back, reload the page and try again.'
 } as const

@@ -115,6 +115,7 @@ export const RU: Record<MessageKey, string> = {
   'service.error.FST_SSO_SERVICE_FRESH_LOGIN_NOT_CONFIRMED': 'Сервис входа не подтвердил повторный ввод пароля.',
   'service.error.FST_SSO_SERVICE_DATABASE_UNAVAILABLE': 'Приложение сейчас не может сохранить ваш сеанс (его база данных недоступна). Попробуйте снова через несколько минут.',
   'service.error.FST_SSO_SERVICE_TOO_MANY_SIGN_INS': 'Слишком много попыток входа с вашего адреса. Подождите минуту и попробуйте снова.',
+  'service.error.FST_SSO_SERVICE_LIMITS_UNAVAILABLE': 'Вход сейчас недоступен (приложение не может проверить свои лимиты входа). Попробуйте снова через минуту.',
   'service.error.FST_CSRF_INVALID_TOKEN': 'Срок действия формы истёк, или она пришла не с этого сайта. Вернитесь назад, обновите страницу и попробуйте снова.',
   'service.error.FST_CSRF_MISSING_SECRET': 'Срок действия формы истёк, или она пришла не с этого сайта. Вернитесь назад, обновите страницу и попробуйте снова.'
 }
