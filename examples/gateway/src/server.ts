@@ -13,6 +13,7 @@
  *   options (the tests use short ones).
  *   ADMIN_TOKEN   enables a small admin API (see admin.ts) that shows the decorator API at work;
  *                 at least 32 characters (a shorter one, the empty string included, stops the start).
+ *   GATEWAY_LOGIN_RATE_LIMIT  sign-in form posts one client may make per minute (default 30).
  *   SECRETS_KEY   encrypts the services' signing secrets (and django-sso tokens) in the database.
  *   REDIS_URL     (redis://127.0.0.1:6379) keeps the sign-in throttle, the lockout and the obtain
  *                 budget in Redis, shared by every gateway process (REDIS_PREFIX: its key prefix).
@@ -77,6 +78,8 @@ await app.register(fastifySsoGateway, {
   cookieName: 'demo_gateway_session',
   cookieSecure: 'auto', // Secure when the request came over HTTPS (the default)
   title: 'Demo single sign-on',
+  // Unknown URLs of this app get the gateway's not-found page (an app-wide choice, so an option).
+  notFoundPage: true,
   ...(env.SECRETS_KEY === undefined ? {} : { secretsKey: env.SECRETS_KEY }),
   ...(redis === undefined ? {} : { limits: { redis, ...(env.REDIS_PREFIX === undefined ? {} : { prefix: env.REDIS_PREFIX }) } }),
   ...(loginRate === undefined ? {} : { loginRateLimit: loginRate }),
@@ -84,7 +87,8 @@ await app.register(fastifySsoGateway, {
   // The admin console, for members of the group "admins" (here /console: /admin is the JSON API above).
   admin: { prefix: '/console', role: { group: 'admins' } },
   ...durationsFromEnv(),
-  ...(env.RETRY_SCHEDULE === undefined ? {} : { retrySchedule: JSON.parse(env.RETRY_SCHEDULE) as number[] })
+  ...(env.RETRY_SCHEDULE === undefined ? {} : { retrySchedule: JSON.parse(env.RETRY_SCHEDULE) as number[] }),
+  ...(env.GATEWAY_LOGIN_RATE_LIMIT === undefined ? {} : { loginRateLimit: { max: Number(env.GATEWAY_LOGIN_RATE_LIMIT), timeWindow: 60_000 } })
 })
 
 if (env.ADMIN_TOKEN !== undefined) await app.register(adminRoutes, { prefix: '/admin', token: env.ADMIN_TOKEN })

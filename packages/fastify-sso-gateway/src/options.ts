@@ -1,14 +1,14 @@
-import { existsSync } from 'node:fs'
 import type { Dispatcher } from 'undici'
 import { errors } from './errors.js'
 import { RETRY_SCHEDULE } from './outbox/dispatcher.js'
 import { MAX_PASSWORD_LENGTH, OWASP_MINIMUM, type HashParameters } from './passwords.js'
 import type { GatewayStore } from './store/store.js'
 import type { AccessCheck } from './types.js'
-import { PAGE_NAMES } from './pages.js'
+import { PAGE_NAMES, type PageName } from './pages.js'
 import {
   FASTIFY_REGISTER_KEYS, isLimitStore, isRedisClient, MemoryLimitStore, RedisLimitStore, showOption, unknownOption, type LimitStore, type RedisClient
 } from 'fastify-sso-protocol'
+import { resolvePageOptions, type MessageKey, type PageOptions, type PageTheme, type ResolvedPageOptions } from 'fastify-sso-protocol/pages'
 
 /** Every method of the store contract, per aggregate: what the `store` option is checked for. */
 const STORE_METHODS: Record<string, readonly string[]> = {
@@ -108,17 +108,23 @@ export interface FastifySsoGatewayOptions {
   dispatcher?: Dispatcher
   /** Heading of the gateway's pages. @default 'Single sign-on' */
   title?: string
-  /** Your own eta templates (file paths) replacing the built-in pages. */
-  templates?: {
-    /** The sign-in form. Receives `title`, `action`, `csrfToken`, `serviceName`, `error`, `username`. */
-    login?: string
-    /** Any message page. Receives `title`, `heading`, `message`, `links`, `forms` (and `form`, the first). */
-    message?: string
-    /** Who is signed in. Receives `title`, `user`, `csrfToken`. */
-    welcome?: string
-    /** The user's sessions. Receives `title`, `username`, `sessions`, `csrfToken`. */
-    sessions?: string
-  }
+  /**
+   * Your own eta templates (file paths) replacing built-in pages: `login`, `message`, `welcome`,
+   * `sessions` (see the README, "Pages"). A template can use the kit's layout and partials
+   * (`<% layout('@layout') %>`). @default {}
+   */
+  templates?: Partial<Record<PageName, string>>
+  /** Show every page in this locale (`'en'`, `'ru'` or one you add in `messages`). @default null (from `Accept-Language`) */
+  locale?: string | null
+  /** Messages to add or override, by locale (see the README, "Pages"). @default {} */
+  messages?: Record<string, Partial<Record<MessageKey, string>>>
+  /** Branding: `logoUrl` beside the title, `css` appended to the stylesheet (custom properties). The name is `title`. @default {} */
+  theme?: Omit<PageTheme, 'name'>
+  /**
+   * Set the app's not-found handler: a page for browsers (`Accept: text/html`), `{ error }` JSON
+   * otherwise. Off by default: a plugin does not change the host app's not-found handler. @default false
+   */
+  notFoundPage?: boolean
   /**
    * Your own access rule, asked after a service's stored rule (listed users and groups)
    * allowed the user: return false to refuse. @default none
@@ -190,7 +196,8 @@ export interface ResolvedGatewayOptions {
   readonly retrySchedule: readonly number[]
   readonly dispatcher: Dispatcher | undefined
   readonly title: string
-  readonly templates: Readonly<{ login?: string, message?: string, welcome?: string, sessions?: string }>
+  readonly pages: ResolvedPageOptions
+  readonly notFoundPage: boolean
   readonly accessCheck: AccessCheck | undefined
   readonly housekeepingInterval: number
   readonly obtainRateLimit: Readonly<RateLimit>
@@ -241,7 +248,7 @@ function fail (name: string, detail: string, value: unknown): never {
 export const OPTION_NAMES: readonly string[] = Object.freeze([
   'sessionSecret', 'database', 'store', 'busyTimeout', 'cookieName', 'cookieSecure', 'idleTimeout', 'absoluteTimeout',
   'pendingTokenTtl', 'authenticatedTokenTtl', 'passwordHash', 'eventTimeout', 'inlineEventTimeout', 'outboxInterval',
-  'retrySchedule', 'dispatcher', 'title', 'templates', 'accessCheck', 'housekeepingInterval', 'obtainRateLimit', 'loginRateLimit',
+  'retrySchedule', 'dispatcher', 'title', 'templates', 'locale', 'messages', 'theme', 'notFoundPage', 'accessCheck', 'housekeepingInterval', 'obtainRateLimit', 'loginRateLimit',
   'minPasswordLength', 'secretsKey', 'limits', 'admin'
 ])
 
@@ -380,11 +387,17 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
   const templatesIn = o.templates ?? {}
   if (typeof templatesIn !== 'object' || templatesIn === null) fail('templates', 'must be an object of file paths', templatesIn)
   noUnknown('templates', templatesIn, PAGE_NAMES)
-  const templates: Record<string, string> = {}
-  for (const [key, file] of Object.entries(templatesIn)) {
-    if (typeof file !== 'string' || !existsSync(file)) fail(`templates.${key}`, 'must be the path of an existing eta file', file)
-    templates[key] = file
-  }
+  const themeIn = o.theme ?? {}
+  if (typeof themeIn !== 'object' || themeIn === null) fail('theme', 'must be an object { logoUrl?, css? }', themeIn)
+  noUnknown('theme', themeIn, ['logoUrl', 'css'])
+  const pages = resolvePageOptions({
+    templates: templatesIn as Record<string, string>,
+    locale: o.locale as string | null | undefined,
+    messages: o.messages as PageOptions['messages'],
+    theme: { ...themeIn as PageTheme, name: title }
+  }, PAGE_NAMES, fail)
+  const notFoundPage = o.notFoundPage ?? false
+  if (typeof notFoundPage !== 'boolean') fail('notFoundPage', 'must be true or false', notFoundPage)
 
   return Object.freeze({
     sessionSecret: secret as string | string[] | undefined,
@@ -404,7 +417,8 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
     retrySchedule: schedule(o.retrySchedule),
     dispatcher: dispatcher as Dispatcher | undefined,
     title,
-    templates: Object.freeze(templates),
+    pages,
+    notFoundPage,
     accessCheck: o.accessCheck === undefined ? undefined : typeof o.accessCheck === 'function' ? o.accessCheck as AccessCheck
       : fail('accessCheck', 'must be a function (user, service) => boolean', typeof o.accessCheck),
     housekeepingInterval: duration(o, 'housekeepingInterval', 60_000, 100),
