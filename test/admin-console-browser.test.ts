@@ -59,11 +59,16 @@ t.test('an operator runs the fleet from the console', async (t) => {
   carol.setDefaultTimeout(15_000)
 
   const checked = new Set<string>()
+  // Each page in the kit's light and dark colour schemes.
   async function axe (page: Page, name: string): Promise<void> {
+    t.equal(await page.evaluate(() => getComputedStyle(document.body).fontFamily.includes('system-ui')), true, `${name} is styled by the kit`)
     await page.evaluate(AXE)
-    const result = await page.evaluate(async () => await (globalThis as unknown as { axe: { run: (o: object) => Promise<{ violations: Array<{ id: string, help: string, nodes: Array<{ target: unknown }> }> }> } })
-      .axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }))
-    t.same(result.violations.map((v) => `${v.id}: ${v.help} (${JSON.stringify(v.nodes.map((n) => n.target))})`), [], `axe: no WCAG 2.1 AA violation on ${name}`)
+    for (const colorScheme of ['dark', 'light'] as const) {
+      await page.emulateMedia({ colorScheme })
+      const result = await page.evaluate(async () => await (globalThis as unknown as { axe: { run: (o: object) => Promise<{ violations: Array<{ id: string, help: string, nodes: Array<{ target: unknown }> }> }> } })
+        .axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }))
+      t.same(result.violations.map((v) => `${v.id}: ${v.help} (${JSON.stringify(v.nodes.map((n) => n.target))})`), [], `axe: no WCAG 2.1 AA violation on ${name} (${colorScheme})`)
+    }
     checked.add(name)
   }
   async function signIn (page: Page, username: string, password: string): Promise<void> {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { PageKit, type Translate } from 'fastify-sso-protocol/pages'
@@ -16,9 +17,13 @@ export type PageName = typeof PAGE_NAMES[number]
 
 export type Pages = PageKit<PageName>
 
-/** Compiles the pages once, at register: the user's templates where given, ours otherwise. */
+/**
+ * Compiles the pages once, at register: the user's templates where given, ours otherwise. The
+ * stylesheet is the kit's, then the admin console's rules (`admin.css`), then `theme.css`.
+ */
 export function compilePages (options: ResolvedGatewayOptions): Pages {
-  return new PageKit(options.pages, VIEWS_DIR, PAGE_NAMES, STYLESHEET)
+  const theme = { ...options.pages.theme, css: `${readFileSync(`${VIEWS_DIR}admin.css`, 'utf8')}\n${options.pages.theme.css}` }
+  return new PageKit({ ...options.pages, theme }, VIEWS_DIR, PAGE_NAMES, STYLESHEET)
 }
 
 /** The locale of a request's pages. */

@@ -74,6 +74,19 @@ t.test('who may come in: signed in, admin role; never framed, never cached', asy
   t.equal(home.headers['x-frame-options'], 'DENY')
   t.equal(home.headers['referrer-policy'], 'same-origin', 'the Referer stays on this site')
   t.equal((await alice.request('GET', '/admin')).statusCode, 200, 'without the trailing slash too')
+
+  // Rendered through the page kit: its layout and stylesheet, the console's rules served in it.
+  t.match(home.body, /<html lang="en">/, 'the console is in English')
+  t.equal(home.headers['content-language'], 'en')
+  t.match(home.body, /<link rel="stylesheet" href="\/sso\/style.css">/)
+  t.match(home.body, /<main class="sso-card sso-card-wide sso-card-full">\s*<div class="sso-console">/, 'inside the kit\'s layout')
+  t.match(home.body, /<nav class="sso-console-nav" aria-label="Console">/)
+  t.match(anonymous.body, /<main class="sso-card/, 'a refusal too')
+  t.notMatch(anonymous.body, /<nav/, 'without the console\'s navigation')
+  const css = (await app.inject('/sso/style.css')).body
+  t.match(css, /--sso-accent: #2454d6;[\s\S]*\.sso-console-nav \{/, 'the console\'s rules follow the kit\'s')
+  t.match(css, /@media \(prefers-color-scheme: dark\) \{ :root \{ --sso-ok-bg:/, 'with a dark scheme')
+  t.notMatch(css.slice(css.indexOf('.sso [hidden]')), /#[0-9a-fA-F]{3,8}\b/, 'its rules use the custom properties, no colour of their own')
 })
 
 t.test('role by group: members of the group, nobody else (not even a superuser)', async (t) => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
-import { Eta } from 'eta'
+import type { CompiledPage } from 'fastify-sso-protocol/pages'
+import { adminText, type AdminMessageKey } from '../admin-messages.js'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { confirmSession, currentUser, redirect, type RouteContext } from '../context.js'
 import { actingAs } from '../gateway.js'
@@ -19,7 +20,7 @@ declare module 'fastify' {
   }
 }
 
-const ADMIN_PAGES = ['layout', 'home', 'users', 'user', 'groups', 'services', 'service', 'sessions', 'audit', 'confirm', 'secrets', 'refused'] as const
+const ADMIN_PAGES = ['home', 'users', 'user', 'groups', 'services', 'service', 'sessions', 'audit', 'confirm', 'secrets', 'refused'] as const
 type AdminPage = typeof ADMIN_PAGES[number]
 
 /** Form fields: short strings, each at most this long. */
@@ -28,13 +29,13 @@ const form = (required: string[], fields: Record<string, object>) => ({
   type: 'object', required, properties: { _csrf: { type: 'string', maxLength: 512 }, ...fields }
 }) as const
 
-const NAV = [
-  { href: '/', label: 'Overview' },
-  { href: '/users', label: 'Users' },
-  { href: '/groups', label: 'Groups' },
-  { href: '/services', label: 'Services' },
-  { href: '/sessions', label: 'Sessions' },
-  { href: '/audit', label: 'Audit log' }
+const NAV: Array<{ href: string, label: AdminMessageKey }> = [
+  { href: '/', label: 'nav.overview' },
+  { href: '/users', label: 'nav.users' },
+  { href: '/groups', label: 'nav.groups' },
+  { href: '/services', label: 'nav.services' },
+  { href: '/sessions', label: 'nav.sessions' },
+  { href: '/audit', label: 'nav.audit' }
 ]
 
 const list = (text: string | undefined): string[] => (text ?? '').split(/[\s,]+/).filter((s) => s !== '')
@@ -52,12 +53,14 @@ const time = (text: string | undefined): number | undefined => {
  * CSRF token, and writes an audit record naming the admin (through `actingAs`). Never framed.
  */
 export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext): Promise<void> {
-  const { gateway, options } = ctx
+  const { gateway, options, pages } = ctx
   const admin = options.admin as NonNullable<typeof options.admin>
   const P = admin.prefix
-  const eta = new Eta({ autoEscape: true })
+  // The console's pages use the kit's Eta: its layout (`@layout`, through `@admin-layout`) and partials.
+  const eta = pages.eta
+  eta.loadTemplate('@admin-layout', readFileSync(`${VIEWS_DIR}admin-layout.eta`, 'utf8'))
   const views = Object.fromEntries(ADMIN_PAGES.map((name) =>
-    [name, eta.compile(readFileSync(`${VIEWS_DIR}admin-${name}.eta`, 'utf8'))])) as Record<AdminPage, (this: Eta, data: object) => string>
+    [name, eta.compile(readFileSync(`${VIEWS_DIR}admin-${name}.eta`, 'utf8'))])) as Record<AdminPage, CompiledPage>
 
   fastify.decorateRequest('ssoAdmin', null)
 
@@ -73,10 +76,11 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
     if (flash !== null) session.set('adminFlash', undefined)
     // A refused visitor gets no CSRF secret (and so no session row of its own).
     const csrfToken = request.ssoAdmin === null ? '' : await reply.generateCsrf()
-    const common = { P, title: options.title, heading, csrfToken, admin: request.ssoAdmin?.username ?? null }
-    const body = views[page].call(eta, { ...common, ...data })
-    const html = views.layout.call(eta, { ...common, nav: NAV, flash, body })
-    return await reply.code(status).type('text/html; charset=utf-8').send(html)
+    // The console is in English (see ADMIN_MESSAGES): its pages say so, whatever the browser asks.
+    const html = views[page].call(eta, {
+      ...pages.frame('en'), c: adminText, P, heading, csrfToken, admin: request.ssoAdmin?.username ?? null, nav: NAV, flash, ...data
+    })
+    return await reply.code(status).type('text/html; charset=utf-8').header('content-language', 'en').send(html)
   }
 
   const back = (request: FastifyRequest, reply: FastifyReply, to: string, kind: 'ok' | 'error', text: string): FastifyReply => {
