@@ -131,7 +131,7 @@ t.test('an operator runs the fleet from the console', async (t) => {
   t.match(await admin.textContent('.flash'), /Access rule saved/)
   await signIn(carol, 'carol', CAROL)
   await carol.goto(`${urls.b}/account`)
-  t.match(await carol.textContent('body'), /you do not have access to service-b/, 'carol is refused at B')
+  t.match(await carol.textContent('body'), /you do not have access to Service B/, 'carol is refused at B')
   await admin.goto(`${C}/users/carol`)
   await admin.selectOption('#add-group', 'b-team')
   await admin.click('#add-to-group')
