@@ -83,6 +83,9 @@ t.test('who may come in: signed in, admin role; never framed, never cached', asy
   t.match(home.body, /<nav class="sso-console-nav" aria-label="Console">/)
   t.match(anonymous.body, /<main class="sso-card/, 'a refusal too')
   t.notMatch(anonymous.body, /<nav/, 'without the console\'s navigation')
+  const russian = await app.inject({ url: '/admin/', headers: { accept: 'text/html', 'accept-language': 'ru-RU,ru' } })
+  t.match(russian.body, /<html lang="en">[\s\S]*Sign in first/, 'English whatever the browser asks')
+  t.equal(russian.headers['content-language'], 'en')
   const css = (await app.inject('/sso/style.css')).body
   t.match(css, /--sso-accent: #2454d6;[\s\S]*\.sso-console-nav \{/, 'the console\'s rules follow the kit\'s')
   t.match(css, /@media \(prefers-color-scheme: dark\) \{ :root \{ --sso-ok-bg:/, 'with a dark scheme')
