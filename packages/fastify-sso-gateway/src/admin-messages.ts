@@ -1,7 +1,9 @@
+import { ADMIN_MESSAGES_RU } from './admin-messages-ru.js'
+
 /**
  * The admin console's own texts, by key, `{name}` marking a parameter: its frame (navigation, who
  * is signed in), every text of its pages and the outcome of each change. The console is shown in English
- * whatever the browser asks for (its pages' `lang` is `en`).
+ * or Russian as the pages' locale asks; in English for any other locale.
  */
 export const ADMIN_MESSAGES = Object.freeze({
   'nav.label': 'Console',
@@ -129,7 +131,7 @@ export const ADMIN_MESSAGES = Object.freeze({
   'user.signOutEverywhere': 'Sign out everywhere',
   'user.delete': 'Delete',
   'user.typeBefore': 'Type',
-  'user.typeAfter': 'to delete this user everywhere',
+  'user.typeAfter': ' to delete this user everywhere',
   'user.deleteSubmit': 'Delete user',
   'groups.none': 'No groups yet.',
   'groups.delete': 'Delete {group}',
@@ -192,6 +194,16 @@ export const ADMIN_MESSAGES = Object.freeze({
 
 export type AdminMessageKey = keyof typeof ADMIN_MESSAGES
 
-/** The console's text of a key, its `{name}` parameters filled in. */
-export const adminText = (key: AdminMessageKey, params: Record<string, string | number> = {}): string =>
-  ADMIN_MESSAGES[key].replace(/\{(\w+)\}/g, (whole, name: string) => name in params ? String(params[name]) : whole)
+/** A console text of a key, its `{name}` parameters filled in. */
+export type AdminText = (key: AdminMessageKey, params?: Record<string, string | number>) => string
+
+const TABLES: Readonly<Record<string, Readonly<Record<AdminMessageKey, string>>>> = { en: ADMIN_MESSAGES, ru: ADMIN_MESSAGES_RU }
+
+/** The console's locale for the pages' locale: English unless the console has that locale's texts. */
+export const adminLocale = (locale: string): string => locale in TABLES ? locale : 'en'
+
+/** The console's texts in a locale (one of `adminLocale`'s answers). */
+export function adminTranslator (locale: string): AdminText {
+  const table = TABLES[locale] as Readonly<Record<AdminMessageKey, string>>
+  return (key, params = {}) => table[key].replace(/\{(\w+)\}/g, (whole, name: string) => name in params ? String(params[name]) : whole)
+}

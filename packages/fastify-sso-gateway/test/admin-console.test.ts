@@ -84,12 +84,28 @@ t.test('who may come in: signed in, admin role; never framed, never cached', asy
   t.match(anonymous.body, /<main class="sso-card/, 'a refusal too')
   t.notMatch(anonymous.body, /<nav/, 'without the console\'s navigation')
   const russian = await app.inject({ url: '/admin/', headers: { accept: 'text/html', 'accept-language': 'ru-RU,ru' } })
-  t.match(russian.body, /<html lang="en">[\s\S]*Sign in first/, 'English whatever the browser asks')
-  t.equal(russian.headers['content-language'], 'en')
+  t.match(russian.body, /<html lang="ru">[\s\S]*<h1>Сначала войдите<\/h1>/, 'in Russian when the browser asks')
+  t.equal(russian.headers['content-language'], 'ru')
+  alice.headers['accept-language'] = 'ru'
+  const ruHome = await alice.request('GET', '/admin/')
+  t.match(ruHome.body, /Вы вошли как <strong>alice<\/strong>[\s\S]*<h1>Администрирование<\/h1>/, 'the console\'s frame and page')
+  t.notMatch(ruHome.body, /Signed in as|Event delivery/, 'no English left')
+  t.equal((await submit(alice, '/admin/groups', '/admin/groups', { name: 'ru-team' })).statusCode, 303)
+  t.match((await alice.request('GET', '/admin/groups')).body, /<p class="flash ok" role="status">Группа ru-team создана.<\/p>/, 'the outcome of a change too')
+  delete alice.headers['accept-language']
   const css = (await app.inject('/sso/style.css')).body
   t.match(css, /--sso-accent: #2454d6;[\s\S]*\.sso-console-nav \{/, 'the console\'s rules follow the kit\'s')
   t.match(css, /@media \(prefers-color-scheme: dark\) \{ :root \{ --sso-ok-bg:/, 'with a dark scheme')
   t.notMatch(css.slice(css.indexOf('.sso [hidden]')), /#[0-9a-fA-F]{3,8}\b/, 'its rules use the custom properties, no colour of their own')
+})
+
+t.test('a locale the console has no texts for: English', async (t) => {
+  const { app } = await buildApp({ admin: true, messages: { de: { 'login.heading': 'Anmelden' } } } as never)
+  t.teardown(() => app.close())
+  const german = await app.inject({ url: '/admin/', headers: { accept: 'text/html', 'accept-language': 'de' } })
+  t.match(german.body, /<html lang="en">[\s\S]*<h1>Sign in first<\/h1>/)
+  t.equal(german.headers['content-language'], 'en')
+  t.match((await app.inject({ url: '/login/', headers: { 'accept-language': 'de' } })).body, /Anmelden/, 'while the sign-in page is in German')
 })
 
 t.test('role by group: members of the group, nobody else (not even a superuser)', async (t) => {

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs'
 import type { CompiledPage } from 'fastify-sso-protocol/pages'
-import { adminText as c, type AdminMessageKey } from '../admin-messages.js'
+import { adminLocale, adminTranslator, type AdminMessageKey, type AdminText } from '../admin-messages.js'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { confirmSession, currentUser, redirect, type RouteContext } from '../context.js'
 import { actingAs } from '../gateway.js'
 import { MAX_PASSWORD_LENGTH } from '../passwords.js'
-import { VIEWS_DIR } from '../pages.js'
+import { localeOf, VIEWS_DIR } from '../pages.js'
 import type { AuditFilter } from '../store/store.js'
 import type { UserRecord } from '../types.js'
 
@@ -64,6 +64,10 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
 
   fastify.decorateRequest('ssoAdmin', null)
 
+  /** The console's locale of a request (English when it has no texts in the pages' locale) and its texts. */
+  const localeFor = (request: FastifyRequest): string => adminLocale(localeOf(pages, request))
+  const T = (request: FastifyRequest): AdminText => adminTranslator(localeFor(request))
+
   async function isAdmin (user: UserRecord): Promise<boolean> {
     const role = admin.role
     if ('flag' in role) return user[role.flag]
@@ -76,11 +80,11 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
     if (flash !== null) session.set('adminFlash', undefined)
     // A refused visitor gets no CSRF secret (and so no session row of its own).
     const csrfToken = request.ssoAdmin === null ? '' : await reply.generateCsrf()
-    // The console is in English (see ADMIN_MESSAGES): its pages say so, whatever the browser asks.
+    const locale = localeFor(request)
     const html = views[page].call(eta, {
-      ...pages.frame('en'), c, P, heading, csrfToken, admin: request.ssoAdmin?.username ?? null, nav: NAV, flash, ...data
+      ...pages.frame(locale), c: adminTranslator(locale), P, heading, csrfToken, admin: request.ssoAdmin?.username ?? null, nav: NAV, flash, ...data
     })
-    return await reply.code(status).type('text/html; charset=utf-8').header('content-language', 'en').send(html)
+    return await reply.code(status).type('text/html; charset=utf-8').header('content-language', locale).header('vary', 'accept-language').send(html)
   }
 
   const back = (request: FastifyRequest, reply: FastifyReply, to: string, kind: 'ok' | 'error', text: string): FastifyReply => {
@@ -98,12 +102,12 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
   fastify.addHook('preHandler', async (request, reply) => {
     const user = await currentUser(request, ctx)
     if (user === null) {
-      return await render(request, reply, 'refused', c('heading.signInFirst'), { reason: 'signin' }, 401)
+      return await render(request, reply, 'refused', T(request)('heading.signInFirst'), { reason: 'signin' }, 401)
     }
     if (!await isAdmin(user)) {
       request.log.warn({ audit: 'admin_refused', user: user.username }, 'sso admin console refused: not an admin')
       await gateway.audit('admin_refused', { user: user.username, detail: { url: request.routeOptions.url ?? null } })
-      return await render(request, reply, 'refused', c('heading.notAdmin'), { reason: 'role', username: user.username }, 403)
+      return await render(request, reply, 'refused', T(request)('heading.notAdmin'), { reason: 'role', username: user.username }, 403)
     }
     request.ssoAdmin = user
     if (request.method === 'POST' && request.routeOptions.url !== `${P}/confirm`) {
@@ -141,7 +145,7 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
     const services = await gateway.listServices()
     const names = new Map(services.map((s) => [s.id, s.displayName ?? s.name]))
     const delivery = (await gateway.events.status()).map((s) => ({ ...s, service: names.get(s.serviceId) ?? s.serviceId, failingSince: iso(s.failingSince) }))
-    return await render(request, reply, 'home', c('heading.home'), { services: services.length, delivery })
+    return await render(request, reply, 'home', T(request)('heading.home'), { services: services.length, delivery })
   })
 
   // --------------------------------------------------------------------- users
@@ -149,7 +153,7 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
   fastify.get('/users', { schema: { querystring: { type: 'object', properties: { q: { type: 'string', maxLength: 150 }, after: { type: 'string', maxLength: 150 } } } } }, async (request, reply) => {
     const { q = '', after = '' } = request.query as { q?: string, after?: string }
     const users = await gateway.listUsers({ prefix: q.normalize('NFKC').toLowerCase(), after, limit: 50 })
-    return await render(request, reply, 'users', c('heading.users'), { users, q, next: users.length === 50 ? users[49]?.username : null })
+    return await render(request, reply, 'users', T(request)('heading.users'), { users, q, next: users.length === 50 ? users[49]?.username : null })
   })
 
   post('/users', form(['username'], { username: FIELD, password: { type: 'string', maxLength: MAX_PASSWORD_LENGTH }, email: FIELD, displayName: FIELD, isStaff: FIELD, isSuperuser: FIELD }), async (request, reply) => {
@@ -163,16 +167,16 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
         isStaff: b.isStaff === 'on',
         isSuperuser: b.isSuperuser === 'on'
       })
-      return back(request, reply, `/users/${encodeURIComponent(user.username)}`, 'ok', c('done.userCreated', { user: user.username }))
+      return back(request, reply, `/users/${encodeURIComponent(user.username)}`, 'ok', T(request)('done.userCreated', { user: user.username }))
     })
   })
 
   fastify.get('/users/:username', async (request, reply) => {
     const { username } = request.params as { username: string }
     const user = await gateway.getUser(username)
-    if (user === null) return back(request, reply, '/users', 'error', c('error.noUser', { user: username }))
+    if (user === null) return back(request, reply, '/users', 'error', T(request)('error.noUser', { user: username }))
     const [groups, allGroups, sessions] = await Promise.all([gateway.groups.of(user.username), gateway.groups.list(), gateway.listSessions(user.username)])
-    return await render(request, reply, 'user', c('heading.user', { user: user.username }), {
+    return await render(request, reply, 'user', T(request)('heading.user', { user: user.username }), {
       user, groups, otherGroups: allGroups.filter((g) => !groups.includes(g)), sessions: sessions.map((s) => ({ ...s, createdAt: iso(s.createdAt), lastSeenAt: iso(s.lastSeenAt) }))
     })
   })
@@ -192,7 +196,7 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
         isStaff: b.isStaff === 'on',
         isSuperuser: b.isSuperuser === 'on'
       })
-      return c('done.saved')
+      return T(request)('done.saved')
     })
   })
 
@@ -201,7 +205,7 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
     const active = (request.body as { active: string }).active === 'true'
     return await change(request, reply, to, async () => {
       await gateway.updateUser(username, { isActive: active })
-      return active ? c('done.enabled') : c('done.userDisabled')
+      return active ? T(request)('done.enabled') : T(request)('done.userDisabled')
     })
   })
 
@@ -209,16 +213,16 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
     const [username, to] = userPath(request)
     return await change(request, reply, to, async () => {
       const ended = await gateway.changePassword(username, (request.body as { password: string }).password, { endSessions: 'all' })
-      return c('done.passwordSet', { ended })
+      return T(request)('done.passwordSet', { ended })
     })
   })
 
   post('/users/:username/delete', form(['confirm'], { confirm: FIELD }), async (request, reply) => {
     const [username, to] = userPath(request)
-    if ((request.body as { confirm: string }).confirm !== username) return back(request, reply, to, 'error', c('error.confirmDelete'))
+    if ((request.body as { confirm: string }).confirm !== username) return back(request, reply, to, 'error', T(request)('error.confirmDelete'))
     return await change(request, reply, to, async () => {
       await gateway.deleteUser(username)
-      return back(request, reply, '/users', 'ok', c('done.userDeleted', { user: username }))
+      return back(request, reply, '/users', 'ok', T(request)('done.userDeleted', { user: username }))
     })
   })
 
@@ -228,7 +232,7 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
     return await change(request, reply, to, async () => {
       if (member === 'add') await gateway.groups.addMember(group, username)
       else await gateway.groups.removeMember(group, username)
-      return c(member === 'add' ? 'done.addedTo' : 'done.removedFrom', { group })
+      return T(request)(member === 'add' ? 'done.addedTo' : 'done.removedFrom', { group })
     })
   })
 
@@ -237,8 +241,8 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
     const { session, from } = request.body as { session?: string, from?: string }
     const target = from === 'sessions' ? `/sessions?user=${encodeURIComponent(username)}` : to
     return await change(request, reply, target, async () => {
-      if (session === undefined || session === '') return c('done.signedOutEverywhere', { ended: await gateway.logoutUser(username) })
-      return await gateway.revokeSession(username, session) ? c('done.sessionEnded') : c('done.sessionGone')
+      if (session === undefined || session === '') return T(request)('done.signedOutEverywhere', { ended: await gateway.logoutUser(username) })
+      return await gateway.revokeSession(username, session) ? T(request)('done.sessionEnded') : T(request)('done.sessionGone')
     })
   })
 
@@ -246,26 +250,26 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
 
   fastify.get('/groups', async (request, reply) => {
     const groups = await Promise.all((await gateway.groups.list()).map(async (name) => ({ name, members: (await gateway.groups.members(name)).map((u) => u.username) })))
-    return await render(request, reply, 'groups', c('heading.groups'), { groups })
+    return await render(request, reply, 'groups', T(request)('heading.groups'), { groups })
   })
 
   post('/groups', form(['name'], { name: FIELD }), async (request, reply) => {
     const { name } = request.body as { name: string }
     return await change(request, reply, '/groups', async () => {
       await gateway.groups.create(name.trim())
-      return c('done.groupCreated', { group: name.trim() })
+      return T(request)('done.groupCreated', { group: name.trim() })
     })
   })
 
   post('/groups/delete', form(['name'], { name: FIELD }), async (request, reply) => {
     const { name } = request.body as { name: string }
-    return await change(request, reply, '/groups', async () => await gateway.groups.delete(name) ? c('done.groupDeleted', { group: name }) : c('error.noGroup', { group: name }))
+    return await change(request, reply, '/groups', async () => await gateway.groups.delete(name) ? T(request)('done.groupDeleted', { group: name }) : T(request)('error.noGroup', { group: name }))
   })
 
   // ------------------------------------------------------------------ services
 
   fastify.get('/services', async (request, reply) => {
-    return await render(request, reply, 'services', c('heading.services'), { services: await gateway.listServices() })
+    return await render(request, reply, 'services', T(request)('heading.services'), { services: await gateway.listServices() })
   })
 
   const serviceFields = { displayName: FIELD, baseUrl: FIELD, eventUrl: FIELD, protocol: FIELD, fields: FIELD, freshLogin: FIELD, logoUrl: FIELD }
@@ -283,7 +287,7 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
         fields: fieldsOf(b.fields),
         requireFreshLogin: b.freshLogin === 'on'
       })
-      return await render(request, reply, 'secrets', c('heading.registered', { service: registered.service.name }), {
+      return await render(request, reply, 'secrets', T(request)('heading.registered', { service: registered.service.name }), {
         service: registered.service, secret: registered.secret, signingSecret: registered.signingSecret, overlapUntil: null
       })
     })
@@ -292,13 +296,13 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
   fastify.get('/services/:name', async (request, reply) => {
     const { name } = request.params as { name: string }
     const service = await gateway.getService(name)
-    if (service === null) return back(request, reply, '/services', 'error', c('error.noService', { service: name }))
+    if (service === null) return back(request, reply, '/services', 'error', T(request)('error.noService', { service: name }))
     const status = (await gateway.events.status()).find((s) => s.serviceId === service.id) ?? { pending: 0, dead: 0, failingSince: null }
     const dead = (await gateway.events.dead(1000)).filter((e) => e.serviceId === service.id).slice(0, 100)
       .map((e) => ({ id: e.id, type: (JSON.parse(e.payload) as { type?: string }).type, attempts: e.attempts, lastError: e.lastError, createdAt: iso(e.createdAt) }))
     const lastError = await gateway.lastDeliveryError(service.id)
     const users = service.access === null ? [] : (await Promise.all(service.access.users.map(async (id) => (await gateway.userById(id))?.username))).filter((u) => u !== undefined)
-    return await render(request, reply, 'service', c('heading.service', { service: service.displayName ?? service.name }), {
+    return await render(request, reply, 'service', T(request)('heading.service', { service: service.displayName ?? service.name }), {
       service, users, status: { ...status, failingSince: iso(status.failingSince) }, lastError, dead, overlapUntil: iso(service.overlapUntil)
     })
   })
@@ -320,7 +324,7 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
         fields: fieldsOf(b.fields),
         requireFreshLogin: b.freshLogin === 'on'
       })
-      return c('done.saved')
+      return T(request)('done.saved')
     })
   })
 
@@ -329,7 +333,7 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
     const enabled = (request.body as { enabled: string }).enabled === 'true'
     return await change(request, reply, to, async () => {
       await gateway.setServiceEnabled(name, enabled)
-      return enabled ? c('done.enabled') : c('done.serviceDisabled')
+      return enabled ? T(request)('done.enabled') : T(request)('done.serviceDisabled')
     })
   })
 
@@ -338,7 +342,7 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
     const b = request.body as { mode: string, users?: string, groups?: string }
     return await change(request, reply, to, async () => {
       await gateway.updateService(name, { access: b.mode === 'everyone' ? null : { users: list(b.users), groups: list(b.groups) } })
-      return b.mode === 'everyone' ? c('done.openToAll') : c('done.accessSaved')
+      return b.mode === 'everyone' ? T(request)('done.openToAll') : T(request)('done.accessSaved')
     })
   })
 
@@ -349,7 +353,7 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
       const rotated = await gateway.rotateSecrets(name, {
         secret: b.secret === 'on', signingSecret: b.signingSecret === 'on', overlap: Number(b.overlapHours ?? '24') * 3_600_000
       })
-      return await render(request, reply, 'secrets', c('heading.rotated', { service: name }), {
+      return await render(request, reply, 'secrets', T(request)('heading.rotated', { service: name }), {
         service: rotated.service, secret: rotated.secret ?? null, signingSecret: rotated.signingSecret ?? null, overlapUntil: iso(rotated.overlapUntil)
       })
     })
@@ -360,13 +364,13 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
     const { event } = request.body as { event?: string }
     return await change(request, reply, to, async () => {
       const service = await gateway.getService(name)
-      if (service === null) return c('error.noService', { service: name })
+      if (service === null) return T(request)('error.noService', { service: name })
       const ids = event !== undefined && event !== ''
         ? [event]
         : (await gateway.events.dead(10_000)).filter((e) => e.serviceId === service.id).map((e) => e.id)
       let replayed = 0
       for (const id of ids) if (await gateway.events.replay(id)) replayed++
-      return c('done.replayed', { replayed })
+      return T(request)('done.replayed', { replayed })
     })
   })
 
@@ -376,7 +380,7 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
     const { user = '' } = request.query as { user?: string }
     const found = user === '' ? null : await gateway.getUser(user)
     const sessions = found === null ? [] : (await gateway.listSessions(found.username)).map((s) => ({ ...s, createdAt: iso(s.createdAt), lastSeenAt: iso(s.lastSeenAt) }))
-    return await render(request, reply, 'sessions', c('heading.sessions'), { user, found: found?.username ?? null, sessions })
+    return await render(request, reply, 'sessions', T(request)('heading.sessions'), { user, found: found?.username ?? null, sessions })
   })
 
   // ------------------------------------------------------------------- audit
@@ -395,7 +399,7 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
     if (q.before !== undefined && /^\d{1,15}$/.test(q.before)) filter.beforeId = Number(q.before)
     const records = (await gateway.auditLog(filter)).map((r) => ({ ...r, at: iso(r.at), detail: JSON.stringify(r.detail) }))
     const more = records.length === 100 ? new URLSearchParams({ ...Object.fromEntries(Object.entries(q).filter(([, v]) => v !== undefined && v !== '')), before: String(records[99]?.id) }).toString() : null
-    return await render(request, reply, 'audit', c('heading.audit'), { q, records, more })
+    return await render(request, reply, 'audit', T(request)('heading.audit'), { q, records, more })
   })
 
   // ------------------------------------------------------------------ step-up
@@ -403,7 +407,7 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
   const nextPath = (next: unknown): string => typeof next === 'string' && next.startsWith(`${P}/`) && !next.startsWith('//') && !next.includes('\\') ? next : `${P}/`
 
   fastify.get('/confirm', { schema: { querystring: { type: 'object', properties: { next: { type: 'string', maxLength: 2048 } } } } }, async (request, reply) => {
-    return await render(request, reply, 'confirm', c('heading.confirm'), { next: nextPath((request.query as { next?: string }).next), error: null })
+    return await render(request, reply, 'confirm', T(request)('heading.confirm'), { next: nextPath((request.query as { next?: string }).next), error: null })
   })
 
   fastify.post('/confirm', {
@@ -418,7 +422,7 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
     if (!ok) {
       request.log.warn({ audit: 'admin_step_up_failed', user: user.username }, 'sso admin password confirmation failed')
       await gateway.audit('admin_step_up_failed', { user: user.username })
-      return await render(request, reply, 'confirm', c('heading.confirm'), { next: nextPath(next), error: c('error.wrongPassword') }, 401)
+      return await render(request, reply, 'confirm', T(request)('heading.confirm'), { next: nextPath(next), error: T(request)('error.wrongPassword') }, 401)
     }
     await confirmSession(request)
     await gateway.audit('admin_step_up', { user: user.username })
