@@ -31,7 +31,9 @@ const starting = startFleet({
   // Ctrl+C reaches only this process (the apps run in their own process group): it stops them.
   detached: true,
   // Readable: warnings and errors only (LOG_LEVEL=info shows every request and audit record).
-  env: { LOG_LEVEL: env.LOG_LEVEL ?? 'warn' }
+  env: { LOG_LEVEL: env.LOG_LEVEL ?? 'warn' },
+  // alice is an admin of the demo: the console is hers.
+  appEnv: { gateway: { DEMO_ADMIN: '1' } }
 })
 let stopping = false
 for (const signal of ['SIGINT', 'SIGTERM']) {
@@ -59,6 +61,8 @@ console.log(`
   Service A   ${fleet.urls.a}/        (private page: ${fleet.urls.a}/private)
   Service B   ${fleet.urls.b}/        (account page: ${fleet.urls.b}/account)
 
+  Admin       ${fleet.urls.gateway}/console/   (alice is an admin; changes ask for her password again after 10 minutes)
+
   Sign in as  alice / ${password}${env.DEMO_PASSWORD === undefined ? '   (set DEMO_PASSWORD to choose another on first start)' : ''}
   Data        ${env.DEMO_DATA ?? '.demo-data/'} (delete it to start over)
   Logs        level ${env.LOG_LEVEL ?? 'warn'} (LOG_LEVEL=info for every request)
@@ -66,6 +70,8 @@ console.log(`
   1. Open Service A's private page and sign in at the gateway.
   2. Open Service B's account page: you are signed in without a password.
   3. On B, follow 'Sign out…' and press 'Sign out'; reload A: you are signed out there too.
+  4. Open the admin console: users, groups, services, event delivery, sessions, audit log.
+     Or from a terminal: pnpm exec sso-gateway user list --database .demo-data/gateway.sqlite
 
   Ctrl+C stops all three.
 `)

@@ -116,8 +116,9 @@ export async function startFleet (o) {
   // Every browser of a test comes from 127.0.0.1: the services' per-client sign-in budget is
   // raised for the fleet (LOGIN_RATE_LIMIT, sign-ins per minute; the plugin's default is 30).
   const common = { NODE_ENV: 'development', LOG_LEVEL: 'warn', HOST: '127.0.0.1', LOGIN_RATE_LIMIT: '600', ...o.env }
-  const serviceSeeds = [['service-a', 'a'], ['service-b', 'b']].filter(([name]) => apps.includes(name)).map(([name, key]) => ({
+  const serviceSeeds = [['service-a', 'a', 'Service A'], ['service-b', 'b', 'Service B']].filter(([name]) => apps.includes(name)).map(([name, key, displayName]) => ({
     name,
+    displayName,
     baseUrl: urls[key],
     eventUrl: o.eventUrls?.[name] ?? `${internal[key]}/sso/event/`,
     secret: secrets.services[name].secret,

@@ -33,7 +33,7 @@ t.test('a real Chromium signs in at A, silently at B, signs out at B and is sign
   await page.fill('#username', 'alice')
   await page.fill('#password', 'wrong password')
   await page.click('button[type=submit]')
-  t.match(await page.textContent('.error'), /Wrong username or password/)
+  t.match(await page.textContent('#login-error'), /Wrong username or password/)
   await page.fill('#password', PASSWORD)
   await page.click('button[type=submit]')
   await page.waitForURL(`${urls.a}/private`)

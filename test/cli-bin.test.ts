@@ -9,6 +9,8 @@ import { HttpBrowser } from './helpers/http-browser.js'
 import { tempDir } from './helpers/temp.js'
 
 const BIN = fileURLToPath(new URL('../packages/fastify-sso-gateway/dist/cli/bin.js', import.meta.url))
+// Real processes (and a browser) on a machine shared with other test runs: a bound well above the usual run.
+t.setTimeout(6 * 60_000)
 const PASSWORD = 'cli-bin-test-password'
 
 interface Run { code: number | null, out: string, err: string }

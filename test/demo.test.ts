@@ -6,6 +6,7 @@ import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { bindable, freePort } from '../scripts/fleet.mjs'
+import { HttpBrowser } from './helpers/http-browser.js'
 import { tempDir } from './helpers/temp.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -66,6 +67,14 @@ t.test('started: readable log, banner last; Ctrl+C stops all three cleanly', asy
   t.match(output, `Gateway     http://127.0.0.1:${ports.gateway}/welcome/`)
   t.notMatch(output, /"level":30/, 'no info-level JSON lines (warn level by default)')
   t.equal(output.trimEnd().split('\n').pop()?.trim(), 'Ctrl+C stops all three.', 'the banner is the last thing printed')
+  t.match(output, `Admin       http://127.0.0.1:${ports.gateway}/console/`, 'where the admin console is')
+  // alice is an admin of the demo: signed in, the console is hers.
+  const browser = new HttpBrowser()
+  const form = await browser.go('GET', `http://127.0.0.1:${ports.gateway}/login/`)
+  await browser.go('POST', form.url, { username: 'alice', password: 'alice-demo-password', _csrf: HttpBrowser.csrf(form.body) })
+  const consolePage = await browser.go('GET', `http://127.0.0.1:${ports.gateway}/console/`)
+  t.equal(consolePage.status, 200, 'the console opens for alice')
+  t.match(consolePage.body, /Signed in as <strong>alice<\/strong>/)
 
   process.kill(-run.pid, 'SIGINT') // what a terminal does on Ctrl+C
   await until('"Stopped."', () => /Stopped\./.test(run.output()), run.exited, true)

@@ -34,7 +34,7 @@ t.test('three real processes: sign-in, silent sign-in, single logout, refusals',
   const form = await browser.go('GET', `${urls.a}/private`)
   t.equal(form.status, 200)
   t.ok(form.url.startsWith(`${urls.gateway}/login/?sso=`), 'A sent the browser to the gateway form')
-  t.match(form.body, /Sign in to continue to <strong>service-a<\/strong>/)
+  t.match(form.body, /<span class="sso-service-name">Service A<\/span>[\s\S]*to continue to Service A/, 'the display name')
   const requestToken = new URL(form.url).searchParams.get('sso') as string
 
   const wrong = await browser.go('POST', form.url, { username: 'alice', password: 'not-it', _csrf: HttpBrowser.csrf(form.body) })

@@ -51,7 +51,7 @@ t.test('the database unreachable: a clear 503, nothing half-written, recovery wi
   t.equal(page.status, 503, 'the sign-in answers 503')
   t.match(page.headers['content-type'], /text\/html/)
   t.match(page.body, /Temporarily unavailable/, 'a page that says what happened…')
-  t.match(page.body, /temporarily unavailable, please retry/, '…and what to do')
+  t.match(page.body, /temporarily unavailable\. Try again in a moment\./, '…and what to do')
   t.equal(page.headers['retry-after'], '5')
   t.notMatch(page.body, /at \w+ \(|ECONN|Connection terminated|127\.0\.0\.1/, 'no stack trace, no driver detail')
 

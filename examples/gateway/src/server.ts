@@ -13,11 +13,13 @@
  *   options (the tests use short ones).
  *   ADMIN_TOKEN   enables a small admin API (see admin.ts) that shows the decorator API at work;
  *                 at least 32 characters (a shorter one, the empty string included, stops the start).
+ *   GATEWAY_LOGIN_RATE_LIMIT  sign-in form posts one client may make per minute (default 30).
  *   SECRETS_KEY   encrypts the services' signing secrets (and django-sso tokens) in the database.
  *   REDIS_URL     (redis://127.0.0.1:6379) keeps the sign-in throttle, the lockout and the obtain
  *                 budget in Redis, shared by every gateway process (REDIS_PREFIX: its key prefix).
  *   GATEWAY_LOGIN_RATE_LIMIT / OBTAIN_RATE_LIMIT  password POSTs per client address, and sign-ins
  *                 per service, per minute (the options loginRateLimit and obtainRateLimit).
+ *   DEMO_ADMIN=1  puts DEMO_USER in the group "admins": the admin console (at /console/) is theirs.
  */
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
@@ -76,12 +78,17 @@ await app.register(fastifySsoGateway, {
   cookieName: 'demo_gateway_session',
   cookieSecure: 'auto', // Secure when the request came over HTTPS (the default)
   title: 'Demo single sign-on',
+  // Unknown URLs of this app get the gateway's not-found page (an app-wide choice, so an option).
+  notFoundPage: true,
   ...(env.SECRETS_KEY === undefined ? {} : { secretsKey: env.SECRETS_KEY }),
   ...(redis === undefined ? {} : { limits: { redis, ...(env.REDIS_PREFIX === undefined ? {} : { prefix: env.REDIS_PREFIX }) } }),
   ...(loginRate === undefined ? {} : { loginRateLimit: loginRate }),
   ...(obtainRate === undefined ? {} : { obtainRateLimit: obtainRate }),
+  // The admin console, for members of the group "admins" (here /console: /admin is the JSON API above).
+  admin: { prefix: '/console', role: { group: 'admins' } },
   ...durationsFromEnv(),
-  ...(env.RETRY_SCHEDULE === undefined ? {} : { retrySchedule: JSON.parse(env.RETRY_SCHEDULE) as number[] })
+  ...(env.RETRY_SCHEDULE === undefined ? {} : { retrySchedule: JSON.parse(env.RETRY_SCHEDULE) as number[] }),
+  ...(env.GATEWAY_LOGIN_RATE_LIMIT === undefined ? {} : { loginRateLimit: { max: Number(env.GATEWAY_LOGIN_RATE_LIMIT), timeWindow: 60_000 } })
 })
 
 if (env.ADMIN_TOKEN !== undefined) await app.register(adminRoutes, { prefix: '/admin', token: env.ADMIN_TOKEN })
@@ -110,6 +117,12 @@ if (env.DEMO_USER !== undefined && env.DEMO_PASSWORD !== undefined && await app.
   await firstStart({ user: env.DEMO_USER }, async () => await app.ssoGateway.createUser({
     username: env.DEMO_USER as string, password: env.DEMO_PASSWORD as string, displayName: 'Alice Example', email: 'alice@example.com'
   }))
+}
+
+if (env.DEMO_ADMIN === '1' && env.DEMO_USER !== undefined && !(await app.ssoGateway.groups.of(env.DEMO_USER)).includes('admins')) {
+  await app.ssoGateway.groups.create('admins')
+  await app.ssoGateway.groups.addMember('admins', env.DEMO_USER)
+  app.log.info({ user: env.DEMO_USER }, 'demo user may use the admin console')
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

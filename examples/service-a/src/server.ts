@@ -80,29 +80,35 @@ await app.register(fastifySsoService, {
   cookieName: 'demo_service_a_session',
   ...(env.LOGIN_RATE_LIMIT === undefined ? {} : { loginRateLimit: { max: Number(env.LOGIN_RATE_LIMIT), timeWindow: 60_000 } }),
   cookieSecure: 'auto', // Secure when the request came over HTTPS (the default)
+  // The plugin's pages carry this app's name; unknown URLs get the kit's not-found page.
+  theme: { name: 'Service A' },
+  notFoundPage: true,
   ...shared,
   accounts: adapter
 })
 
 /** The three ways out, each a POST with the CSRF token (see the README's signing-out table). */
 function logoutForms (csrf: string): string {
-  const form = (scope: string, id: string, label: string): string =>
-    `<form method="post" action="/logout/"><input type="hidden" name="_csrf" value="${esc(csrf)}">` +
-    `<input type="hidden" name="scope" value="${scope}"><button id="${id}" type="submit">${label}</button></form>`
-  return form('app', 'leave', 'Leave this app') + form('session', 'logout', 'Sign out') +
-    form('everywhere', 'logout-everywhere', 'Sign out everywhere')
+  const form = (scope: string, id: string, label: string, kind: string): string =>
+    `<form method="post" action="/logout/" class="sso-button-form"><input type="hidden" name="_csrf" value="${esc(csrf)}">` +
+    `<input type="hidden" name="scope" value="${scope}"><button id="${id}" type="submit" class="sso-button sso-button-${kind}">${label}</button></form>`
+  return form('app', 'leave', 'Leave this app', 'secondary') + form('session', 'logout', 'Sign out', 'primary') +
+    form('everywhere', 'logout-everywhere', 'Sign out everywhere', 'danger')
 }
 
 async function page (request: FastifyRequest, reply: FastifyReply, body: string): Promise<FastifyReply> {
   const user = request.ssoUser
   const who = user === null
-    ? '<p id="who">Not signed in.</p><p><a id="login" href="/login/?next=/private">Sign in</a> · ' +
-      '<a id="login-passive" href="/login/?prompt=none&amp;next=/">Am I signed in elsewhere?</a></p>'
+    ? '<p id="who">Not signed in.</p><p class="sso-actions"><a class="sso-button sso-button-primary" id="login" href="/login/?next=/private">Sign in</a>' +
+      '<a class="sso-link" id="login-passive" href="/login/?prompt=none&amp;next=/">Am I signed in elsewhere?</a></p>'
     : `<p id="who">Signed in as <strong>${esc(user.username)}</strong></p>${logoutForms(await reply.generateCsrf())}`
+  // The plugin's page kit: its stylesheet (served at /sso/style.css), header and card.
   return await reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Service A</title></head>
-<body><h1>Service A</h1>${who}${body}<p><a href="/">Home</a> · <a href="/private">Private page</a> · ` +
-    `<a id="reauth" href="/login/?prompt=login&amp;next=/private">Confirm my password</a></p></body></html>`)
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark"><title>Service A</title><link rel="stylesheet" href="/sso/style.css"></head>
+<body class="sso"><header class="sso-header"><span class="sso-name">Service A</span></header>
+<main class="sso-card"><h1>Service A</h1>${who}${body}<p class="sso-actions"><a class="sso-link" href="/">Home</a><a class="sso-link" href="/private">Private page</a>` +
+    `<a class="sso-link" id="reauth" href="/login/?prompt=login&amp;next=/private">Confirm my password</a></p></main></body></html>`)
 }
 
 app.get('/', async (request, reply) => await page(request, reply, '<p>A public page of service A.</p>'))

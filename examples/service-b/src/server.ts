@@ -16,6 +16,15 @@ const env = process.env
 const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 const signOuts: string[] = []
 
+/** A page in the plugin's page kit: its stylesheet (served at /sso/style.css), header and card. */
+function page (body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark"><title>Service B</title><link rel="stylesheet" href="/sso/style.css"></head>
+<body class="sso"><header class="sso-header"><span class="sso-name">Service B</span></header>
+<main class="sso-card"><h1>Service B</h1>${body}</main></body></html>`
+}
+
 /** Local accounts by the gateway's user id: username and the fields the gateway sends B. */
 const accounts = new Map<string, { username: string, fields: Record<string, unknown> }>()
 
@@ -54,6 +63,9 @@ await app.register(fastifySsoService, {
   cookieName: 'demo_service_b_session',
   ...(env.LOGIN_RATE_LIMIT === undefined ? {} : { loginRateLimit: { max: Number(env.LOGIN_RATE_LIMIT), timeWindow: 60_000 } }),
   cookieSecure: 'auto', // Secure when the request came over HTTPS (the default)
+  // The plugin's pages carry this app's name; unknown URLs get the kit's not-found page.
+  theme: { name: 'Service B', css: ':root { --sso-accent: #0b6e4f; } @media (prefers-color-scheme: dark) { :root { --sso-accent: #7fd6b0; } }' },
+  notFoundPage: true,
   ...shared,
   accounts: {
     find: (ctx) => accounts.get(ctx.account.user_id ?? ctx.account.username),
@@ -91,20 +103,19 @@ await app.register(async (api) => {
   api.get('/api/me', async (request) => ({ user: request.ssoUser }))
   api.get('/account', async (request, reply) => {
     const user = request.ssoUser!
-    return await reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Service B</title></head>
-<body><h1>Service B</h1><p id="who">Signed in as <strong>${esc(user.username)}</strong></p>
-<p><a id="logout-page" href="/logout/">Sign out…</a> (leave this app, sign out of this browser, or everywhere)</p>
-<p><a href="/">Home</a></p></body></html>`)
+    return await reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page(
+      `<p id="who">Signed in as <strong>${esc(user.username)}</strong></p>
+<p class="sso-actions"><a class="sso-button sso-button-secondary" id="logout-page" href="/logout/">Sign out…</a></p>
+<p class="sso-help">Leave this app, sign out of this browser, or everywhere.</p>
+<p class="sso-actions"><a class="sso-link" href="/">Home</a></p>`))
   })
 })
 
 app.get('/', async (request, reply) => {
   const who = request.ssoUser === null ? 'Not signed in.' : `Signed in as <strong>${esc(request.ssoUser.username)}</strong>`
-  return await reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Service B</title></head>
-<body><h1>Service B</h1><p id="who">${who}</p><p><a id="account" href="/account">My account</a></p>
-<p>Sign-outs heard from the gateway: ${signOuts.length}</p></body></html>`)
+  return await reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page(
+    `<p id="who">${who}</p><p class="sso-actions"><a class="sso-button sso-button-primary" id="account" href="/account">My account</a></p>
+<p class="sso-help">Sign-outs heard from the gateway: ${signOuts.length}</p>`))
 })
 
 /** The local account table, to see renames, fields and deletions arrive (demo only). */

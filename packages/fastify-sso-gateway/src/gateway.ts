@@ -685,6 +685,12 @@ export class Gateway implements SsoGatewayApi {
     await this.audit(member ? 'group_member_added' : 'group_member_removed', { user: user.username, detail: { group: name } })
   }
 
+  /** The error of the latest failed attempt among a service's pending events, or null (the console, the CLI). */
+  async lastDeliveryError (serviceId: string): Promise<string | null> {
+    const pending = await this.#d.store.outbox.list('pending', 1000)
+    return pending.reverse().find((e) => e.serviceId === serviceId && e.lastError !== null)?.lastError ?? null
+  }
+
   events = {
     status: async () => await this.#d.store.outbox.status(),
     dead: async (limit = 100) => await this.#d.store.outbox.list('dead', limit),

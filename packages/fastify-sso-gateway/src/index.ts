@@ -5,10 +5,10 @@ import fastifyHelmet from '@fastify/helmet'
 import fastifyRateLimit from '@fastify/rate-limit'
 import fastifySession from '@fastify/session'
 import fastifyView from '@fastify/view'
-import { Eta } from 'eta'
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, Session } from 'fastify'
 import fp from 'fastify-plugin'
-import { bodyDeadline, callbackSessionStore, generateToken, sessionIndexer } from 'fastify-sso-protocol'
+import { bodyDeadline, callbackSessionStore, generateToken, MAX_TOKEN_LENGTH, sessionIndexer } from 'fastify-sso-protocol'
+import type { MessageKey } from 'fastify-sso-protocol/pages'
 import type { RouteContext } from './context.js'
 import { errors } from './errors.js'
 import { createFacade } from './facade.js'
@@ -17,12 +17,13 @@ import { isPostgresUrl, redactUrl, resolveOptions, type FastifySsoGatewayOptions
 import { protectSecrets } from './sealed-secrets.js'
 import { formCookieSent, FormTokens } from './form-tokens.js'
 import { OutboxDispatcher } from './outbox/dispatcher.js'
-import { compilePages, sendMessage, type Pages } from './pages.js'
+import { compilePages, localeOf, sendMessage, translate, type Pages } from './pages.js'
 import { PasswordHasher } from './passwords.js'
 import { loginRoutes } from './routes/login.js'
 import { logoutRoutes } from './routes/logout.js'
 import { protocolRoutes } from './routes/protocol.js'
 import { Limits } from './limits.js'
+import { adminRoutes } from './routes/admin.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { welcomeRoutes } from './routes/welcome.js'
 import { PostgresGatewayStore } from './store/postgres.js'
@@ -46,6 +47,37 @@ function isHtmlRoute (request: FastifyRequest): boolean {
   return !request.url.startsWith('/sso/')
 }
 
+/** Back to the sign-in form, keeping the sign-in in progress (`?sso=`) the failed request carried. */
+function signInAgain (request: FastifyRequest): string {
+  const sso = (request.query as { sso?: unknown } | undefined)?.sso
+  return typeof sso === 'string' && sso.length > 0 && sso.length <= MAX_TOKEN_LENGTH && /^[\w-]+$/.test(sso)
+    ? `/login/?sso=${sso}`
+    : '/login/'
+}
+
+/** A not-found answer: a page for browsers, JSON for the rest (the `notFoundPage` option). */
+function notFoundHandler (options: ResolvedGatewayOptions, pages: Pages) {
+  return async function notFound (request: FastifyRequest, reply: FastifyReply) {
+    reply.header('cache-control', 'no-store')
+    if (!String(request.headers.accept ?? '').includes('text/html')) return await reply.code(404).send({ error: 'Not found' })
+    const locale = localeOf(pages, request)
+    const t = pages.translator(locale)
+    // Rendered here (the host app's context has no @fastify/view of ours), with the pages' strict CSP.
+    return await reply.code(404).type('text/html; charset=utf-8').header('content-language', locale).header('vary', 'accept-language')
+      .header('content-security-policy', "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+      .header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer')
+      .send(pages.render('message', locale, {
+        title: options.title,
+        heading: t('notFound.heading'),
+        message: t('notFound.message'),
+        service: null,
+        forms: [],
+        form: null,
+        links: [{ href: '/welcome/', label: t('common.home'), button: 'primary', id: 'next-step' }]
+      }))
+  }
+}
+
 /** One error handler for every gateway route: JSON for the protocol, a page for browsers; never a stack trace. */
 function errorHandler (options: ResolvedGatewayOptions, pages: Pages) {
   return async function handle (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
@@ -67,8 +99,15 @@ function errorHandler (options: ResolvedGatewayOptions, pages: Pages) {
     } else if (code === 'FST_ERR_VALIDATION') {
       message = `Invalid request: ${error.message}`
     }
+    // What the page says, from the messages table: [heading, text].
+    let shown: [MessageKey, MessageKey] = status === 503
+      ? ['error.unavailable.heading', 'error.unavailable']
+      : status >= 500 ? ['error.heading', 'error.internal'] : ['error.heading', 'error.invalidRequest']
+    if (status === 429) shown = ['error.rateLimit.heading', 'error.rateLimit']
     if (status === 403 && code?.startsWith('FST_CSRF')) {
+      shown = ['error.expiredForm.heading', 'error.expiredForm']
       if (request.cookies?.[options.cookieName] === undefined && !formCookieSent(request, options.cookieName)) {
+        shown = ['error.noCookie.heading', 'error.noCookie']
         // The browser sent back neither the session cookie nor the form's: the form cannot be matched to it.
         request.log.warn({
           audit: 'csrf_refused',
@@ -87,14 +126,21 @@ function errorHandler (options: ResolvedGatewayOptions, pages: Pages) {
       }
     }
     if (isHtmlRoute(request)) {
+      const t = translate(pages, request)
+      const seconds = Number(reply.getHeader('retry-after') ?? 60)
       return await sendMessage(reply.header('cache-control', 'no-store'), pages, options.title, status, {
-        heading: status === 503 ? 'Temporarily unavailable' : status === 429 ? 'Too many attempts' : 'Something went wrong',
-        message,
-        links: [{ href: '/login/', label: 'Back to sign-in' }]
+        heading: t(shown[0]),
+        message: t(shown[1], { seconds: Number.isFinite(seconds) ? seconds : 60 }),
+        links: [{ href: signInAgain(request), label: t('error.backToSignIn'), button: 'primary', id: 'next-step' }]
       })
     }
     return await reply.code(status).header('cache-control', 'no-store').send({ error: message, code })
   }
+}
+
+/** The origin a theme logo comes from, for the CSP (none for a logo on the gateway itself). */
+function logoOrigin (url: string | null): string[] {
+  return url === null || url.startsWith('/') ? [] : [new URL(url).origin]
 }
 
 /**
@@ -179,8 +225,7 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
     minPasswordLength: options.minPasswordLength,
     tokenTtl: { pending: options.pendingTokenTtl, authenticated: options.authenticatedTokenTtl }
   })
-  const eta = new Eta({ autoEscape: true, cache: true })
-  const pages = compilePages(eta, options)
+  const pages = compilePages(options)
   const limits = new Limits(options.limits)
   const ctx: RouteContext = { options, gateway, pages, limits, outbox, formTokens: new FormTokens(options, sessionSecret) }
 
@@ -247,7 +292,7 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
           directives: {
             defaultSrc: ["'none'"],
             styleSrc: ["'self'"],
-            imgSrc: ["'self'"],
+            imgSrc: ["'self'", ...logoOrigin(options.pages.theme.logoUrl)],
             baseUri: ["'none'"],
             frameAncestors: ["'none'"]
           }
@@ -255,13 +300,22 @@ const plugin: FastifyPluginAsync<FastifySsoGatewayOptions> = async (fastify, opt
         referrerPolicy: { policy: 'no-referrer' },
         crossOriginEmbedderPolicy: false
       })
-      await web.register(fastifyView, { engine: { eta }, production: true })
+      await web.register(fastifyView, { engine: { eta: pages.eta }, production: true })
       await loginRoutes(web, ctx)
       await logoutRoutes(web, ctx)
       await welcomeRoutes(web, ctx)
       await sessionRoutes(web, ctx)
+      if (options.admin !== null) {
+        await web.register(async function ssoAdminConsole (adminApp: FastifyInstance) {
+          await adminRoutes(adminApp, ctx)
+        }, { prefix: options.admin.prefix })
+      }
     })
   })
+  if (options.notFoundPage) {
+    // Asked for by the option: the host app's not-found answers become the gateway's (one per app).
+    fastify.setNotFoundHandler(notFoundHandler(options, pages))
+  }
 
 }
 
@@ -277,7 +331,7 @@ export const fastifySsoGateway = fp(plugin, {
 export default fastifySsoGateway
 export { errors } from './errors.js'
 export type { GatewayErrorCode } from './errors.js'
-export type { FastifySsoGatewayOptions, RateLimit, RedisLimitsOption } from './options.js'
+export type { AdminConsoleOptions, AdminRole, FastifySsoGatewayOptions, RateLimit, RedisLimitsOption } from './options.js'
 export { MemoryLimitStore, RedisLimitStore, type LimitStore, type LimitWindow, type RedisClient, type RedisLimitStoreOptions } from 'fastify-sso-protocol'
 export type { HashParameters } from './passwords.js'
 export { OWASP_MINIMUM } from './passwords.js'

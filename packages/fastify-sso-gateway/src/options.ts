@@ -1,14 +1,14 @@
-import { existsSync } from 'node:fs'
 import type { Dispatcher } from 'undici'
 import { errors } from './errors.js'
 import { RETRY_SCHEDULE } from './outbox/dispatcher.js'
 import { MAX_PASSWORD_LENGTH, OWASP_MINIMUM, type HashParameters } from './passwords.js'
 import type { GatewayStore } from './store/store.js'
 import type { AccessCheck } from './types.js'
-import { PAGE_NAMES } from './pages.js'
+import { PAGE_NAMES, type PageName } from './pages.js'
 import {
   FASTIFY_REGISTER_KEYS, isLimitStore, isRedisClient, MemoryLimitStore, RedisLimitStore, showOption, unknownOption, type LimitStore, type RedisClient
 } from 'fastify-sso-protocol'
+import { resolvePageOptions, type MessageKey, type PageOptions, type PageTheme, type ResolvedPageOptions } from 'fastify-sso-protocol/pages'
 
 /** Every method of the store contract, per aggregate: what the `store` option is checked for. */
 const STORE_METHODS: Record<string, readonly string[]> = {
@@ -32,6 +32,19 @@ function missingStoreMethod (store: object): string | null {
     }
   }
   return null
+}
+
+/** Who may use the admin console: users with a flag set, or members of a group. */
+export type AdminRole = { flag: 'isSuperuser' | 'isStaff' } | { group: string }
+
+/** The admin console (`admin` option). */
+export interface AdminConsoleOptions {
+  /** Where the console is mounted. @default '/admin' */
+  prefix?: string
+  /** Who may use it. @default { flag: 'isSuperuser' } */
+  role?: AdminRole
+  /** A change needs the password entered within this long, in ms (step-up). @default 600_000 (10 min) */
+  stepUp?: number
 }
 
 /** A request budget: at most `max` requests per `timeWindow` milliseconds. */
@@ -95,17 +108,23 @@ export interface FastifySsoGatewayOptions {
   dispatcher?: Dispatcher
   /** Heading of the gateway's pages. @default 'Single sign-on' */
   title?: string
-  /** Your own eta templates (file paths) replacing the built-in pages. */
-  templates?: {
-    /** The sign-in form. Receives `title`, `action`, `csrfToken`, `serviceName`, `error`, `username`. */
-    login?: string
-    /** Any message page. Receives `title`, `heading`, `message`, `links`, `forms` (and `form`, the first). */
-    message?: string
-    /** Who is signed in. Receives `title`, `user`, `csrfToken`. */
-    welcome?: string
-    /** The user's sessions. Receives `title`, `username`, `sessions`, `csrfToken`. */
-    sessions?: string
-  }
+  /**
+   * Your own eta templates (file paths) replacing built-in pages: `login`, `message`, `welcome`,
+   * `sessions` (see the README, "Pages"). A template can use the kit's layout and partials
+   * (`<% layout('@layout') %>`). @default {}
+   */
+  templates?: Partial<Record<PageName, string>>
+  /** Show every page in this locale (`'en'`, `'ru'` or one you add in `messages`). @default null (from `Accept-Language`) */
+  locale?: string | null
+  /** Messages to add or override, by locale (see the README, "Pages"). @default {} */
+  messages?: Record<string, Partial<Record<MessageKey, string>>>
+  /** Branding: `logoUrl` beside the title, `css` appended to the stylesheet (custom properties). The name is `title`. @default {} */
+  theme?: Omit<PageTheme, 'name'>
+  /**
+   * Set the app's not-found handler: a page for browsers (`Accept: text/html`), `{ error }` JSON
+   * otherwise. Off by default: a plugin does not change the host app's not-found handler. @default false
+   */
+  notFoundPage?: boolean
   /**
    * Your own access rule, asked after a service's stored rule (listed users and groups)
    * allowed the user: return false to refuse. @default none
@@ -139,6 +158,12 @@ export interface FastifySsoGatewayOptions {
    * @default a MemoryLimitStore (this process only)
    */
   limits?: LimitStore | RedisLimitsOption
+  /**
+   * The admin console: server-rendered pages for users, groups, services, event delivery,
+   * sessions and the audit log, for signed-in admins with a fresh password. `true` for the
+   * defaults. @default false (off)
+   */
+  admin?: boolean | AdminConsoleOptions
 }
 
 /** The `limits` option's Redis form. */
@@ -171,7 +196,8 @@ export interface ResolvedGatewayOptions {
   readonly retrySchedule: readonly number[]
   readonly dispatcher: Dispatcher | undefined
   readonly title: string
-  readonly templates: Readonly<{ login?: string, message?: string, welcome?: string, sessions?: string }>
+  readonly pages: ResolvedPageOptions
+  readonly notFoundPage: boolean
   readonly accessCheck: AccessCheck | undefined
   readonly housekeepingInterval: number
   readonly obtainRateLimit: Readonly<RateLimit>
@@ -179,6 +205,7 @@ export interface ResolvedGatewayOptions {
   readonly secretsKey: readonly string[]
   readonly loginRateLimit: Readonly<RateLimit>
   readonly limits: LimitStore
+  readonly admin: Readonly<{ prefix: string, role: AdminRole, stepUp: number }> | null
 }
 
 function schedule (v: unknown): readonly number[] {
@@ -221,8 +248,8 @@ function fail (name: string, detail: string, value: unknown): never {
 export const OPTION_NAMES: readonly string[] = Object.freeze([
   'sessionSecret', 'database', 'store', 'busyTimeout', 'cookieName', 'cookieSecure', 'idleTimeout', 'absoluteTimeout',
   'pendingTokenTtl', 'authenticatedTokenTtl', 'passwordHash', 'eventTimeout', 'inlineEventTimeout', 'outboxInterval',
-  'retrySchedule', 'dispatcher', 'title', 'templates', 'accessCheck', 'housekeepingInterval', 'obtainRateLimit', 'loginRateLimit',
-  'minPasswordLength', 'secretsKey', 'limits'
+  'retrySchedule', 'dispatcher', 'title', 'templates', 'locale', 'messages', 'theme', 'notFoundPage', 'accessCheck', 'housekeepingInterval', 'obtainRateLimit', 'loginRateLimit',
+  'minPasswordLength', 'secretsKey', 'limits', 'admin'
 ])
 
 function noUnknown (name: string, value: object, known: readonly string[]): void {
@@ -256,6 +283,24 @@ function minPasswordLength (v: unknown): number {
     fail('minPasswordLength', `must be a whole number from 8 to ${MAX_PASSWORD_LENGTH}`, v)
   }
   return v
+}
+
+function adminOption (v: unknown): ResolvedGatewayOptions['admin'] {
+  if (v === undefined || v === false) return null
+  const o = v === true ? {} : v
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) fail('admin', 'must be true, false or { prefix, role, stepUp }', v)
+  noUnknown('admin', o, ['prefix', 'role', 'stepUp'])
+  const { prefix = '/admin', role = { flag: 'isSuperuser' }, stepUp } = o as Record<string, unknown>
+  if (typeof prefix !== 'string' || !/^\/[a-z0-9][a-z0-9/_-]{0,99}$/i.test(prefix) || prefix.endsWith('/') || prefix.includes('//') || /^\/(sso|login|logout|welcome|sessions)(\/|$)/.test(prefix)) {
+    fail('admin.prefix', 'must be a path like /admin (letters, digits, - _ /; no trailing slash; not a gateway path)', prefix)
+  }
+  const r = role as Record<string, unknown>
+  const flag = typeof r === 'object' && r !== null && Object.keys(r).length === 1 && (r.flag === 'isSuperuser' || r.flag === 'isStaff')
+  const group = typeof r === 'object' && r !== null && Object.keys(r).length === 1 && typeof r.group === 'string' && r.group.length > 0 && r.group.length <= 100
+  if (!flag && !group) fail('admin.role', 'must be { flag: "isSuperuser" | "isStaff" } or { group: "<name>" }', role)
+  const stepUpMs = duration({ 'admin.stepUp': stepUp }, 'admin.stepUp', 600_000, 10_000)
+  if (stepUpMs > 86_400_000) fail('admin.stepUp', 'must be at most a day', stepUp)
+  return Object.freeze({ prefix, role: Object.freeze({ ...r }) as AdminRole, stepUp: stepUpMs })
 }
 
 function secretsKeys (v: unknown): readonly string[] {
@@ -342,11 +387,17 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
   const templatesIn = o.templates ?? {}
   if (typeof templatesIn !== 'object' || templatesIn === null) fail('templates', 'must be an object of file paths', templatesIn)
   noUnknown('templates', templatesIn, PAGE_NAMES)
-  const templates: Record<string, string> = {}
-  for (const [key, file] of Object.entries(templatesIn)) {
-    if (typeof file !== 'string' || !existsSync(file)) fail(`templates.${key}`, 'must be the path of an existing eta file', file)
-    templates[key] = file
-  }
+  const themeIn = o.theme ?? {}
+  if (typeof themeIn !== 'object' || themeIn === null) fail('theme', 'must be an object { logoUrl?, css? }', themeIn)
+  noUnknown('theme', themeIn, ['logoUrl', 'css'])
+  const pages = resolvePageOptions({
+    templates: templatesIn as Record<string, string>,
+    locale: o.locale as string | null | undefined,
+    messages: o.messages as PageOptions['messages'],
+    theme: { ...themeIn as PageTheme, name: title }
+  }, PAGE_NAMES, fail)
+  const notFoundPage = o.notFoundPage ?? false
+  if (typeof notFoundPage !== 'boolean') fail('notFoundPage', 'must be true or false', notFoundPage)
 
   return Object.freeze({
     sessionSecret: secret as string | string[] | undefined,
@@ -366,7 +417,8 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
     retrySchedule: schedule(o.retrySchedule),
     dispatcher: dispatcher as Dispatcher | undefined,
     title,
-    templates: Object.freeze(templates),
+    pages,
+    notFoundPage,
     accessCheck: o.accessCheck === undefined ? undefined : typeof o.accessCheck === 'function' ? o.accessCheck as AccessCheck
       : fail('accessCheck', 'must be a function (user, service) => boolean', typeof o.accessCheck),
     housekeepingInterval: duration(o, 'housekeepingInterval', 60_000, 100),
@@ -374,6 +426,7 @@ export function resolveOptions (input: unknown): ResolvedGatewayOptions {
     minPasswordLength: minPasswordLength(o.minPasswordLength),
     secretsKey: secretsKeys(o.secretsKey),
     loginRateLimit: rateLimit(o, 'loginRateLimit', { max: 30, timeWindow: 60_000 }),
-    limits: limits(o.limits)
+    limits: limits(o.limits),
+    admin: adminOption(o.admin)
   })
 }

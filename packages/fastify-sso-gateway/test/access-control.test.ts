@@ -20,8 +20,8 @@ t.test('a user without access sees a "no access" page; the token stays pending a
   t.equal(res.headers['cache-control'], 'no-store')
   t.match(res.body, /No access to alpha/)
   t.match(res.body, /signed in as alice, but you do not have access to alpha/)
-  t.match(res.body, /<form method="post" action="\/logout\/">/, 'a sign-out form')
-  t.match(res.body, /<a href="\/welcome\/">Back<\/a>/, 'a way back')
+  t.match(res.body, /<form method="post" action="\/logout\/"[^>]*>[\s\S]*Sign out to switch account/, 'a sign-out form, to switch account')
+  t.match(res.body, /<a class="sso-button sso-button-primary" href="http:\/\/alpha\.test\/" id="next-step">Back to alpha<\/a>/, 'the way back goes to the app')
 
   const get = await call(app, '/sso/get/', { token: secret, authentication_token: token })
   t.equal(get.statusCode, 409, 'the request was not authenticated: still pending')

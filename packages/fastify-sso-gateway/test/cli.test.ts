@@ -327,12 +327,12 @@ t.test('a password typed at a terminal: no echo, asked twice, backspace works, C
       orig(raw)
       if (raw && i < typed.length) {
         const text = typed[i++] as string
-        setImmediate(() => input.write(text))
+        setImmediate(() => { for (const part of text.split('|')) input.write(part) })
       }
     }
     return input
   }
-  const ok = await cli(['user', 'add', 'alice', '--database', db], { stdin: terminal([`${PASSWORD}x\u007f\r`, `${PASSWORD}\n`]) })
+  const ok = await cli(['user', 'add', 'alice', '--database', db], { stdin: terminal([`${PASSWORD}x|\u007f\r`, `${PASSWORD}\n`]) })
   t.equal(ok.code, EXIT.OK, ok.err)
   t.match(ok.err, /New password: \nAgain: \n/, 'prompts on stderr, nothing echoed')
   t.notMatch(ok.err + ok.out, new RegExp(PASSWORD), 'the password never printed')

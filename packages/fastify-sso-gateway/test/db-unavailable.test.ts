@@ -61,7 +61,8 @@ t.test('a store error is a 500 that shows nothing; I/O errors are 503', async (t
   t.equal(busyPage.statusCode, 503)
   t.match(busyPage.headers['content-type'], /text\/html/)
   t.match(busyPage.body, /Temporarily unavailable/)
-  t.match(busyPage.body, /The sign-in service is temporarily unavailable, please retry/)
+  t.match(busyPage.body, /The sign-in service is temporarily unavailable\. Try again in a moment\./)
+  t.match(busyPage.body, /href="\/login\/\?sso=abc"/, 'the way back keeps the sign-in in progress')
   t.equal(busyPage.headers['retry-after'], '5')
   store.tokens.get = realGet
   const { token } = (await call(app, '/sso/obtain/', { token: secret, next_url: '/x' })).json() as { token: string }
@@ -71,7 +72,7 @@ t.test('a store error is a 500 that shows nothing; I/O errors are 503', async (t
   const page = await browser.request('POST', `/login/?sso=${token}`, { username: 'alice', password: PASSWORD, _csrf: Browser.csrf(form.body) })
   t.equal(page.statusCode, 500)
   t.match(page.body, /Something went wrong/)
-  t.match(page.body, /Internal error/)
+  t.match(page.body, /Something went wrong on our side/)
   t.notMatch(page.body, /boom/)
 })
 

@@ -8,13 +8,13 @@ t.test('app.ssoGateway is a frozen object with exactly the typed API', async (t)
   t.ok(Object.isFrozen(api), 'frozen')
   t.ok(Object.isFrozen(api.groups) && Object.isFrozen(api.events), 'and so are its groups and events')
   t.same(Object.keys(api).sort(), [
-    'changePassword', 'createUser', 'deleteUser', 'disableUser', 'events', 'getService', 'getUser', 'groups', 'listServices',
-    'listSessions', 'logoutUser', 'registerService', 'renameUser', 'revokeOtherSessions', 'revokeSession', 'setServiceEnabled',
-    'updateService', 'updateUser'
+    'auditLog', 'changePassword', 'createUser', 'deleteUser', 'disableUser', 'events', 'getService', 'getUser', 'groups', 'listServices',
+    'listSessions', 'listUsers', 'logoutUser', 'registerService', 'renameUser', 'revokeOtherSessions', 'revokeSession', 'rotateSecrets',
+    'setServiceEnabled', 'updateService', 'updateUser'
   ], 'the methods of SsoGatewayApi, nothing else')
   t.same(Object.keys(api.groups).sort(), ['addMember', 'create', 'delete', 'list', 'members', 'of', 'removeMember'])
   t.same(Object.keys(api.events).sort(), ['dead', 'flush', 'replay', 'status'])
-  for (const internal of ['store', 'userByName', 'verifyPassword', 'serviceBySecret', 'mayUse', 'rehashPassword', 'endSsoSession']) {
+  for (const internal of ['store', 'userByName', 'verifyPassword', 'serviceBySecret', 'mayUse', 'rehashPassword', 'endSsoSession', 'audit', 'lastDeliveryError']) {
     t.notOk(internal in api, `${internal} is not reachable`)
   }
   t.equal(Object.getPrototypeOf(api), Object.prototype, 'a plain object: no class methods behind it')
@@ -28,6 +28,8 @@ t.test('app.ssoGateway is a frozen object with exactly the typed API', async (t)
   await api.groups.removeMember('staff', 'alice')
   t.same(await api.groups.members('staff'), [])
   t.same(await api.events.dead(), [])
+  t.same((await api.listUsers()).map((u) => u.username), ['alice'])
+  t.notOk('passwordHash' in ((await api.listUsers())[0] ?? {}), 'listed without the password hash')
   await api.deleteUser('alice')
   t.equal(await api.getUser('alice'), null)
 })

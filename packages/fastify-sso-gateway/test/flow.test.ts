@@ -18,7 +18,7 @@ t.test('a service obtains a token, the user signs in, the service reads and rede
   const browser = new Browser(app)
   const form = await browser.request('GET', `/login/?sso=${token}`)
   t.equal(form.statusCode, 200)
-  t.match(form.body, /Sign in to continue to <strong>alpha<\/strong>/)
+  t.match(form.body, /<h1>Sign in<\/h1>\s*<p class="sso-lead">to continue to alpha<\/p>/)
   t.match(form.headers['content-security-policy'], /frame-ancestors 'none'/)
   t.equal(form.headers['cache-control'], 'no-store')
 

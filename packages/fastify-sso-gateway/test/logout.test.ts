@@ -11,8 +11,10 @@ t.test('GET /logout/ shows a form and signs nobody out', async (t) => {
     const page = await browser.request('GET', url)
     t.equal(page.statusCode, 200)
     t.match(page.body, /Sign out\?/)
-    t.match(page.body, /<form method="post" action="\/logout\/">/)
+    t.match(page.body, /<form method="post" action="\/logout\/" class="sso-button-form">/)
     t.match(page.body, /signed in as alice/)
+    t.match(page.body, /class="sso-button sso-button-primary" id="logout">Sign out</, 'Sign out: the usual choice')
+    t.match(page.body, /class="sso-button sso-button-danger" id="logout-everywhere">Sign out everywhere</, 'Sign out everywhere: styled apart, as destructive')
   }
   t.match((await browser.request('GET', '/welcome/')).body, /Signed in as <strong id="who">alice/, 'still signed in')
   t.same(await app.ssoGateway.events.dead(), [])

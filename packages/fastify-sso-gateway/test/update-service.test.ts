@@ -32,6 +32,7 @@ t.test('updateService changes every field, and the gateway uses the new values',
     fields: ['email'],
     displayName: 'Alpha Billing',
     logoUrl: 'https://cdn.alpha.test/logo.svg',
+    overlapUntil: null,
     createdAt: 0
   }, 'the base URL loses its trailing slash; the event URL is kept as given')
   t.same(await api.getService('alpha'), updated, 'stored')

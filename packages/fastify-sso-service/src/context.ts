@@ -1,5 +1,6 @@
 import type { AccountSync } from './account-sync.js'
 import type { GatewayClient } from './gateway-client.js'
+import type { Pages } from './html.js'
 import type { ServiceState } from './session.js'
 import type { ResolvedOptions } from './types.js'
 
@@ -9,6 +10,8 @@ export interface RouteContext {
   db: ServiceState
   client: GatewayClient
   sync: AccountSync
+  /** The page kit: templates, messages, theme. */
+  pages: Pages
 }
 
 /** A path and its trailing-slash form: the protocol serves both. */

@@ -4,12 +4,13 @@ import fastifyCookie from '@fastify/cookie'
 import fastifyCsrfProtection from '@fastify/csrf-protection'
 import fastifyFormbody from '@fastify/formbody'
 import fastifySession from '@fastify/session'
-import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyRequest, Session } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, Session } from 'fastify'
 import fp from 'fastify-plugin'
 import { bodyDeadline, callbackSessionStore, sessionIndexer, USERNAME_LOG_SERIALIZERS } from 'fastify-sso-protocol'
 import { InvalidOptionError, SessionConflictError } from './errors.js'
 import { GatewayClient } from './gateway-client.js'
-import { htmlErrorHandler, SECURITY_HEADERS } from './html.js'
+import fastifyView from '@fastify/view'
+import { compilePages, htmlErrorHandler, localeOf, securityHeaders, STYLESHEET, type Pages } from './html.js'
 import { databaseFailureHook, GuardedSessionStore } from './session-guard.js'
 import { AccountSync } from './account-sync.js'
 import { buildPipeline, resolveOptions } from './options.js'
@@ -24,15 +25,36 @@ import { RedisServiceStore } from './redis-store.js'
 import type { RouteContext } from './context.js'
 import type { FastifySsoServiceOptions, SsoServiceApi } from './types.js'
 
+/** A not-found answer: a page for browsers, JSON for the rest (the `notFoundPage` option). */
+function notFoundHandler (pages: Pages, headers: Record<string, string>) {
+  return async function ssoServiceNotFound (request: FastifyRequest, reply: FastifyReply) {
+    if (!String(request.headers.accept ?? '').includes('text/html')) return await reply.code(404).header('cache-control', 'no-store').send({ error: 'Not found' })
+    const locale = localeOf(pages, request)
+    const t = pages.translator(locale)
+    return await reply.code(404).headers(headers).header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store')
+      .header('content-language', locale).header('vary', 'accept-language')
+      .send(pages.render('message', locale, {
+        heading: t('notFound.heading'),
+        paragraphs: [{ text: t('notFound.message') }],
+        links: [{ href: '/', label: t('common.home'), button: 'primary', id: 'home' }]
+      }))
+  }
+}
+
 /** How often expired sessions and old event ids are deleted, in ms. */
 const PRUNE_INTERVAL = 10 * 60_000
 
 async function browserRoutes (fastify: FastifyInstance, context: RouteContext): Promise<void> {
-  fastify.setErrorHandler(htmlErrorHandler)
+  const { pages } = context
+  const headers = securityHeaders(context.options)
+  fastify.setErrorHandler(htmlErrorHandler(pages))
   fastify.addHook('preParsing', bodyDeadline())
   fastify.addHook('onSend', async (_request, reply) => {
-    reply.header('cache-control', 'no-store').headers(SECURITY_HEADERS)
+    reply.header('cache-control', 'no-store').headers(headers)
   })
+  await fastify.register(fastifyView, { engine: { eta: pages.eta }, production: true })
+  fastify.get(STYLESHEET, async (_request, reply) =>
+    await reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(pages.css))
   await fastify.register(loginRoutes, context)
   await fastify.register(acceptRoutes, context)
   await fastify.register(logoutRoutes, context)
@@ -96,7 +118,8 @@ const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opt
     cookie: { httpOnly: true, sameSite: 'lax', secure: options.cookieSecure, path: '/' }
   })
   await fastify.register(fastifyCsrfProtection, { sessionPlugin: '@fastify/session' })
-  fastify.addHook('onSend', databaseFailureHook(sessions))
+  const pages = compilePages(options)
+  fastify.addHook('onSend', databaseFailureHook(sessions, pages, securityHeaders(options)))
 
   const client = new GatewayClient(options)
   const sync = new AccountSync(options, db, client, steps, fastify.log.child({}, { serializers: USERNAME_LOG_SERIALIZERS }))
@@ -137,10 +160,12 @@ const plugin: FastifyPluginAsync<FastifySsoServiceOptions> = async (fastify, opt
       }
   fastify.addHook('onRequest', sessionLifetimeHook(lifetime, Date.now, keepAlive))
 
-  const context: RouteContext = { options, db, client, sync }
+  const context: RouteContext = { options, db, client, sync, pages }
   // Usernames come from the gateway: logged with line separators escaped.
   await fastify.register(browserRoutes, { ...context, logSerializers: USERNAME_LOG_SERIALIZERS } as RouteContext)
   await fastify.register(eventRoutes, { ...context, logSerializers: USERNAME_LOG_SERIALIZERS } as RouteContext)
+  // Asked for by the option: the host app's not-found answers become the plugin's (one per app).
+  if (options.notFoundPage) fastify.setNotFoundHandler(notFoundHandler(pages, securityHeaders(options)))
 }
 
 /** The service plugin: sign this app's users in through a fastify-sso (or django-sso) gateway. */

@@ -3,10 +3,14 @@ import {
   checkNextUrl, FASTIFY_REGISTER_KEYS, isLimitStore, isRedisClient, isSigningSecret, MAX_TOKEN_LENGTH, MemoryLimitStore, RedisLimitStore,
   showOption, unknownOption, type LimitStore
 } from 'fastify-sso-protocol'
+import { resolvePageOptions, type PageOptions } from 'fastify-sso-protocol/pages'
 import { InvalidOptionError } from './errors.js'
 import { defaultSteps } from './pipeline.js'
 import type { AccountsAdapter, PipelineStep } from './pipeline.js'
 import type { FastifySsoServiceOptions, RedisStoreOption, ResolvedOptions } from './types.js'
+
+/** The pages a user may replace (`templates`). */
+export const SERVICE_PAGE_NAMES = ['logout', 'signedOut', 'message'] as const
 
 /** @default values of the options. */
 export const DEFAULTS = {
@@ -24,7 +28,7 @@ const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/
 export const OPTION_NAMES: readonly string[] = Object.freeze([
   'gatewayUrl', 'gatewayInternalUrl', 'token', 'signingSecret', 'acceptUnsignedEvents', 'sessionSecret', 'cookieName',
   'cookieSecure', 'database', 'idleTimeout', 'absoluteTimeout', 'requestTimeout', 'keepAliveInterval', 'dispatcher',
-  'afterLogoutUrl', 'accounts', 'pipeline', 'onAccount', 'onDeauthenticate', 'loginRateLimit', 'store', 'limits'
+  'afterLogoutUrl', 'templates', 'locale', 'messages', 'theme', 'notFoundPage', 'accounts', 'pipeline', 'onAccount', 'onDeauthenticate', 'loginRateLimit', 'store', 'limits'
 ])
 
 /** A secret (token, signing or session secret) is never shown, whatever its type. */
@@ -174,6 +178,10 @@ export function resolveOptions (options: FastifySsoServiceOptions): ResolvedOpti
   const afterLogoutUrl = o.afterLogoutUrl ?? DEFAULTS.afterLogoutUrl
   if (checkNextUrl(afterLogoutUrl) === null) invalid('afterLogoutUrl', 'a relative path such as "/"', afterLogoutUrl)
 
+  const pages = resolvePageOptions(o as PageOptions, SERVICE_PAGE_NAMES, (name, problem, value) => invalid(name, problem.replace(/^must be /, ''), value))
+  const notFoundPage = o.notFoundPage ?? false
+  if (typeof notFoundPage !== 'boolean') invalid('notFoundPage', 'true or false', notFoundPage)
+
   return Object.freeze({
     gatewayUrl,
     gatewayInternalUrl,
@@ -193,6 +201,8 @@ export function resolveOptions (options: FastifySsoServiceOptions): ResolvedOpti
     limits: limits(o.limits, prefix),
     dispatcher: dispatcher as ResolvedOptions['dispatcher'],
     afterLogoutUrl: afterLogoutUrl as string,
+    pages,
+    notFoundPage,
     accounts: accountsAdapter(o.accounts),
     pipeline: optionalFunction('pipeline', options.pipeline),
     onAccount: optionalFunction('onAccount', options.onAccount),

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest, onSendAsyncHookHandler, Session } from 'fastify'
 import type { AsyncSessionCalls } from 'fastify-sso-protocol'
 import { DatabaseUnavailableError } from './errors.js'
-import { escapeHtml, HTML_HEADERS, pageHtml } from './html.js'
+import { databaseUnavailablePage, type Pages } from './html.js'
 
 /**
  * The session store as @fastify/session sees it (through `callbackSessionStore`). A session
@@ -62,14 +62,15 @@ function wantsHtml (request: FastifyRequest): boolean {
  * onSend hook, after @fastify/session's: a response whose session could not be saved becomes a
  * 503 (with `Retry-After`) saying so, instead of pretending the sign-in or sign-out worked.
  */
-export function databaseFailureHook (guard: GuardedSessionStore): onSendAsyncHookHandler<unknown> {
+export function databaseFailureHook (guard: GuardedSessionStore, pages: Pages, headers: Record<string, string>): onSendAsyncHookHandler<unknown> {
   return async function ssoSessionSaveFailed (request: FastifyRequest, reply: FastifyReply, payload: unknown) {
     if (!guard.failed(request)) return payload
     const err = new DatabaseUnavailableError()
     reply.code(503).removeHeader('location').removeHeader('set-cookie').header('retry-after', 60).header('cache-control', 'no-store')
     if (wantsHtml(request)) {
-      reply.headers(HTML_HEADERS)
-      return pageHtml('Temporarily unavailable', `<p id="database-unavailable">${escapeHtml(err.message)}</p>\n<p><a href="/">Home</a></p>`)
+      const { html, locale } = databaseUnavailablePage(pages, request)
+      reply.headers(headers).header('content-type', 'text/html; charset=utf-8').header('content-language', locale)
+      return html
     }
     reply.header('content-type', 'application/json; charset=utf-8')
     return JSON.stringify({ error: err.message, code: err.code })

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { LimitStore, RedisClient, SsoAccount } from 'fastify-sso-protocol'
+import type { MessageKey, PageTheme, ResolvedPageOptions } from 'fastify-sso-protocol/pages'
 import type { Dispatcher } from 'undici'
 import type { AccountsAdapter, PipelineStep } from './pipeline.js'
 
@@ -117,6 +118,23 @@ export interface FastifySsoServiceOptions {
    */
   afterLogoutUrl?: string
   /**
+   * Your own eta templates (file paths) replacing built-in pages: `logout` (the three ways
+   * out), `signedOut`, `message` (sign-in errors and every other page). A template can use the
+   * kit's layout and partials (`<% layout('@layout') %>`); see the README, "Pages". @default {}
+   */
+  templates?: Partial<Record<ServicePageName, string>>
+  /** Show every page in this locale (`'en'`, `'ru'` or one you add in `messages`). @default null (from `Accept-Language`) */
+  locale?: string | null
+  /** Messages to add or override, by locale (see the README, "Pages"). @default {} */
+  messages?: Record<string, Partial<Record<MessageKey, string>>>
+  /** Branding: `name` and `logoUrl` in the page header, `css` appended to the stylesheet (custom properties). @default {} */
+  theme?: PageTheme
+  /**
+   * Set the app's not-found handler: a page for browsers (`Accept: text/html`), `{ error }` JSON
+   * otherwise. Off by default: a plugin does not change the host app's not-found handler. @default false
+   */
+  notFoundPage?: boolean
+  /**
    * The app's local accounts, used by the default pipeline steps `find-account`,
    * `create-account` and `update-account`, and by renames (`rename`) and deletions (`remove`).
    * @default undefined (no local accounts; `onAccount` still runs)
@@ -138,6 +156,9 @@ export interface FastifySsoServiceOptions {
   /** Extra work after a `deauthenticate` event ended a user's sessions. @default undefined */
   onDeauthenticate?: (username: string, ctx: DeauthenticateHookContext) => void | Promise<void>
 }
+
+/** The pages a user may replace with their own eta template. */
+export type ServicePageName = 'logout' | 'signedOut' | 'message'
 
 /** A Redis to keep state in (the `store` and `limits` options). */
 export interface RedisStoreOption {
@@ -173,6 +194,8 @@ export interface ResolvedOptions {
   readonly limits: LimitStore
   readonly dispatcher: Dispatcher | undefined
   readonly afterLogoutUrl: string
+  readonly pages: ResolvedPageOptions
+  readonly notFoundPage: boolean
   readonly accounts: AccountsAdapter<any> | undefined
   readonly pipeline: FastifySsoServiceOptions['pipeline']
   readonly onAccount: FastifySsoServiceOptions['onAccount']

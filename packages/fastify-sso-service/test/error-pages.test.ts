@@ -1,11 +1,9 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import { escapeHtml, htmlErrorHandler } from '../src/html.js'
-import { buildApp } from './helpers.js'
-
-t.test('escapeHtml escapes the five HTML characters', async (t) => {
-  t.equal(escapeHtml(`<a href="x" onclick='y'>&</a>`), '&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;')
-})
+import fastifyView from '@fastify/view'
+import { compilePages, htmlErrorHandler } from '../src/html.js'
+import { resolveOptions } from '../src/options.js'
+import { buildApp, GATEWAY, SERVICE_TOKEN, SESSION_SECRET, SIGNING_SECRET } from './helpers.js'
 
 t.test('bad input on a browser route gets an escaped 400 page, not JSON', async (t) => {
   const { app } = await buildApp(t)
@@ -17,8 +15,10 @@ t.test('bad input on a browser route gets an escaped 400 page, not JSON', async 
 })
 
 t.test('an unexpected failure shows a generic page and is logged, never a stack trace', async (t) => {
+  const pages = compilePages(resolveOptions({ gatewayUrl: GATEWAY, token: SERVICE_TOKEN, signingSecret: SIGNING_SECRET, sessionSecret: SESSION_SECRET }))
   const app = Fastify()
-  app.setErrorHandler(htmlErrorHandler)
+  await app.register(fastifyView, { engine: { eta: pages.eta } })
+  app.setErrorHandler(htmlErrorHandler(pages))
   app.get('/boom', async () => { throw new Error('SELECT * FROM secrets') })
   app.get('/weird', async () => { throw Object.assign(new Error('odd'), { statusCode: 302 }) })
   const res = await app.inject('/boom')

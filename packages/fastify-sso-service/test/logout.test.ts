@@ -16,7 +16,7 @@ t.test('GET /logout/ shows a form and logs nobody out', async (t) => {
   t.match(page.headers['content-type'], /text\/html/)
   t.match(page.headers['content-security-policy'], /form-action 'self'/)
   t.equal(page.headers['cache-control'], 'no-store')
-  t.match(page.body, /<form method="post" action="\/logout\/">/)
+  t.match(page.body, /<form method="post" action="\/logout\/" class="sso-button-form">/)
   t.match(page.body, /Signed in as alice/)
   t.ok(csrfOf(page.body))
   t.equal((await browser.request('/sso/test/')).statusCode, 200, 'still signed in after the GET')

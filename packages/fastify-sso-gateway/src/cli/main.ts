@@ -309,14 +309,13 @@ async function run (command: string, args: string[], values: Values, o: Opened, 
     }
     case 'events status': {
       const names = new Map((await gateway.listServices()).map((s) => [s.id, s.name]))
-      const pending = await o.store.outbox.list('pending', 1000)
-      const rows = (await gateway.events.status()).map((s) => ({
+      const rows = await Promise.all((await gateway.events.status()).map(async (s) => ({
         service: names.get(s.serviceId) ?? s.serviceId,
         pending: s.pending,
         dead: s.dead,
         failingSince: s.failingSince,
-        lastError: [...pending].reverse().find((e) => e.serviceId === s.serviceId && e.lastError !== null)?.lastError ?? null
-      }))
+        lastError: await gateway.lastDeliveryError(s.serviceId)
+      })))
       return {
         json: rows,
         text: table(['SERVICE', 'PENDING', 'DEAD', 'FAILING SINCE', 'LAST ERROR'], rows.map((r) => [r.service, String(r.pending), String(r.dead), iso(r.failingSince), r.lastError ?? '-']))
@@ -368,7 +367,7 @@ async function dead (o: Opened, service: string | undefined, limit: number): Pro
   const services = await o.gateway.listServices()
   const names = new Map(services.map((s) => [s.id, s.name]))
   if (service !== undefined && !services.some((s) => s.name === service)) throw Object.assign(new Error(`No service ${service}`), { code: 'FST_SSO_GATEWAY_SERVICE_NOT_FOUND' })
-  return (await o.store.outbox.list('dead', 10_000))
+  return (await o.gateway.events.dead(10_000))
     .map((e) => ({ ...e, service: names.get(e.serviceId) ?? e.serviceId }))
     .filter((e) => service === undefined || e.service === service)
     .slice(0, limit)
@@ -384,20 +383,19 @@ async function check (o: Opened, offline: boolean, secretsKey: readonly string[]
   const add = (check: string, level: Finding['level'], detail: string): void => { findings.push({ check, level, detail }) }
   const version = await o.schemaVersion()
   add('database', 'ok', `schema version ${version} of ${o.latest}`)
-  const services = await o.store.services.list()
+  const services = await o.gateway.listServices()
   const raw = await o.raw.services.list()
   if (secretsKey.length === 0 && raw.length > 0) {
     add('secrets', 'warn', 'service signing secrets are stored in the clear: set the gateway\'s secretsKey (and SSO_SECRETS_KEY here)')
   } else if (secretsKey.length > 0) {
     add('secrets', 'ok', `every service secret opens with the key given (${raw.filter((s) => SecretBox.isSealed(s.signingSecret)).length} sealed)`)
   }
-  const now = Date.now()
   for (const s of services.filter((s) => s.enabled)) {
     for (const [field, value] of [['baseUrl', s.baseUrl], ['eventUrl', s.eventUrl]] as const) {
       const url = new URL(value)
       if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname)) add(`${s.name} ${field}`, 'warn', `${value} is plain http on a non-loopback host: secrets and cookies travel in the clear`)
     }
-    if (s.previous !== null && s.previous.until > now) add(`${s.name} rotation`, 'warn', `old secrets still accepted until ${iso(s.previous.until)}`)
+    if (s.overlapUntil !== null) add(`${s.name} rotation`, 'warn', `old secrets still accepted until ${iso(s.overlapUntil)}`)
     if (offline) continue
     try {
       const res = await request(s.eventUrl, { method: 'HEAD', headersTimeout: 3000, bodyTimeout: 3000, signal: AbortSignal.timeout(3000) })
@@ -413,7 +411,7 @@ async function check (o: Opened, offline: boolean, secretsKey: readonly string[]
       add(`${s.name} reachable`, 'warn', `${s.eventUrl}: ${(err as Error).message} (events wait in the outbox until it answers)`)
     }
   }
-  for (const st of await o.store.outbox.status()) {
+  for (const st of await o.gateway.events.status()) {
     const name = services.find((s) => s.id === st.serviceId)?.name ?? st.serviceId
     if (st.dead > 0) add(`${name} events`, 'warn', `${st.dead} dead event(s): see \`events dead\`, then \`events replay\``)
   }

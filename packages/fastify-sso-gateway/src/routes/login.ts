@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { logText, MAX_TOKEN_LENGTH, PATHS } from 'fastify-sso-protocol'
 import { confirmSession, currentUser, redirect, startSession, type RouteContext } from '../context.js'
-import { sendMessage } from '../pages.js'
+import { sendMessage, sendPage, serviceView, translate } from '../pages.js'
 import { isDjango } from '../outbox/events.js'
 import { MAX_PASSWORD_LENGTH } from '../passwords.js'
 import type { RequestTokenRecord, ServiceRecord, UserRecord } from '../types.js'
+import type { Translate } from 'fastify-sso-protocol/pages'
 
 const querySchema = {
   type: 'object',
@@ -20,8 +21,6 @@ const loginBodySchema = {
     _csrf: { type: 'string', maxLength: 512 }
   }
 } as const
-
-const GENERIC_FAILURE = 'Wrong username or password.'
 
 /**
  * Request log serializer for the sign-in routes: the request token in `?sso=` is a
@@ -56,10 +55,15 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
     if (raw === undefined) return undefined
     const { token, service } = await gateway.tokens.pending(raw)
     if (token === null || service === null) {
+      const t = translate(pages, request)
+      const view = service === null ? null : serviceView(service)
       await sendMessage(reply, pages, options.title, 400, {
-        heading: 'This sign-in link is no longer valid',
-        message: 'It has expired or was already used. Go back to the application you came from and sign in again.',
-        links: service !== null ? [{ href: `${service.baseUrl}/login/`, label: `Sign in to ${service.name} again` }] : []
+        heading: t('link.invalid.heading'),
+        message: t('link.invalid.expired'),
+        service: view,
+        links: view !== null && service !== null
+          ? [{ href: `${service.baseUrl}/login/`, label: t('link.invalid.again', { service: view.displayName }), button: 'primary', id: 'next-step' }]
+          : [{ href: '/welcome/', label: t('link.invalid.account'), button: 'primary', id: 'next-step' }]
       })
       return null
     }
@@ -78,12 +82,14 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
         await gateway.tokens.decline(pending.token)
         return redirect(reply, `${pending.service.baseUrl}/sso/accept/`)
       }
+      const t = translate(pages, request)
+      const view = serviceView(pending.service)
       return await sendMessage(reply.header('cache-control', 'no-store'), pages, options.title, 403, {
-        heading: `No access to ${pending.service.name}`,
-        message: `You are signed in as ${user.username}, but you do not have access to ${pending.service.name}. ` +
-          'Ask an administrator for access, or sign out and sign in as someone else.',
-        form: { action: '/logout/', csrfToken: await reply.generateCsrf(), label: 'Sign out' },
-        links: [{ href: '/welcome/', label: 'Back' }]
+        heading: t('access.denied.heading', { service: view.displayName }),
+        message: t('access.denied.message', { user: user.username, service: view.displayName }),
+        service: view,
+        form: { action: '/logout/', csrfToken: await reply.generateCsrf(), label: t('access.denied.switch'), fields: { scope: 'session' }, variant: 'secondary', id: 'logout' },
+        links: [{ href: `${pending.service.baseUrl}/`, label: t('access.denied.back', { service: view.displayName }), button: 'primary', id: 'next-step' }]
       })
     }
     // A django-sso service finds the user only through update_account: it must have taken the
@@ -92,11 +98,13 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
     if (isDjango(pending.service) && !await gateway.pushAccountTo(pending.service, user, options.inlineEventTimeout)) {
       request.log.warn({ audit: 'event_inline_failed', service: pending.service.name, user: user.username },
         'sso update_account not accepted at sign-in (the django-sso service is unreachable or refused it: see its event_failed record); sign-in not completed')
+      const t = translate(pages, request)
+      const view = serviceView(pending.service)
       return await sendMessage(reply.header('cache-control', 'no-store').header('retry-after', 5), pages, options.title, 503, {
-        heading: `${pending.service.name} is not reachable`,
-        message: `You are signed in, but ${pending.service.name} could not be told about your account, so it cannot let you in yet. ` +
-          'Try again in a moment.',
-        links: [{ href: `/login/?sso=${encodeURIComponent(pending.raw)}`, label: 'Try again' }]
+        heading: t('service.unreachable.heading', { service: view.displayName }),
+        message: t('service.unreachable.message', { service: view.displayName }),
+        service: view,
+        links: [{ href: `/login/?sso=${encodeURIComponent(pending.raw)}`, label: t('common.tryAgain'), button: 'primary', id: 'next-step' }]
       })
     }
     const session = request.session
@@ -109,10 +117,13 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       authAt: session.get('authAt') ?? (session.get('createdAt') as number)
     }, gateway.signInEvents(pending.service, user, groups))
     if (authenticated === false) {
+      const t = translate(pages, request)
+      const view = serviceView(pending.service)
       return await sendMessage(reply, pages, options.title, 400, {
-        heading: 'This sign-in link is no longer valid',
-        message: 'It was used in the meantime. Go back to the application and sign in again.',
-        links: [{ href: `${pending.service.baseUrl}/login/`, label: `Sign in to ${pending.service.name} again` }]
+        heading: t('link.invalid.heading'),
+        message: t('link.invalid.used'),
+        service: view,
+        links: [{ href: `${pending.service.baseUrl}/login/`, label: t('link.invalid.again', { service: view.displayName }), button: 'primary', id: 'next-step' }]
       })
     }
     try {
@@ -128,14 +139,20 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
     return redirect(reply, `${pending.service.baseUrl}/sso/accept/${code === null ? '' : `?code=${code}`}`, status)
   }
 
-  async function showForm (request: FastifyRequest, reply: FastifyReply, pending: Pending | undefined, status: number, error: string | null, username: string): Promise<FastifyReply> {
+  /** The sign-in form; `error`: a message key and its parameters, shown against the fields. */
+  async function showForm (request: FastifyRequest, reply: FastifyReply, pending: Pending | undefined, status: number,
+    error: Parameters<Translate> | null, username: string): Promise<FastifyReply> {
+    const t = translate(pages, request)
     const action = pending === undefined ? '/login/' : `/login/?sso=${encodeURIComponent(pending.raw)}`
-    return await reply.code(status).header('cache-control', 'no-store').view(pages.login as never, {
+    const service = pending === undefined ? null : serviceView(pending.service)
+    return await sendPage(reply.header('cache-control', 'no-store'), pages, 'login', status, {
       title: options.title,
+      heading: t('login.heading'),
       action,
       csrfToken: request.session.get('user') === undefined ? formTokens.issue(request, reply, options.pendingTokenTtl) : await reply.generateCsrf(),
-      serviceName: pending?.service.name ?? null,
-      error,
+      service,
+      serviceName: service?.displayName ?? null,
+      error: error === null ? null : t(...error),
       username
     })
   }
@@ -188,7 +205,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
       if (blocked > 0) {
         request.log.warn({ audit: 'login_throttled', user: logText(name.slice(0, 150)) }, 'sso sign-in throttled for this account and client')
         reply.header('retry-after', Math.max(Math.ceil(blocked / 1000), 1))
-        return await showForm(request, reply, pending, 429, 'Too many failed attempts. Wait a few minutes and try again.', username)
+        return await showForm(request, reply, pending, 429, ['login.lockedOut', { minutes: Math.max(Math.ceil(blocked / 60_000), 1) }], username)
       }
       const user = await gateway.userByName(username)
       const { ok, rehash } = await ctx.gateway.verifyPassword(user, password)
@@ -197,7 +214,7 @@ export async function loginRoutes (fastify: FastifyInstance, ctx: RouteContext):
         request.log.warn({ audit: 'login_failed', user: logText(name.slice(0, 150)) }, 'sso sign-in failed')
         // Only a failure for an existing account is kept: any other name is the attacker's text, not a user's record.
         if (user !== null) await gateway.audit('login_failed', { user: user.username, detail: { ip: request.ip } })
-        return await showForm(request, reply, pending, 401, GENERIC_FAILURE, username)
+        return await showForm(request, reply, pending, 401, ['login.wrongPassword'], username)
       }
       if (known !== null) await limits.reset(failureKey)
       formTokens.clear(request, reply)

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { PATHS } from 'fastify-sso-protocol'
 import { currentUser, type RouteContext } from '../context.js'
-import { sendMessage } from '../pages.js'
+import { sendMessage, translate } from '../pages.js'
 
 const logoutBody = {
   type: 'object',
@@ -24,21 +24,21 @@ export async function logoutRoutes (fastify: FastifyInstance, ctx: RouteContext)
   for (const url of [PATHS.logout, `${PATHS.logout}/`]) {
     fastify.get(url, async (request, reply) => {
       const user = await currentUser(request, ctx)
+      const t = translate(pages, request)
       if (user === null) {
         return await sendMessage(reply, pages, options.title, 200, {
-          heading: 'You are signed out', message: 'Nobody is signed in in this browser.', links: [{ href: '/login/', label: 'Sign in' }]
+          heading: t('logout.none.heading'), message: t('logout.none.message'), links: [{ href: '/login/', label: t('common.signIn'), button: 'primary', id: 'login' }]
         })
       }
       const csrfToken = await reply.generateCsrf()
       return await sendMessage(reply, pages, options.title, 200, {
-        heading: 'Sign out?',
-        message: `You are signed in as ${user.username}. "Sign out" ends your session in this browser, here and in every ` +
-          'application you opened from it. "Sign out everywhere" also ends your sessions on your other devices.',
+        heading: t('logout.confirm.heading'),
+        message: t('logout.confirm.message', { user: user.username }),
         forms: [
-          { action: '/logout/', csrfToken, label: 'Sign out', fields: { scope: 'session' }, id: 'logout' },
-          { action: '/logout/', csrfToken, label: 'Sign out everywhere', fields: { scope: 'everywhere' }, id: 'logout-everywhere' }
+          { action: '/logout/', csrfToken, label: t('common.signOut'), fields: { scope: 'session' }, id: 'logout', help: t('logout.confirm.session') },
+          { action: '/logout/', csrfToken, label: t('common.signOutEverywhere'), fields: { scope: 'everywhere' }, id: 'logout-everywhere', variant: 'danger', help: t('logout.confirm.everywhere') }
         ],
-        links: [{ href: '/welcome/', label: 'Stay signed in' }]
+        links: [{ href: '/welcome/', label: t('logout.stay'), id: 'stay' }]
       })
     })
 
@@ -55,12 +55,11 @@ export async function logoutRoutes (fastify: FastifyInstance, ctx: RouteContext)
         await ctx.gateway.audit('logout', { user: user.username, detail: { scope } })
       }
       await request.session.destroy()
+      const t = translate(pages, request)
       return await sendMessage(reply, pages, options.title, 200, {
-        heading: 'You are signed out',
-        message: scope === 'everywhere'
-          ? 'You are signed out of every application, on every device. Close the browser if it is a shared computer.'
-          : 'You are signed out of every application in this browser. Close the browser if it is a shared computer.',
-        links: [{ href: '/login/', label: 'Sign in again' }]
+        heading: t('logout.done.heading'),
+        message: scope === 'everywhere' ? t('logout.done.everywhere') : t('logout.done.session'),
+        links: [{ href: '/login/', label: t('common.signInAgain'), id: 'login' }]
       })
     })
   }

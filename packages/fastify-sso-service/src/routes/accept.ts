@@ -23,7 +23,7 @@ function freshEnough (authTime: number | null, startedAt: number): boolean {
  * `/sso/make_used/`), runs the account through the pipeline, and starts a fresh
  * session. A declined passive check (`prompt=none`) continues anonymously.
  */
-export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client, sync, db }) => {
+export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client, sync, db, pages }) => {
   for (const url of bothForms(PATHS.accept)) {
     fastify.get(url, {
       schema: { querystring: { type: 'object', properties: { code: { type: 'string', minLength: 1, maxLength: MAX_TOKEN_LENGTH } } } },
@@ -43,11 +43,11 @@ export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { 
           cookieSecure: options.cookieSecure,
           protocol: request.protocol
         }, `accept without the ${options.cookieName} cookie: the browser did not keep it. A Secure cookie is dropped on plain http: check the cookieSecure option (${String(options.cookieSecure)}) and, behind an HTTPS proxy, Fastify's trustProxy`)
-        return sendErrorPage(reply, new NoSessionCookieError(), loginHref('/'), 'Sign in')
+        return sendErrorPage(reply, pages, new NoSessionCookieError(), loginHref('/'), 'common.signIn')
       }
       if (pending === undefined) {
         request.log.warn({ audit: 'login_failed', step: 'accept', reason: 'no sign-in in progress' }, 'accept without a sign-in in this session')
-        return sendErrorPage(reply, new NoLoginInProgressError(), loginHref('/'), 'Sign in')
+        return sendErrorPage(reply, pages, new NoLoginInProgressError(), loginHref('/'), 'common.signIn')
       }
       delete session.ssoRequest
       const retry = loginHref(pending.next, pending.prompt)
@@ -91,10 +91,10 @@ export const acceptRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { 
         const error = err as FastifyError
         if (isRefusal(error)) {
           request.log.warn({ audit: 'login_refused', user: username, code: error.code, message: error.message }, 'a pipeline step refused the sign-in')
-          return sendRefusalPage(reply, error.message, options.gatewayUrl)
+          return sendRefusalPage(reply, pages, error.message, options.gatewayUrl)
         }
         request.log.warn({ audit: 'login_failed', step: 'accept', code: error.code, user: username }, 'sign-in could not be completed')
-        return sendErrorPage(reply, error, retry)
+        return sendErrorPage(reply, pages, error, retry)
       }
     })
   }

@@ -21,7 +21,7 @@ const querystring = {
  * anonymous if not signed in there). `prompt=login`: the password is asked again,
  * even from a signed-in user.
  */
-export const loginRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client }) => {
+export const loginRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client, pages }) => {
   const { max, timeWindow } = options.loginRateLimit
   for (const url of bothForms(PATHS.login)) {
     fastify.get<{ Querystring: { next?: string, prompt?: SsoPrompt } }>(url, { schema: { querystring } }, async (request, reply) => {
@@ -34,12 +34,12 @@ export const loginRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { o
       } catch (err) {
         // Fail closed: no request token is spent at the gateway while nothing counts them.
         request.log.error({ err }, 'fastify-sso-service: the limits store did not answer; sign-in refused')
-        return sendErrorPage(reply.header('retry-after', 5), new LimitsUnavailableError(), loginHref(next, prompt))
+        return sendErrorPage(reply.header('retry-after', 5), pages, new LimitsUnavailableError(), loginHref(next, prompt))
       }
       if (window.count > max) {
         const wait = Math.max(window.resetAt - Date.now(), 1000)
         request.log.warn({ audit: 'login_throttled', step: 'obtain' }, 'too many sign-ins started by one client')
-        return sendErrorPage(reply.header('retry-after', Math.ceil(wait / 1000)), new TooManySignInsError(), loginHref(next, prompt))
+        return sendErrorPage(reply.header('retry-after', Math.ceil(wait / 1000)), pages, new TooManySignInsError(), loginHref(next, prompt))
       }
       let token: string
       try {
@@ -47,7 +47,7 @@ export const loginRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { o
       } catch (err) {
         const error = err as FastifyError
         request.log.warn({ audit: 'login_failed', step: 'obtain', code: error.code }, 'could not obtain a request token from the gateway')
-        return sendErrorPage(reply, error, loginHref(next, prompt))
+        return sendErrorPage(reply, pages, error, loginHref(next, prompt))
       }
       const session = sessionOf(request)
       const now = Date.now()

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyPluginAsync } from 'fastify'
 import { PATHS } from 'fastify-sso-protocol'
 import { bothForms } from '../context.js'
 import type { RouteContext } from '../context.js'
-import { escapeHtml, loginHref, sendPage } from '../html.js'
+import { loginHref, sendPage, translate, type PageLink } from '../html.js'
 import { sessionOf } from '../session.js'
 
 /** What a sign-out ends: this app only, this browser's SSO session, or every session of the user. */
@@ -18,39 +18,26 @@ const body = {
   }
 } as const
 
-/** What the signed-out page says happened, per scope. */
-const SIGNED_OUT_TEXT: Record<LogoutScope | 'unknown', string> = {
-  app: 'You left this app. You are still signed in at the sign-in service and in the other apps you use there, so signing in here again may not ask for your password.',
-  session: 'You are signed out of this browser: this app, the sign-in service and every app you reached through it in this browser. Your other devices stay signed in.',
-  everywhere: 'You are signed out everywhere: every app, on every device.',
-  unknown: 'You are signed out of this app.'
-}
-
 /**
  * `GET /logout/`: the three ways to sign out, each a POST form (a GET never signs anyone out).
  * `POST /logout/` (CSRF-checked, `scope`): ends the local session, tells the gateway
  * unless the scope is `app`, 303 to `afterLogoutUrl`.
  * `GET /sso/signed-out/`: the default `afterLogoutUrl`, a page that never signs anyone in.
  */
-export const logoutRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client, db }) => {
+export const logoutRoutes: FastifyPluginAsync<RouteContext> = async (fastify, { options, client, db, pages }) => {
   const builtInPage = options.afterLogoutUrl === `${PATHS.signedOut}/` || options.afterLogoutUrl === PATHS.signedOut
 
   for (const url of bothForms(PATHS.logout)) {
     fastify.get(url, { schema: { querystring: { type: 'object' } } }, async (request, reply) => {
       const user = request.ssoUser
-      if (user === null) {
-        return sendPage(reply, 200, 'Sign out', `<p>You are not signed in.</p>\n<p><a href="${escapeHtml(loginHref('/'))}">Sign in</a></p>`)
-      }
-      const csrf = escapeHtml(reply.generateCsrf())
-      const form = (scope: LogoutScope, id: string, label: string, help: string): string => `<form method="post" action="${PATHS.logout}/">
-<input type="hidden" name="_csrf" value="${csrf}">
-<input type="hidden" name="scope" value="${scope}">
-<button type="submit" id="${id}">${label}</button> ${help}
-</form>`
-      return sendPage(reply, 200, 'Sign out', `<p>Signed in as ${escapeHtml(user.username)}.</p>
-${form('app', 'leave', 'Leave this app', 'Ends your session here only; you stay signed in elsewhere.')}
-${form('session', 'logout', 'Sign out', 'Ends this browser&#39;s single sign-on session: here, at the sign-in service and in every app it reached. Other devices stay signed in.')}
-${form('everywhere', 'logout-everywhere', 'Sign out everywhere', 'Ends every session of yours, in every app, on every device.')}`)
+      const t = translate(pages, request)
+      return await sendPage(reply, pages, 'logout', 200, {
+        heading: t('service.logout.heading'),
+        user: user === null ? null : { username: user.username },
+        action: `${PATHS.logout}/`,
+        csrfToken: user === null ? '' : reply.generateCsrf(),
+        loginHref: loginHref('/')
+      })
     })
 
     fastify.post<{ Body: { scope?: LogoutScope } }>(url, { schema: { body }, preHandler: fastify.csrfProtection }, async (request, reply) => {
@@ -90,16 +77,29 @@ ${form('everywhere', 'logout-everywhere', 'Sign out everywhere', 'Ends every ses
       schema: { querystring: { type: 'object', properties: { scope: { type: 'string', maxLength: 20 }, gateway: { type: 'string', maxLength: 20 } } } }
     }, async (request, reply) => {
       const user = request.ssoUser
+      const t = translate(pages, request)
+      const home: PageLink = { href: '/', label: t('common.home') }
       if (user !== null) {
-        return sendPage(reply, 200, 'You are signed in', `<p>Signed in as ${escapeHtml(user.username)}.</p>\n<p><a href="/">Home</a> · <a href="${PATHS.logout}/">Sign out</a></p>`)
+        return await sendPage(reply, pages, 'message', 200, {
+          heading: t('service.signedIn.heading'),
+          paragraphs: [{ text: t('common.signedInAs', { user: user.username }) }],
+          links: [{ ...home, button: 'primary' }, { href: `${PATHS.logout}/`, label: t('common.signOut') }]
+        })
       }
-      const scope = request.query.scope
-      const text = scope !== undefined && (SCOPES as readonly string[]).includes(scope) ? SIGNED_OUT_TEXT[scope] : SIGNED_OUT_TEXT.unknown
-      const warning = request.query.gateway === 'unreachable'
-        ? `\n<p id="gateway-unreachable">The sign-in service could not be reached: you may still be signed in there. <a href="${escapeHtml(`${options.gatewayUrl}${PATHS.logout}/`)}">Sign out at the sign-in service</a></p>`
-        : ''
-      return sendPage(reply, 200, 'You are signed out', `<p id="signed-out">${escapeHtml(text)}</p>${warning}
-<p><a id="sign-in-again" href="${escapeHtml(loginHref('/'))}">Sign in again</a></p>`)
+      const given = request.query.scope
+      const scope = given !== undefined && (SCOPES as readonly string[]).includes(given) ? given : 'unknown'
+      const again: PageLink = scope === 'app'
+        // Still signed in at the gateway: this link brings the person straight back, signed in.
+        ? { href: loginHref('/'), label: t('service.signedOut.backToApp'), id: 'sign-in-again', button: 'primary' }
+        : { href: loginHref('/'), label: t('common.signInAgain'), id: 'sign-in-again', button: 'primary' }
+      return await sendPage(reply, pages, 'signedOut', 200, {
+        heading: t(scope === 'app' ? 'service.signedOut.app.heading' : scope === 'everywhere' ? 'service.signedOut.everywhere.heading' : 'service.signedOut.heading'),
+        scope,
+        text: t(scope === 'app' ? 'service.signedOut.app' : scope === 'session' ? 'service.signedOut.session' : scope === 'everywhere' ? 'service.signedOut.everywhere' : 'service.signedOut.unknown'),
+        gatewayUnreachable: request.query.gateway === 'unreachable',
+        gatewayLogoutHref: `${options.gatewayUrl}${PATHS.logout}/`,
+        links: [again, home]
+      })
     })
   }
 }
