@@ -62,7 +62,7 @@ t.test('access per service, per-service fields, renames, pipeline refusals and r
   t.equal(atA.url, `${urls.a}/private`, 'A is open to everyone')
   const refused = await browser.go('GET', `${urls.b}/account`)
   t.equal(refused.status, 403)
-  t.match(refused.body, /you do not have access to service-b/)
+  t.match(refused.body, /you do not have access to\s+Service B/)
   t.match(refused.body, /Sign out/, 'with a way to sign out')
   t.equal((await browser.send('GET', `${urls.b}/api/me`)).status, 302, 'no session at B')
   t.same(await locals(urls.b), [], 'B was told nothing')

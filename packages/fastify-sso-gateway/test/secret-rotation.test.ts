@@ -32,8 +32,11 @@ t.test('rotateSecrets: both secrets new, the old ones work until the overlap end
     t.match(verifyWebhook({ secrets: [secret], headers: event.headers, body: event.body }), { ok: true }, `verifies with the ${which} signing secret alone`)
   }
 
-  // The window ends (moved into the past here): only the new secrets count.
+  // The window ends (moved into the past here): only the new secrets count. The row is
+  // changed behind the store's back, so a change through the store (which drops its service
+  // cache, as every change does) makes it seen.
   storeOf(app).db.prepare("UPDATE services SET previous = json_set(previous, '$.until', 0)").run()
+  await app.ssoGateway.updateService('alpha', {})
   t.equal(await obtain(old.secret), 401, 'the old call secret is refused')
   t.equal(await obtain(rotated.secret as string), 200)
   t.equal((await app.ssoGateway.getService('alpha'))?.overlapUntil, null)
