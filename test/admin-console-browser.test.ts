@@ -1,17 +1,17 @@
 // The admin console in a real Chromium against the example fleet (real processes, real SQLite):
 // each area used as an operator would, the services seen applying what it does, non-admins and a
 // stale admin refused, and axe-core on every console page (WCAG 2.1 A and AA: no violation).
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { SqliteGatewayStore } from 'fastify-sso-gateway'
-import { chromium, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import t from 'tap'
 import { request } from 'undici'
 import { startFleet } from '../scripts/fleet.mjs'
 import { tempDir } from './helpers/temp.js'
+import { launchChromium, requireChromium } from './helpers/chromium.js'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const PASSWORD = 'console-browser-password'
 const CAROL = 'carol-has-a-long-password'
 const ADMIN_TOKEN = 'admin-token-for-console-tests-0123456789'
@@ -29,7 +29,7 @@ async function eventually (what: string, check: () => Promise<boolean>, ms = 20_
 }
 
 t.test('an operator runs the fleet from the console', async (t) => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (set CHROMIUM_PATH)`)
+  requireChromium()
   const dataDir = tempDir('sso-console-')
   const fleet = await startFleet({
     dataDir,
@@ -44,12 +44,7 @@ t.test('an operator runs the fleet from the console', async (t) => {
   t.teardown(fleet.stop)
   const { urls } = fleet
   const C = `${urls.gateway}/console`
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-  })
-  t.teardown(() => browser.close())
+  const browser = await launchChromium(t)
   // The console's CSP allows no script at all: axe is injected past it (the pages themselves run none).
   const adminContext = await browser.newContext({ bypassCSP: true })
   const admin = await adminContext.newPage()

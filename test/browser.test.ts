@@ -1,14 +1,12 @@
-import { existsSync } from 'node:fs'
 import t from 'tap'
 import { tempDir } from './helpers/temp.js'
-import { chromium } from 'playwright-core'
 import { startFleet } from '../scripts/fleet.mjs'
+import { launchChromium, requireChromium } from './helpers/chromium.js'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const PASSWORD = 'browser-test-password'
 
 t.test('a real Chromium signs in at A, silently at B, signs out at B and is signed out of A', async (t) => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: run \`bash .ci/run\` or \`apt-get install chromium\` (or set CHROMIUM_PATH)`)
+  requireChromium()
   // Separate host names, as in production: Chromium resolves *.localhost to loopback.
   const fleet = await startFleet({
     dataDir: tempDir('sso-browser-'),
@@ -16,13 +14,7 @@ t.test('a real Chromium signs in at A, silently at B, signs out at B and is sign
     password: PASSWORD
   })
   t.teardown(fleet.stop)
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync']
-  })
-  t.teardown(() => browser.close())
+  const browser = await launchChromium(t)
   const context = await browser.newContext()
   const page = await context.newPage()
   page.setDefaultTimeout(15_000)

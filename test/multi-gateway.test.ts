@@ -2,8 +2,6 @@
 // a small TCP load balancer the test steers: what one process starts, the other continues; a
 // logout at one reaches every service; a backlog is drained by both, each event once and in
 // order per (service, user); a process killed mid-delivery leaves nothing undelivered.
-import { existsSync } from 'node:fs'
-import { chromium } from 'playwright-core'
 import t from 'tap'
 import { startFleet } from '../scripts/fleet.mjs'
 import { PostgresGatewayStore } from '../packages/fastify-sso-gateway/src/index.js'
@@ -11,12 +9,12 @@ import { freshDatabase } from '../packages/fastify-sso-gateway/test/pg-helpers.j
 import { FAST_GATEWAY_ENV, startStandIn, waitFor, type Received } from './helpers/faults.js'
 import { startTcpProxy } from './helpers/tcp-proxy.js'
 import { tempDir } from './helpers/temp.js'
+import { launchChromium, requireChromium } from './helpers/chromium.js'
 
 // Three tests of several real processes each, the 1,000-event drain among them: room on a busy machine.
 t.setTimeout(6 * 60_000)
 
 const PASSWORD = 'multi-gateway-password-1'
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const portOf = (url: string): number => Number(new URL(url).port)
 
 /** Received event ids per user key, in arrival order (ids are `<user>:<n>`). */
@@ -41,7 +39,7 @@ function backlog (serviceId: string, users: number, each: number): Array<{ id: s
 }
 
 t.test('two gateway processes on one PostgreSQL: a browser signs in through one and continues through the other; a logout at one reaches every service', async (t) => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: run \`bash .ci/run\` or \`apt-get install chromium\` (or set CHROMIUM_PATH)`)
+  requireChromium()
   const database = await freshDatabase(t)
   const lb = await startTcpProxy(1)
   t.teardown(lb.close)
@@ -56,13 +54,7 @@ t.test('two gateway processes on one PostgreSQL: a browser signs in through one 
   const [one, two] = fleet.gateways as [string, string]
   const gateway = `http://127.0.0.1:${lb.port}`
   const { urls } = fleet
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync']
-  })
-  t.teardown(() => browser.close())
+  const browser = await launchChromium(t)
   const page = await (await browser.newContext()).newPage()
   page.setDefaultTimeout(20_000)
 

@@ -1,15 +1,15 @@
 // Every page of both plugins, walked in a real Chromium at a desktop and a phone size (and the
 // phone size in dark mode), checked with axe-core against WCAG 2.1 AA: zero violations. Screenshots
 // go to test-artifacts/pages/ (gitignored; CI keeps them as artifacts).
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import t from 'tap'
-import { chromium, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { startFleet } from '../scripts/fleet.mjs'
 import { tempDir } from './helpers/temp.js'
+import { launchChromium, requireChromium } from './helpers/chromium.js'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const PASSWORD = 'a11y-test-password'
 const ADMIN_TOKEN = 'a11y-admin-token-0123456789abcdefghijkl'
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts', 'pages')
@@ -39,7 +39,7 @@ async function axe (page: Page): Promise<AxeViolation[]> {
 t.setTimeout(420_000)
 
 t.test('every page of both plugins passes axe-core (WCAG 2.1 AA) at 1280x800 and 375x740', async (t) => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: run \`bash .ci/run\` or \`apt-get install chromium\` (or set CHROMIUM_PATH)`)
+  requireChromium()
   mkdirSync(ARTIFACTS, { recursive: true })
   const fleet = await startFleet({
     dataDir: tempDir('sso-a11y-'),
@@ -50,13 +50,7 @@ t.test('every page of both plugins passes axe-core (WCAG 2.1 AA) at 1280x800 and
   })
   t.teardown(fleet.stop)
   const { urls } = fleet
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync']
-  })
-  t.teardown(() => browser.close())
+  const browser = await launchChromium(t)
   const context = await browser.newContext()
   const page = await context.newPage()
   page.setDefaultTimeout(15_000)
