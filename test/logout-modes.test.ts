@@ -67,7 +67,8 @@ t.test('leave this app, sign out, sign out everywhere: each does exactly what it
 
   // 1. Leave this app: only the laptop's session at A ends.
   const left = await logout(laptop, fleet.urls.a, 'app')
-  t.match(left, /signed out/i, 'a signed-out page')
+  t.match(left, /You left this app/, 'a page saying this app was left')
+  t.match(left, /still signed in at the sign-in service/, 'and that the person is still signed in elsewhere')
   t.notOk(await signedIn(laptop, fleet.urls.a), 'laptop: A ended')
   t.ok(await signedIn(laptop, fleet.urls.b), 'laptop: B untouched')
   t.ok(await signedInAtGateway(laptop, fleet), 'laptop: gateway untouched')

@@ -40,7 +40,7 @@ t.test('another writer holds the database past the busy timeout: 503, nothing ha
   t.equal(page.status, 503, 'sign-in answered 503')
   t.ok(Date.now() - started < BUSY + 3000, `after ${Date.now() - started} ms`)
   t.match(page.body, /Temporarily unavailable/)
-  t.match(page.body, /temporarily unavailable, please retry/)
+  t.match(page.body, /temporarily unavailable\. Try again in a moment/)
   t.equal(page.headers['retry-after'], '5')
 
   const obtained = await request(`${gw}/sso/obtain/`, {

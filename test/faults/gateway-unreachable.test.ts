@@ -15,7 +15,7 @@ t.test('gateway unreachable during /login/ and /sso/accept/', async (t) => {
   t.teardown(fleet.stop)
   const { urls } = fleet
   const serviceA = () => fleet.procs['service-a']!
-  const retryLink = (body: string): string => /<a href="([^"]+)">Try again<\/a>/.exec(body)?.[1]?.replace(/&amp;/g, '&') ?? ''
+  const retryLink = (body: string): string => /<a [^>]*href="([^"]+)"[^>]*>Try again<\/a>/.exec(body)?.[1]?.replace(/&amp;/g, '&') ?? ''
 
   await t.test('/login/ with the gateway down: 503, a retry link, no session', async (t) => {
     await fleet.stopApp('gateway')
