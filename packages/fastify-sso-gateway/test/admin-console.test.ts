@@ -3,6 +3,7 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { Browser, buildApp, PASSWORD, record, seed, signIn, storeOf } from './helpers.js'
+import { adminTranslator } from '../src/admin-messages.js'
 
 async function signedIn (app: FastifyInstance, username: string): Promise<Browser> {
   const browser = new Browser(app)
@@ -279,6 +280,9 @@ t.test('services: register (secrets once), settings, enable, access, rotate, del
 
   await submit(alice, '/admin/services/beta', '/admin/services/beta', { baseUrl: 'http://beta2.test', eventUrl: 'http://beta2.test/sso/event/', displayName: '', logoUrl: '/logo.png', fields: '' })
   t.match(await app.ssoGateway.getService('beta'), { baseUrl: 'http://beta2.test', displayName: null, logoUrl: '/logo.png', fields: null, freshLogin: false })
+  await submit(alice, '/admin/services/beta', '/admin/services/beta', { baseUrl: 'http://beta2.test', displayName: 'Beta two' })
+  t.match(await app.ssoGateway.getService('beta'), { displayName: 'Beta two', logoUrl: null })
+  t.match((await alice.request('GET', '/admin/services')).body, /Beta two/, 'the new name listed')
   await submit(alice, '/admin/services/beta', '/admin/services/beta', { baseUrl: 'not a url' })
   t.match((await alice.request('GET', '/admin/services/beta')).body, /role="alert">Invalid service beta: baseUrl/)
   await submit(alice, '/admin/services/beta', '/admin/services/beta/enabled', { enabled: 'false' })
@@ -302,6 +306,10 @@ t.test('services: register (secrets once), settings, enable, access, rotate, del
   await submit(alice, '/admin/services/beta', '/admin/services/beta/rotate', { overlapHours: '1' })
   t.match((await alice.request('GET', '/admin/services/beta')).body, /rotate at least one/)
   t.match(await app.ssoGateway.auditLog({ service: 'beta', kind: 'service_secret_rotated' }), [{ actor: 'admin:alice', detail: { rotated: ['signingSecret'], overlap: 7_200_000 } }])
+  const secretOnly = await submit(alice, '/admin/services/beta', '/admin/services/beta/rotate', { secret: 'on' })
+  t.match(secretOnly.body, /<code id="secret">[^<]+</, 'the new client secret')
+  t.notMatch(secretOnly.body, /id="signing-secret"/, 'not the signing secret')
+  t.match(await app.ssoGateway.auditLog({ service: 'beta', kind: 'service_secret_rotated' }), [{ detail: { rotated: ['secret'], overlap: 86_400_000 } }], 'no overlap given: 24 hours')
 
   // Delivery: gamma refuses its events for good (410): they die; the console replays one, then all.
   agent.get('http://gamma.internal').intercept({ path: '/sso/event/', method: 'POST' }).reply(410, 'gone').times(3)
@@ -357,4 +365,26 @@ t.test('sessions page and the audit log with filters and pages', async (t) => {
   const second = await alice.request('GET', `/admin/audit?${older as string}`)
   t.equal((second.body.match(/class="audit-record"/g) ?? []).length, 20)
   t.notMatch(second.body, /Older records/)
+})
+
+t.test('a session with no password time asks for the password; an unexpected failure is no refusal', async (t) => {
+  const { app } = await consoleApp(t)
+  const alice = await signedIn(app, 'alice')
+  storeOf(app).db.prepare("UPDATE gateway_sessions SET data = json_remove(data, '$.authAt')").run()
+  const res = await submit(alice, '/admin/groups', '/admin/groups', { name: 'team' })
+  t.equal(res.statusCode, 303)
+  t.match(res.headers.location, /^\/admin\/confirm\?next=/, 'step-up first')
+  t.equal((await app.ssoGateway.groups.list()).length, 0, 'nothing created')
+
+  const fresh = await signedIn(app, 'alice')
+  storeOf(app).db.exec("CREATE TRIGGER no_groups BEFORE INSERT ON groups BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+  const failed = await submit(fresh, '/admin/groups', '/admin/groups', { name: 'team' })
+  t.equal(failed.statusCode, 500, 'a server error, not a refusal sent back to the form')
+  t.notMatch(failed.body, /disk on fire/, 'its message not shown')
+  t.notMatch((await fresh.request('GET', '/admin/groups')).body, /role="alert"/, 'no refusal flash either')
+})
+
+t.test('a console text whose parameter is not given keeps its placeholder', async (t) => {
+  t.equal(adminTranslator('en')('done.replayed', { replayed: 2 }), adminTranslator('en')('done.replayed').replace('{replayed}', '2'))
+  t.match(adminTranslator('en')('done.replayed'), /\{replayed\}/)
 })

@@ -106,7 +106,8 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
     }
     if (!await isAdmin(user)) {
       request.log.warn({ audit: 'admin_refused', user: user.username }, 'sso admin console refused: not an admin')
-      await gateway.audit('admin_refused', { user: user.username, detail: { url: request.routeOptions.url ?? null } })
+      // Its hooks run for the console's routes only (never for a 404), each of which has a url.
+      await gateway.audit('admin_refused', { user: user.username, detail: { url: request.routeOptions.url as string } })
       return await render(request, reply, 'refused', T(request)('heading.notAdmin'), { reason: 'role', username: user.username }, 403)
     }
     request.ssoAdmin = user
@@ -129,7 +130,9 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
       return typeof done === 'string' ? back(request, reply, to, 'ok', done) : done
     } catch (err) {
       const e = err as { code?: unknown, statusCode?: number, message: string }
-      if (typeof e.code !== 'string' || !e.code.startsWith('FST_SSO_GATEWAY_') || (e.statusCode ?? 500) >= 500) throw err
+      // A refusal is a gateway error below 500 (one without a status counts as 500: NaN < 500 is false).
+      const refusal = typeof e.code === 'string' && e.code.startsWith('FST_SSO_GATEWAY_') && Number(e.statusCode) < 500
+      if (!refusal) throw err
       return back(request, reply, to, 'error', e.message)
     }
   }
@@ -144,7 +147,7 @@ export async function adminRoutes (fastify: FastifyInstance, ctx: RouteContext):
   fastify.get('/', async (request, reply) => {
     const services = await gateway.listServices()
     const names = new Map(services.map((s) => [s.id, s.displayName ?? s.name]))
-    const delivery = (await gateway.events.status()).map((s) => ({ ...s, service: names.get(s.serviceId) ?? s.serviceId, failingSince: iso(s.failingSince) }))
+    const delivery = (await gateway.events.status()).map((s) => ({ ...s, service: names.get(s.serviceId) as string /* services are never deleted */, failingSince: iso(s.failingSince) }))
     return await render(request, reply, 'home', T(request)('heading.home'), { services: services.length, delivery })
   })
 
