@@ -127,10 +127,11 @@ function errorHandler (options: ResolvedGatewayOptions, pages: Pages) {
     }
     if (isHtmlRoute(request)) {
       const t = translate(pages, request)
+      // Every retry-after the gateway sets is a whole number of seconds.
       const seconds = Number(reply.getHeader('retry-after') ?? 60)
       return await sendMessage(reply.header('cache-control', 'no-store'), pages, options.title, status, {
         heading: t(shown[0]),
-        message: t(shown[1], { seconds: Number.isFinite(seconds) ? seconds : 60 }),
+        message: t(shown[1], { seconds }),
         links: [{ href: signInAgain(request), label: t('error.backToSignIn'), button: 'primary', id: 'next-step' }]
       })
     }

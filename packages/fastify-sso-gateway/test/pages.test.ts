@@ -120,6 +120,9 @@ t.test('notFoundPage: a page for browsers, JSON for the rest; off by default', a
   const api = await app.inject({ url: '/nope', headers: { accept: 'application/json' } })
   t.equal(api.statusCode, 404)
   t.same(api.json(), { error: 'Not found' })
+  const bare = await app.inject({ url: '/nope' })
+  t.equal(bare.statusCode, 404, 'no Accept header: the JSON answer')
+  t.same(bare.json(), { error: 'Not found' })
   const twice = Fastify()
   twice.setNotFoundHandler(async () => 'mine')
   await t.rejects(async () => { await twice.register(fastifySsoGateway, { sessionSecret: SESSION_SECRET, database: ':memory:', notFoundPage: true }).ready() },

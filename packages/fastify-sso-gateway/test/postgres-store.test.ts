@@ -201,6 +201,15 @@ t.test('which errors mean "unavailable"', async (t) => {
   for (const code of ['23505', '42P01', 'ERR_X']) t.notOk(isDatabaseUnavailable(Object.assign(new Error('x'), { code })), code)
   t.ok(isDatabaseUnavailable(new Error('Connection terminated unexpectedly')))
   t.notOk(isDatabaseUnavailable(new Error('boom')))
+  t.notOk(isDatabaseUnavailable({ code: 'ERR_X' }), 'a thrown value that is not an Error (no message)')
+})
+
+t.test('a PostgreSQL database that does not exist is refused at register, naming it', async (t) => {
+  const missing = `postgres://postgres@127.0.0.1:5432/sso_t_missing_${Date.now().toString(16)}`
+  await t.rejects(buildApp({ database: missing }), {
+    code: 'FST_SSO_GATEWAY_INVALID_OPTION',
+    message: /database: cannot open the PostgreSQL database .*sso_t_missing_.*does not exist/
+  })
 })
 
 t.test('the gateway on a postgres:// URL: the database option opens PostgreSQL', async (t) => {

@@ -175,6 +175,15 @@ t.test('two concurrent reads of a declined request: exactly one is told login_re
     await sleep(30)
     return token
   }
+  // The gateway reads with getWithUser when the store has it (SQLite does): slowed the same way.
+  const readWithUser = store.tokens.getWithUser
+  if (readWithUser !== undefined) {
+    store.tokens.getWithUser = async (hash, now) => {
+      const found = await readWithUser(hash, now)
+      await sleep(30)
+      return found
+    }
+  }
   const { app } = await buildApp({ store })
   t.teardown(() => app.close())
   const { secret } = await app.ssoGateway.registerService({ name: 'alpha', baseUrl: 'http://alpha.test' })

@@ -79,3 +79,33 @@ t.test('secrets stored before a key was set are sealed at the first start with o
   await t.rejects(buildApp({ database: file, secretsKey: KEY }), { code: 'FST_SSO_GATEWAY_INVALID_OPTION', message: /do not open: the stored value was altered or moved/ })
   await t.rejects(buildApp({ secretsKey: 'too short' }), { code: 'FST_SSO_GATEWAY_INVALID_OPTION', message: /secretsKey/ })
 })
+
+t.test('a rotated service: its previous signing secret is sealed too, re-sealed only when the key changes', async (t) => {
+  const file = join(t.testdir({}), 'gateway.sqlite')
+  const previousOf = (): string => {
+    const db = new Database(file, { readonly: true })
+    try {
+      return (db.prepare('SELECT previous FROM services WHERE name = ?').get('alpha') as { previous: string }).previous
+    } finally {
+      db.close()
+    }
+  }
+  const first = await buildApp({ database: file, secretsKey: KEY })
+  const old = await first.app.ssoGateway.registerService({ name: 'alpha', baseUrl: 'http://alpha.test' })
+  await first.app.ssoGateway.rotateSecrets('alpha', { overlap: 3_600_000 })
+  await first.app.close()
+  const sealedPrevious = previousOf()
+  t.notOk(sealedPrevious.includes(old.signingSecret), 'the previous signing secret is not stored in plaintext')
+  t.match(JSON.parse(sealedPrevious).signingSecret, /^sealed:v1:/)
+
+  const again = await buildApp({ database: file, secretsKey: KEY })
+  await again.app.close()
+  t.equal(previousOf(), sealedPrevious, 'the same key: nothing is re-sealed')
+
+  const rotated = await buildApp({ database: file, secretsKey: [NEW_KEY, KEY] })
+  await rotated.app.close()
+  t.not(previousOf(), sealedPrevious, 'a new key: the previous secret is re-sealed with it')
+  const after = await buildApp({ database: file, secretsKey: NEW_KEY })
+  t.teardown(() => after.app.close())
+  t.equal((await after.app.ssoGateway.listServices()).length, 1, 'the old key is no longer needed, the previous secret included')
+})

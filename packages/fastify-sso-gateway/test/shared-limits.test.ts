@@ -196,4 +196,5 @@ t.test('the limits option is checked at register', async (t) => {
   t.equal(resolveOptions({ sessionSecret: SESSION_SECRET, limits: own }).limits, own, 'a LimitStore of your own is used as is')
   t.ok(resolveOptions({ sessionSecret: SESSION_SECRET }).limits instanceof MemoryLimitStore, 'memory by default')
   t.notOk(resolveOptions({ sessionSecret: SESSION_SECRET, limits: { redis, prefix: 'x:', timeout: 100 } }).limits instanceof MemoryLimitStore)
+  t.notOk(resolveOptions({ sessionSecret: SESSION_SECRET, limits: { redis } }).limits instanceof MemoryLimitStore, 'prefix and timeout are optional')
 })

@@ -466,7 +466,8 @@ class Tx {
   }
 
   async count (sql: Sql, values: unknown[] = []): Promise<number> {
-    return (await this.client.query({ ...sql, values, types: TYPES })).rowCount ?? 0
+    // UPDATE/DELETE always report a count; `Number` reads pg's `number | null` type as a number.
+    return Number((await this.client.query({ ...sql, values, types: TYPES })).rowCount)
   }
 
   /** Transaction-level advisory locks on `keys` in one namespace, in a fixed order (no deadlock between two takers). */
@@ -641,7 +642,7 @@ export class PostgresGatewayStore implements GatewayStore {
 
   /** The schema version this database is at. */
   async schemaVersion (): Promise<number> {
-    return await new Runner(this).one(async (tx) => (await tx.client.query<{ v: number }>('SELECT MAX(version) AS v FROM schema_migrations')).rows[0]?.v ?? 0)
+    return await new Runner(this).one(async (tx) => Number((await tx.client.query<{ v: number }>('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations')).rows[0]?.v))
   }
 
   async setting (key: string, create: () => string): Promise<string> {
@@ -686,19 +687,17 @@ class Runner {
   /** A read, or one statement (atomic by itself). */
   async one<T> (fn: (tx: Tx) => Promise<T>): Promise<T> {
     const client = await this.#client()
-    let broken: unknown
+    let result: T
     try {
-      return await fn(new Tx(client))
+      result = await fn(new Tx(client))
     } catch (err) {
-      if (isDatabaseUnavailable(err)) {
-        broken = err
-        throw unavailable(err)
-      }
-      throw err
-    } finally {
       // A connection that failed is dropped, not handed to the next operation.
-      client.release(broken !== undefined)
+      const down = isDatabaseUnavailable(err)
+      client.release(down)
+      throw down ? unavailable(err) : err
     }
+    client.release()
+    return result
   }
 
   /** A change: BEGIN … COMMIT on one connection; anything failing rolls all of it back. */

@@ -731,6 +731,7 @@ class ServiceCache {
       if (hit !== undefined) return hit
       const row = (index === 'hash' ? st.serviceByToken.get({ hash: key }) : st.serviceById.get(key)) as ServiceRow | undefined
       if (row === undefined) return null
+      /* c8 ignore next: a memory bound for fleets of more than 10,000 services; a test would need 10,001 of them */
       if (this.#byId.size >= SERVICE_CACHE_MAX) this.clear()
       const service = frozenService(toService(row))
       this.#byHash.set(service.tokenHash, service)
