@@ -289,3 +289,17 @@ t.test('sessions from an older version (no device fields) and a browser that sen
   age(app, (d) => { delete d.sso })
   t.same(await api.listSessions('alice'), [])
 })
+
+t.test('the /sessions/ page shows a reached service whose record is gone by its id', async (t) => {
+  const { app, alpha, api } = await setup()
+  t.teardown(() => app.close())
+  const browser = new Browser(app)
+  const sso = await ssoOf(app, alpha.secret, (await signInAs(app, browser, alpha.secret, 'alice')).token)
+  // The service's row removed by hand: its id is all the gateway still knows.
+  storeOf(app).db.prepare('INSERT INTO sso_session_services (sso_session, service_id, user_id, last_at) VALUES (?, ?, ?, ?)')
+    .run(sso, 'svc_gone', (await api.getUser('alice'))!.id, Date.now() + 1)
+  const page = await browser.request('GET', '/sessions/')
+  t.equal(page.statusCode, 200)
+  t.match(page.body, /alpha/)
+  t.match(page.body, /svc_gone/, 'listed by its id, not dropped')
+})

@@ -5,7 +5,7 @@ import fastifyCookie from '@fastify/cookie'
 import fastifyCsrfProtection from '@fastify/csrf-protection'
 import fastifyFormbody from '@fastify/formbody'
 import { MockAgent } from 'undici'
-import { fastifySsoService, InvalidOptionError, SessionConflictError } from '../src/index.js'
+import { fastifySsoService, InvalidOptionError, MemoryLimitStore, SessionConflictError } from '../src/index.js'
 import defaultExport from '../src/index.js'
 import type { FastifySsoServiceOptions } from '../src/index.js'
 import { resolveOptions } from '../src/options.js'
@@ -57,6 +57,12 @@ t.test('URLs keep a path prefix and lose the trailing slash', async (t) => {
   const o = resolveOptions({ ...valid, gatewayUrl: 'https://example.com/sso/', gatewayInternalUrl: 'http://10.0.0.5:3000' })
   t.equal(o.gatewayUrl, 'https://example.com/sso')
   t.equal(o.gatewayInternalUrl, 'http://10.0.0.5:3000')
+})
+
+t.test('a limit store given as `limits` is used as is', async (t) => {
+  const store = new MemoryLimitStore()
+  t.equal(resolveOptions({ ...valid, limits: store }).limits, store, 'the given store, not a new one')
+  t.not(resolveOptions(valid).limits, store)
 })
 
 t.test('django-sso mode needs no signing secret', async (t) => {

@@ -91,6 +91,8 @@ t.test('PageKit: layout and partials, translations with parameters, English for 
   t.match(kit.css, /\.x\{\}\n$/, 'theme.css last')
   t.equal(kit.localeOf('ru-RU'), 'ru')
   t.equal(kit.translator('xx')('common.home'), 'Home', 'an unknown locale: English')
+  t.equal(kit.translator('en')('common.signedInAs', { other: 'x' }), 'Signed in as {user}.', 'a parameter not given stays visible')
+  t.equal(kit.translator('en')('common.signedInAs', { user: 'bob' }), 'Signed in as bob.')
   const forced = new PageKit(resolvePageOptions({ locale: 'ru' }, ['hello'], fail), `${dir}/`, ['hello'], '/s.css')
   t.equal(forced.localeOf('en-US,en'), 'ru', 'a forced locale wins over the browser')
   t.notMatch(forced.render('hello', 'ru', { heading: 'x', user: 'u' }), /sso-name/, 'no name, no name in the header')

@@ -131,3 +131,13 @@ t.test('several signatures and secret rotation', async (t) => {
   t.same(verify({ ...withSig(both), secrets: [other] }), ok, 'receiver with only the new secret')
   t.same(verify({ ...withSig(both), secrets: [secret] }), ok, 'receiver with only the old secret')
 })
+
+t.test('during a rotation every secret signs: either one verifies', async (t) => {
+  const headers = signWebhook([secret, other], id, now, body)
+  const signatures = String(headers['webhook-signature']).split(' ')
+  t.equal(signatures.length, 2, 'one signature per secret, space-separated')
+  t.same(signatures[0], signWebhook(secret, id, now, body)['webhook-signature'])
+  t.same(signatures[1], signWebhook(other, id, now, body)['webhook-signature'])
+  t.same(verifyWebhook({ secrets: [other], headers, body, now }), { ok: true, id, timestamp: now }, 'a receiver with only the new secret')
+  t.same(verifyWebhook({ secrets: [secret], headers, body, now }), { ok: true, id, timestamp: now }, 'a receiver with only the old secret')
+})
