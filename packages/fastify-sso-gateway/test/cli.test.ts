@@ -4,6 +4,7 @@ import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import type { Session } from 'fastify'
+import pg from 'pg'
 import t, { type Test } from 'tap'
 import { EXIT, main, parseDuration } from '../src/cli/main.js'
 import { SqliteGatewayStore } from '../src/index.js'
@@ -404,6 +405,20 @@ t.test('a database another writer holds is unavailable (exit 3), nothing changed
   t.teardown(() => { holder.prepare('ROLLBACK').run(); holder.close() })
   const busy = await cli(['user', 'add', 'dave', '--no-password', '--database', db])
   t.equal(busy.code, EXIT.UNAVAILABLE, busy.err)
+  t.match(busy.err, /sso-gateway: database: /)
+})
+
+t.test('a PostgreSQL table another client holds locked: the command times out unavailable (exit 3)', async (t) => {
+  const url = await freshDatabase(t)
+  t.equal((await cli(['migrate', '--database', url])).code, EXIT.OK)
+  const holder = new pg.Client({ connectionString: url })
+  await holder.connect()
+  t.teardown(async () => { await holder.query('ROLLBACK'); await holder.end() })
+  await holder.query('BEGIN')
+  await holder.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE')
+  const busy = await cli(['user', 'add', 'dave', '--no-password', '--json', '--database', url])
+  t.equal(busy.code, EXIT.UNAVAILABLE, busy.err)
+  t.match(busy.json, { code: 'FST_SSO_GATEWAY_UNAVAILABLE' })
   t.match(busy.err, /sso-gateway: database: /)
 })
 
