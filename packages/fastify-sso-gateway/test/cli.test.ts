@@ -4,6 +4,7 @@ import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import type { Session } from 'fastify'
+import pg from 'pg'
 import t, { type Test } from 'tap'
 import { EXIT, main, parseDuration } from '../src/cli/main.js'
 import { SqliteGatewayStore } from '../src/index.js'
@@ -360,4 +361,69 @@ t.test('a PostgreSQL database: migrate, the same commands, check; an unreachable
   t.equal(down.code, EXIT.UNAVAILABLE)
   t.match(down.err, /cannot open the PostgreSQL database postgres:\/\/sso:\*\*\*@127\.0\.0\.1:1\/x/)
   t.notMatch(down.err, /hunter2/)
+})
+
+t.test('lists show states and flags; a one-word command with extra words; a service without a Date header', async (t) => {
+  const db = await migrated(t)
+  await cli(['user', 'add', 'bob', '--no-password', '--staff', '--superuser', '--database', db])
+  await cli(['user', 'add', 'carol', '--no-password', '--email', 'carol@example.com', '--database', db])
+  await cli(['user', 'disable', 'bob', '--database', db])
+  const users = await cli(['user', 'list', '--database', db])
+  t.match(users.out, /\nbob +disabled +staff,superuser +-\n/, 'a disabled admin without email')
+  t.match(users.out, /\ncarol +active +- +carol@example\.com\n/, 'an active user without flags')
+
+  const extra = await cli(['check', 'now', '--database', db])
+  t.equal(extra.code, EXIT.USAGE)
+  t.match(extra.err, /check takes 0 argument\(s\), got 1/)
+
+  const server = createServer((req, res) => { res.sendDate = false; res.end() })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  await cli(['service', 'add', 'nodate', '--base-url', url, '--database', db])
+  await cli(['service', 'add', 'off', '--base-url', url, '--database', db])
+  await cli(['service', 'disable', 'off', '--database', db])
+  t.match((await cli(['service', 'list', '--database', db])).out, /\noff +disabled +fastify-sso /, 'a disabled service')
+  const checked = await cli(['check', '--database', db])
+  t.equal(checked.code, EXIT.OK, checked.out)
+  t.match(checked.out, /ok {4}nodate reachable: \S+ answered 200\n/, 'no clock claim without a Date header')
+
+  const store = new SqliteGatewayStore({ filename: db })
+  t.teardown(() => store.close())
+  const user = (await store.users.byUsername('carol'))!
+  const now = Date.now()
+  await store.sessions.set('sid_x', { cookie: {}, user: user.id, sso: 'sso_noip', createdAt: now, seenAt: now, ip: null, ua: 'test' } as unknown as Session,
+    { user: user.id, ssoSession: 'sso_noip', expiresAt: now + 60_000 })
+  t.match((await cli(['sessions', 'list', 'carol', '--database', db])).out, /\nsso_noip +\S+ +\S+ +- +-\n/, 'no address, no services: dashes')
+})
+
+t.test('a database another writer holds is unavailable (exit 3), nothing changed', async (t) => {
+  const db = await migrated(t)
+  const Database = (await import('better-sqlite3')).default
+  const holder = new Database(db)
+  holder.prepare('BEGIN IMMEDIATE').run()
+  t.teardown(() => { holder.prepare('ROLLBACK').run(); holder.close() })
+  const busy = await cli(['user', 'add', 'dave', '--no-password', '--database', db])
+  t.equal(busy.code, EXIT.UNAVAILABLE, busy.err)
+  t.match(busy.err, /sso-gateway: database: /)
+})
+
+t.test('a PostgreSQL table another client holds locked: the command times out unavailable (exit 3)', async (t) => {
+  const url = await freshDatabase(t)
+  t.equal((await cli(['migrate', '--database', url])).code, EXIT.OK)
+  const holder = new pg.Client({ connectionString: url })
+  await holder.connect()
+  t.teardown(async () => { await holder.query('ROLLBACK'); await holder.end() })
+  await holder.query('BEGIN')
+  await holder.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE')
+  const busy = await cli(['user', 'add', 'dave', '--no-password', '--json', '--database', url])
+  t.equal(busy.code, EXIT.UNAVAILABLE, busy.err)
+  t.match(busy.json, { code: 'FST_SSO_GATEWAY_UNAVAILABLE' })
+  t.match(busy.err, /sso-gateway: database: /)
+})
+
+t.test('a PostgreSQL database that does not exist is refused with its reason', async (t) => {
+  const missing = await cli(['user', 'list', '--database', 'postgres://postgres@127.0.0.1:5432/sso_t_does_not_exist'])
+  t.equal(missing.code, EXIT.UNAVAILABLE)
+  t.match(missing.err, /cannot open the PostgreSQL database .*sso_t_does_not_exist: .*does not exist/)
 })
